@@ -1,0 +1,76 @@
+// memrun/client.hpp — calls a service through Kafka and waits for its reply.
+//
+//   memrun::Client client({.kafka = {.bootstrap_servers = bootstrap}});
+//   auto reply = client.submit("echo", {{"user_id", 42}, {"q", "hi"}}).get();
+//   if (reply.ok) std::cout << reply.body;
+//
+// The client extracts the service's sticky key from the payload (learned from
+// the memrun.services registry, or set with set_sticky_key), produces to
+// "memrun.requests.{service}" keyed by it with Kafka's murmur2 partitioner, and
+// reads replies from one partition of "memrun.replies". Many requests may be
+// outstanding at once. Thread-safe.
+#pragma once
+
+#include <memrun/kafka_options.hpp>
+#include <memrun/status.hpp>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace memrun {
+
+struct ClientOptions {
+  KafkaOptions kafka;
+  // Default per-request timeout (the caller's side; also sent as the deadline).
+  std::chrono::milliseconds timeout{30000};
+  // Reply partition to read; -1 picks one at random.
+  int reply_partition = -1;
+};
+
+struct Response {
+  bool ok = false;
+  Code code = Code::kOk;     // kOk when ok
+  std::string body;          // reply bytes when ok
+  std::string error;         // message when !ok
+  std::string request_id;
+  std::string key;           // sticky-key value it was routed by
+  std::string worker_id;     // who answered (empty on a local timeout)
+  int32_t partition = -1;    // request partition that served it
+  int64_t offset = -1;       // request offset in that partition
+  std::chrono::microseconds latency{0};
+};
+
+class MEMRUN_API Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();  // outstanding futures complete with kCancelled
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends `payload` (a JSON object) to `service`. Throws Error(kInvalidArgument)
+  // at once if a sticky-key field is missing (the message names it), and
+  // Error(kNotFound) if the service's sticky key is unknown. The future never
+  // throws: transport errors and timeouts arrive as a Response with !ok.
+  std::future<Response> submit(const std::string& service, const nlohmann::json& payload,
+                               std::optional<std::chrono::milliseconds> timeout = {});
+
+  // Tells the client the sticky key of `service` instead of looking it up.
+  void set_sticky_key(const std::string& service, const std::string& sticky_key);
+
+  // The sticky key of `service` from the memrun.services registry (cached).
+  std::string sticky_key_of(const std::string& service);
+
+  int32_t reply_partition() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memrun

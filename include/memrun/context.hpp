@@ -1,0 +1,138 @@
+// memrun/context.hpp — the state a worker keeps warm between requests.
+//
+// One SharedWorkerContext exists per worker and lives as long as the worker. It
+// owns the object store (decoded structures, RAM) and the fetch path
+// (get_or_fetch: RAM → remote). Every handler of the worker sees the same one.
+//
+//   void init(memrun::SharedWorkerContext& ctx) {
+//     auto raw = ctx.get_or_fetch("file:///data/index.bin");
+//     ctx.set_object("index", std::make_shared<Index>(decode(raw)), raw.size());
+//   }
+//   memrun::Reply handle(memrun::RequestContext& rq) {
+//     auto index = rq.worker().get_object<Index>("index");  // shared_ptr<Index>
+//     ...
+//   }
+//
+// Thread safety: every member function is safe to call concurrently.
+#pragma once
+
+#include <memrun/status.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+
+namespace memrun {
+
+enum class Tier : uint32_t {
+  kRam = MEMRUN_TIER_RAM,
+  kDisk = MEMRUN_TIER_DISK,
+  kRemote = MEMRUN_TIER_REMOTE,
+};
+MEMRUN_API std::string_view tier_name(Tier tier) noexcept;
+
+// A reference-counted, read-only, contiguous view of fetched bytes. Copies share
+// the bytes; they stay valid while any copy lives, even after the cache drops
+// the entry.
+class Blob {
+ public:
+  Blob() = default;
+  const std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  std::string_view view() const noexcept {
+    return {reinterpret_cast<const char*>(data_), size_};
+  }
+  // The tier that served this particular lookup.
+  Tier tier() const noexcept { return tier_; }
+  explicit operator bool() const noexcept { return owner_ != nullptr; }
+
+  // For the cache implementation: wraps bytes kept alive by `owner`.
+  Blob(std::shared_ptr<const void> owner, const std::byte* data, std::size_t size,
+       Tier tier)
+      : owner_(std::move(owner)), data_(data), size_(size), tier_(tier) {}
+  Blob with_tier(Tier tier) const {
+    Blob b = *this;
+    b.tier_ = tier;
+    return b;
+  }
+
+ private:
+  std::shared_ptr<const void> owner_;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+  Tier tier_ = Tier::kRam;
+};
+
+struct ObjectStoreStats {
+  uint64_t objects = 0;
+  uint64_t bytes = 0;         // bytes charged by objects held now
+  uint64_t pinned_bytes = 0;  // of which pinned (set during init)
+  uint64_t budget_bytes = 0;  // the service's memory budget
+  uint64_t evictions = 0;
+};
+
+class MEMRUN_API SharedWorkerContext {
+ public:
+  struct Options {
+    std::string service;
+    uint64_t memory_budget_bytes = 1ull << 30;
+    // Where upload_result writes, e.g. "file:///var/lib/memrun/results".
+    std::string result_url;
+  };
+
+  explicit SharedWorkerContext(Options options);
+  ~SharedWorkerContext();
+  SharedWorkerContext(const SharedWorkerContext&) = delete;
+  SharedWorkerContext& operator=(const SharedWorkerContext&) = delete;
+
+  const std::string& service() const noexcept;
+
+  // Stores `object` under `name`, charging `size` bytes against the memory
+  // budget. Replacing an object never invalidates holders of the old one.
+  // Objects set while the init handler runs are pinned; the others are evicted,
+  // least recently used first, when the budget is exceeded.
+  template <class T>
+  void set_object(std::string name, std::shared_ptr<T> object, uint64_t size) {
+    set_object_erased(std::move(name), typeid(T).name(),
+                      std::shared_ptr<void>(std::move(object)), size);
+  }
+
+  // The object stored under `name`. Throws Error(kNotFound) when absent and
+  // Error(kTypeMismatch) when it was stored as another type.
+  template <class T>
+  std::shared_ptr<T> get_object(std::string_view name) {
+    return std::static_pointer_cast<T>(get_object_erased(name, typeid(T).name()));
+  }
+
+  // Drops `name` from the store (holders keep their reference). True if present.
+  bool erase_object(std::string_view name);
+
+  // Type-erased forms, used by the C ABI where the type is a string.
+  void set_object_erased(std::string name, std::string type_name,
+                         std::shared_ptr<void> object, uint64_t size);
+  std::shared_ptr<void> get_object_erased(std::string_view name,
+                                          std::string_view type_name);
+
+  // The bytes behind `url` (file://, http://, https://). Concurrent calls for
+  // one URL share one fetch. Throws Error: kInvalidArgument for a malformed or
+  // unsupported URL, kNotFound, kUnavailable (retriable) for transport errors.
+  Blob get_or_fetch(const std::string& url);
+
+  // Writes `bytes` under `key` in the result store; returns the URL written.
+  std::string upload_result(std::string_view bytes, const std::string& key);
+
+  ObjectStoreStats stats() const;
+
+  // For the worker: objects set between these calls are pinned.
+  void begin_init();
+  void end_init();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memrun

@@ -1,0 +1,38 @@
+// memrun/embedded_kafka.hpp — librdkafka's built-in mock cluster, in process.
+//
+// For demos and tests: real Kafka protocol over real TCP on 127.0.0.1, so other
+// processes (another memrun-host, the CLI, kcat) can join it. It lives as long
+// as this object. Not for production: it keeps ~5 MiB or 100k messages per
+// partition and ignores static membership.
+#pragma once
+
+#include <memrun/export.hpp>
+
+#include <memory>
+#include <string>
+
+namespace memrun {
+
+class MEMRUN_API EmbeddedKafka {
+ public:
+  explicit EmbeddedKafka(int brokers = 3);
+  ~EmbeddedKafka();
+  EmbeddedKafka(const EmbeddedKafka&) = delete;
+  EmbeddedKafka& operator=(const EmbeddedKafka&) = delete;
+
+  // "127.0.0.1:port,..." of every mock broker.
+  const std::string& bootstrap_servers() const noexcept;
+
+  // The mock has no CreateTopics API; topics are made here. Creating an existing
+  // topic is a no-op. Throws Error on failure.
+  void create_topic(const std::string& topic, int partitions, int replication = 1);
+
+  // Creates the request topic of `service` and memrun's shared topics.
+  void create_service_topics(const std::string& service, int partitions);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memrun

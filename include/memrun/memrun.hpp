@@ -1,0 +1,12 @@
+// memrun/memrun.hpp — the whole C++ API in one include.
+#pragma once
+
+#include <memrun/client.hpp>
+#include <memrun/context.hpp>
+#include <memrun/embedded_kafka.hpp>
+#include <memrun/plugin_loader.hpp>
+#include <memrun/protocol.hpp>
+#include <memrun/routing.hpp>
+#include <memrun/service.hpp>
+#include <memrun/status.hpp>
+#include <memrun/worker.hpp>

@@ -1,0 +1,222 @@
+/*
+ * memrun plugin ABI — the only contract between a handler plugin and the host.
+ *
+ * Plain C (C99 and C++), standard headers only. A plugin is a shared object that
+ * exports exactly one symbol, MEMRUN_PLUGIN_ENTRY_SYMBOL, a function returning a
+ * static descriptor. The host calls that function, checks the descriptor
+ * (struct size, ABI major) and only then calls any hook. Host services reach the
+ * plugin through a function table passed to every hook: a plugin never links
+ * against host symbols.
+ *
+ * Compatibility rules (see docs/writing-a-plugin.md):
+ *   - MEMRUN_ABI_MAJOR changes only when something is removed or changes meaning;
+ *     the host refuses a plugin built for another major.
+ *   - MEMRUN_ABI_MINOR changes when something is added. Every struct that may grow
+ *     starts with `struct_size`, and new fields/function slots are only appended,
+ *     so a plugin built against 1.0 runs on a 1.N host, and a 1.N plugin can ask
+ *     MEMRUN_HAS_FIELD() before using a slot an older host may lack.
+ *   - A function whose meaning changes gets a new slot (`..._v2`); the old stays.
+ *
+ * Usage (a minimal C plugin):
+ *
+ *   static int handle(const memrun_host_api* host, memrun_call* call,
+ *                     const char* payload, size_t len) {
+ *     return host->reply(call, payload, len);              // echo
+ *   }
+ *   static const memrun_plugin kPlugin = {
+ *     sizeof(memrun_plugin), MEMRUN_ABI_MAJOR, MEMRUN_ABI_MINOR,
+ *     "echo", "1.0.0", NULL, NULL, handle, NULL };
+ *   MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) {
+ *     return &kPlugin;
+ *   }
+ */
+#ifndef MEMRUN_PLUGIN_H
+#define MEMRUN_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MEMRUN_ABI_MAJOR 1
+#define MEMRUN_ABI_MINOR 0
+
+/* Name of the one function every plugin exports. */
+#define MEMRUN_PLUGIN_ENTRY_SYMBOL "memrun_plugin_entry"
+
+#if defined(_WIN32)
+#define MEMRUN_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define MEMRUN_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* True when a struct received from the other side is large enough to hold
+ * `field`; check before reading a slot added in a later minor version. */
+#define MEMRUN_HAS_FIELD(ptr, type, field) \
+  ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
+
+/* Status codes. Zero is success; every other value is an error whose text goes
+ * through the call's message channel (memrun_host_api.set_error). The numbers
+ * are part of the ABI and never change meaning. RETRIABLE marks codes a caller
+ * may retry with backoff; the others are final. */
+enum {
+  MEMRUN_OK = 0,
+  MEMRUN_ERR_INVALID_ARGUMENT = 1,  /* bad input: malformed payload, missing key */
+  MEMRUN_ERR_NOT_FOUND = 2,         /* object, URL or field does not exist */
+  MEMRUN_ERR_TYPE_MISMATCH = 3,     /* object exists under another type name */
+  MEMRUN_ERR_DEADLINE_EXCEEDED = 4, /* the request's deadline passed */
+  MEMRUN_ERR_CANCELLED = 5,         /* the worker is shutting down / revoked */
+  MEMRUN_ERR_UNAVAILABLE = 6,       /* RETRIABLE: a store or service is down */
+  MEMRUN_ERR_RESOURCE_EXHAUSTED = 7,/* RETRIABLE: memory, disk or quota full */
+  MEMRUN_ERR_INTERNAL = 8,          /* bug or unexpected failure */
+  MEMRUN_ERR_UNIMPLEMENTED = 9,     /* the host or plugin lacks this feature */
+  MEMRUN_ERR_ABI_MISMATCH = 10      /* plugin and host ABI are incompatible */
+};
+
+/* Which cache tier served a blob (memrun_blob.tier). */
+enum {
+  MEMRUN_TIER_RAM = 0,
+  MEMRUN_TIER_DISK = 1,
+  MEMRUN_TIER_REMOTE = 2
+};
+
+/* Log levels for memrun_host_api.log. */
+enum {
+  MEMRUN_LOG_DEBUG = 0,
+  MEMRUN_LOG_INFO = 1,
+  MEMRUN_LOG_WARN = 2,
+  MEMRUN_LOG_ERROR = 3
+};
+
+/* One hook invocation (an init, one request, or the shutdown).
+ * Ownership: host-owned and opaque; valid only until the hook it was passed to
+ * returns. Everything the host lends through a call (blobs, objects) is
+ * released no later than then. */
+typedef struct memrun_call memrun_call;
+
+/* A read-only byte range the host lends to the plugin.
+ * Ownership: the bytes belong to the host. They stay valid until the plugin
+ * passes the blob to memrun_host_api.release_blob or the hook whose call
+ * produced it returns, whichever comes first. Never write through `data`. */
+typedef struct memrun_blob {
+  uint32_t struct_size; /* set by the plugin before the call: sizeof(memrun_blob) */
+  const void* data;
+  uint64_t size;
+  uint32_t tier;    /* MEMRUN_TIER_* that served it */
+  void* host_token; /* host bookkeeping; do not touch */
+} memrun_blob;
+
+/* Destructor the host calls when it drops a plugin object (replaced, evicted,
+ * or at worker shutdown). Called from any host thread, never concurrently with
+ * a reader that still holds the object. */
+typedef void (*memrun_object_destroy_fn)(void* object);
+
+/* Services the host offers a plugin.
+ * Ownership: host-owned, static for the life of the worker; a plugin may keep
+ * the pointer. Every function is thread-safe and may be called from any thread
+ * running a hook, with the `call` that hook received. Functions returning int
+ * return a MEMRUN_ status code and, on error, set the call's error message. */
+typedef struct memrun_host_api {
+  uint32_t struct_size;
+  uint16_t abi_major;
+  uint16_t abi_minor;
+
+  /* Writes one line to the worker's log (copied). */
+  void (*log)(memrun_call* call, int level, const char* message);
+
+  /* Message channel: the text that travels with a non-zero status returned by
+   * the hook (copied; the last call wins). */
+  void (*set_error)(memrun_call* call, const char* message);
+
+  /* Sets the reply of a request (copied by the host; the last call wins).
+   * Only meaningful in `handle`; elsewhere returns MEMRUN_ERR_INVALID_ARGUMENT. */
+  int (*reply)(memrun_call* call, const void* data, size_t size);
+
+  /* Deadline of the request as Unix epoch milliseconds; 0 outside `handle`. */
+  int64_t (*deadline_unix_ms)(memrun_call* call);
+
+  /* Non-zero once the request should stop: deadline passed, worker draining or
+   * partition revoked. Poll it in long loops. */
+  int (*is_cancelled)(memrun_call* call);
+
+  /* Stores an object in the worker's shared object store under `name`,
+   * replacing any previous one. `type_name` is compared by get_object; `size`
+   * is charged against the service's memory budget. The host takes ownership
+   * of `object` and calls `destroy` (may be NULL) when it drops it — also when
+   * this function fails. Objects set during `init` are pinned (never evicted). */
+  int (*set_object)(memrun_call* call, const char* name, const char* type_name,
+                    void* object, uint64_t size, memrun_object_destroy_fn destroy);
+
+  /* Looks up an object. On success *out points to it; the object stays alive
+   * at least until the hook returns, even if replaced or evicted meanwhile.
+   * MEMRUN_ERR_NOT_FOUND if absent, MEMRUN_ERR_TYPE_MISMATCH if stored under
+   * another type name (the message names both). */
+  int (*get_object)(memrun_call* call, const char* name, const char* type_name,
+                    void** out);
+
+  /* Returns the bytes behind `url` (s3://, http(s)://, file://) through the
+   * worker's tiered cache. `out->struct_size` must be set by the caller. The
+   * bytes are lent: see memrun_blob. */
+  int (*get_or_fetch)(memrun_call* call, const char* url, memrun_blob* out);
+
+  /* Ends a loan from get_or_fetch early; optional (the hook's return ends it). */
+  void (*release_blob)(memrun_call* call, memrun_blob* blob);
+
+  /* Uploads `size` bytes under `key` in the service's result store and writes
+   * the resulting URL, NUL-terminated, into url_out (capacity url_cap).
+   * MEMRUN_ERR_RESOURCE_EXHAUSTED if url_cap is too small. */
+  int (*upload_result)(memrun_call* call, const void* data, size_t size,
+                       const char* key, char* url_out, size_t url_cap);
+
+  /* The call's current error message ("" if none). Valid until the next host
+   * function is called with the same call. */
+  const char* (*last_error)(memrun_call* call);
+} memrun_host_api;
+
+/* Hook signatures. Each returns MEMRUN_OK or an error code (and may call
+ * host->set_error first). */
+
+/* Runs once per worker, before the first request is taken.
+ * Thread: the host's main thread, with no request running. */
+typedef int (*memrun_init_fn)(const memrun_host_api* host, memrun_call* call);
+
+/* Handles one request. `payload` is the request body (JSON text, not
+ * NUL-terminated, valid until the hook returns).
+ * Thread: one of the worker's handler threads; up to `concurrency` calls run at
+ * once, so the hook must be thread-safe. */
+typedef int (*memrun_handle_fn)(const memrun_host_api* host, memrun_call* call,
+                                const char* payload, size_t payload_size);
+
+/* Runs once when the worker stops, after the last request finished.
+ * Thread: the host's main thread. The return value is logged only. */
+typedef int (*memrun_shutdown_fn)(const memrun_host_api* host, memrun_call* call);
+
+/* What a plugin is. Returned by the entry function.
+ * Ownership: plugin-owned and static; the host reads it and never frees it.
+ * NULL for an optional hook means "not implemented"; `handle` is required. */
+typedef struct memrun_plugin {
+  uint32_t struct_size; /* sizeof(memrun_plugin) as the plugin was built */
+  uint16_t abi_major;   /* MEMRUN_ABI_MAJOR the plugin was built against */
+  uint16_t abi_minor;   /* MEMRUN_ABI_MINOR the plugin was built against */
+  const char* name;     /* plugin name, e.g. "echo" */
+  const char* version;  /* plugin version, free-form, e.g. "1.2.0" */
+  /* Service defaults as a JSON object (name, sticky_key, concurrency, ...), or
+   * NULL. The host's config file and flags override them. */
+  const char* service_json;
+  memrun_init_fn init;         /* optional */
+  memrun_handle_fn handle;     /* required */
+  memrun_shutdown_fn shutdown; /* optional */
+} memrun_plugin;
+
+/* The entry function. Must return a pointer to a static descriptor and run no
+ * other plugin code (no allocation, no threads, no I/O).
+ * Thread: the host's main thread, once, right after dlopen. */
+typedef const memrun_plugin* (*memrun_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MEMRUN_PLUGIN_H */

@@ -1,0 +1,209 @@
+// memrun/plugin.hpp — write a plugin as ordinary C++ over parsed JSON.
+//
+// Header-only: a plugin built with it links nothing of libmemrun; everything
+// crosses plugin.h's C ABI. Every hook is wrapped in a noexcept catch-all:
+// memrun::Error keeps its code, nlohmann::json errors (a field of the wrong
+// type) become MEMRUN_ERR_INVALID_ARGUMENT, anything else MEMRUN_ERR_INTERNAL,
+// each with its message.
+//
+//   #include <memrun/plugin.hpp>
+//
+//   static void init(memrun::sdk::Host& host) {
+//     host.set_object("greeting", std::string("hello"));
+//   }
+//   static nlohmann::json handle(memrun::sdk::Request& rq) {
+//     auto* greeting = rq.host.get_object<std::string>("greeting");
+//     return {{"say", *greeting + ", " + rq.json.at("name").get<std::string>()}};
+//   }
+//   MEMRUN_PLUGIN("hello", "1.0.0", R"({"sticky_key": "name"})", init, handle, nullptr)
+//
+// Build it with memrun_add_plugin() (cmake/MemrunPlugin.cmake), which hides
+// every symbol except the entry function.
+#pragma once
+
+#include <memrun/plugin.h>
+#include <memrun/status.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+namespace memrun::sdk {
+
+// Bytes lent by the host: valid until the hook returns.
+struct BlobView {
+  const std::byte* data = nullptr;
+  std::size_t size = 0;
+  uint32_t tier = MEMRUN_TIER_REMOTE;  // MEMRUN_TIER_*
+  std::string_view view() const { return {reinterpret_cast<const char*>(data), size}; }
+};
+
+// The host's services for one hook call. Cheap to copy; valid during the hook.
+class Host {
+ public:
+  Host(const memrun_host_api* api, memrun_call* call) : api_(api), call_(call) {}
+
+  void log(int level, const std::string& message) const { api_->log(call_, level, message.c_str()); }
+  void info(const std::string& message) const { log(MEMRUN_LOG_INFO, message); }
+  void warn(const std::string& message) const { log(MEMRUN_LOG_WARN, message); }
+
+  // Moves `value` into the worker's object store under `name`, charging
+  // `size` bytes (default sizeof(T)). Objects set in init are pinned.
+  template <class T>
+  void set_object(const std::string& name, T value, uint64_t size = sizeof(T)) const {
+    make_object<T>(name, size, std::move(value));
+  }
+
+  // Constructs a T from `args` in place (for types that cannot move, such as
+  // std::atomic) and stores it like set_object. Returns the stored object.
+  template <class T, class... Args>
+  T* make_object(const std::string& name, uint64_t size, Args&&... args) const {
+    auto* obj = new T(std::forward<Args>(args)...);
+    // The host owns obj from here on, even if it refuses it.
+    check(api_->set_object(call_, name.c_str(), typeid(T).name(), obj, size,
+                           [](void* p) { delete static_cast<T*>(p); }));
+    return obj;
+  }
+
+  // The object under `name`; alive at least until the hook returns. Throws
+  // Error(kNotFound) or Error(kTypeMismatch).
+  template <class T>
+  T* get_object(const std::string& name) const {
+    void* out = nullptr;
+    check(api_->get_object(call_, name.c_str(), typeid(T).name(), &out));
+    return static_cast<T*>(out);
+  }
+
+  // Bytes behind `url` through the worker's tiered cache.
+  BlobView get_or_fetch(const std::string& url) const {
+    memrun_blob blob{};
+    blob.struct_size = sizeof blob;
+    check(api_->get_or_fetch(call_, url.c_str(), &blob));
+    return {static_cast<const std::byte*>(blob.data), static_cast<std::size_t>(blob.size), blob.tier};
+  }
+
+  // Uploads `bytes` under `key`; returns the URL.
+  std::string upload_result(std::string_view bytes, const std::string& key) const {
+    char url[2048];
+    check(api_->upload_result(call_, bytes.data(), bytes.size(), key.c_str(), url, sizeof url));
+    return url;
+  }
+
+  std::chrono::system_clock::time_point deadline() const {
+    return std::chrono::system_clock::time_point(std::chrono::milliseconds(api_->deadline_unix_ms(call_)));
+  }
+  bool cancelled() const { return api_->is_cancelled(call_) != 0; }
+
+  const memrun_host_api* api() const { return api_; }
+  memrun_call* call() const { return call_; }
+
+ private:
+  // Host errors come back as codes; rethrow them so handlers can stay linear.
+  void check(int rc) const {
+    if (rc != MEMRUN_OK) throw Error(static_cast<Code>(rc), api_->last_error(call_));
+  }
+  const memrun_host_api* api_;
+  memrun_call* call_;
+};
+
+// One request as a handler sees it.
+struct Request {
+  const nlohmann::json& json;  // parsed payload
+  std::string_view payload;    // raw payload
+  Host& host;
+};
+
+using InitFn = void (*)(Host&);
+using ShutdownFn = void (*)(Host&);
+
+namespace detail {
+
+// Runs `body`, turning every exception into a status code plus message.
+template <class F>
+int guarded(const memrun_host_api* api, memrun_call* call, F&& body) noexcept {
+  try {
+    body();
+    return MEMRUN_OK;
+  } catch (const Error& e) {
+    api->set_error(call, e.what());
+    return e.code() == Code::kOk ? MEMRUN_ERR_INTERNAL : static_cast<int>(e.code());
+  } catch (const nlohmann::json::exception& e) {
+    api->set_error(call, e.what());
+    return MEMRUN_ERR_INVALID_ARGUMENT;
+  } catch (const std::exception& e) {
+    api->set_error(call, e.what());
+    return MEMRUN_ERR_INTERNAL;
+  } catch (...) {
+    api->set_error(call, "plugin threw a non-standard exception");
+    return MEMRUN_ERR_INTERNAL;
+  }
+}
+
+template <InitFn Fn>
+int init_hook(const memrun_host_api* api, memrun_call* call) noexcept {
+  return guarded(api, call, [&] {
+    Host host(api, call);
+    Fn(host);
+  });
+}
+
+template <ShutdownFn Fn>
+int shutdown_hook(const memrun_host_api* api, memrun_call* call) noexcept {
+  return guarded(api, call, [&] {
+    Host host(api, call);
+    Fn(host);
+  });
+}
+
+template <auto Fn>
+int handle_hook(const memrun_host_api* api, memrun_call* call, const char* payload,
+                size_t size) noexcept {
+  return guarded(api, call, [&] {
+    Host host(api, call);
+    auto json = nlohmann::json::parse(payload, payload + size);
+    Request rq{json, std::string_view(payload, size), host};
+    auto result = Fn(rq);
+    if constexpr (std::is_convertible_v<decltype(result), std::string_view>) {
+      std::string_view bytes(result);  // raw reply bytes
+      if (int rc = api->reply(call, bytes.data(), bytes.size())) throw Error(static_cast<Code>(rc), "reply failed");
+    } else {
+      std::string text = nlohmann::json(result).dump();
+      if (int rc = api->reply(call, text.data(), text.size())) throw Error(static_cast<Code>(rc), "reply failed");
+    }
+  });
+}
+
+template <InitFn Init, auto Handle, ShutdownFn Shutdown>
+constexpr memrun_plugin describe(const char* name, const char* version, const char* service_json) {
+  memrun_plugin d{};
+  d.struct_size = sizeof(memrun_plugin);
+  d.abi_major = MEMRUN_ABI_MAJOR;
+  d.abi_minor = MEMRUN_ABI_MINOR;
+  d.name = name;
+  d.version = version;
+  d.service_json = service_json;
+  if constexpr (Init != nullptr) d.init = &init_hook<Init>;
+  d.handle = &handle_hook<Handle>;
+  if constexpr (Shutdown != nullptr) d.shutdown = &shutdown_hook<Shutdown>;
+  return d;
+}
+
+}  // namespace detail
+}  // namespace memrun::sdk
+
+// Defines the plugin's entry function. INIT and SHUTDOWN may be nullptr;
+// HANDLE is `R handle(memrun::sdk::Request&)` where R is anything nlohmann::json
+// can hold, or std::string for a raw reply. The descriptor is constant-
+// initialized, so the entry function runs no plugin code.
+#define MEMRUN_PLUGIN(NAME, VERSION, SERVICE_JSON, INIT, HANDLE, SHUTDOWN)                    \
+  extern "C" MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) {            \
+    static constexpr memrun_plugin kDescriptor =                                              \
+        ::memrun::sdk::detail::describe<INIT, HANDLE, SHUTDOWN>(NAME, VERSION, SERVICE_JSON); \
+    return &kDescriptor;                                                                      \
+  }

@@ -1,0 +1,99 @@
+// memrun/service.hpp — what a service is: budgets, routing key and handlers.
+//
+//   memrun::MemoryService svc;
+//   svc.name = "vectors";
+//   svc.memory = "32Gi";
+//   svc.sticky_key = "user_id:dataset_id";
+//   svc.init = [](memrun::SharedWorkerContext& ctx) { /* load warm state */ };
+//   svc.handle = [](memrun::RequestContext& rq) -> memrun::Reply {
+//     return nlohmann::json{{"hello", rq.json()["user_id"]}};
+//   };
+//
+// A loaded plugin becomes a MemoryService too (see plugin_loader.hpp), so the
+// worker runs both the same way.
+#pragma once
+
+#include <memrun/context.hpp>
+#include <memrun/status.hpp>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace memrun {
+
+// The body sent back to the caller: JSON or raw bytes.
+class MEMRUN_API Reply {
+ public:
+  Reply() = default;
+  Reply(const nlohmann::json& value);  // NOLINT: implicit on purpose
+  static Reply raw(std::string bytes);
+  const std::string& body() const noexcept { return body_; }
+  std::string& body() noexcept { return body_; }
+
+ private:
+  std::string body_;
+};
+
+// What a running handler sees of its request. Lives for one handler call on the
+// handler thread; not to be shared with other threads.
+class MEMRUN_API RequestContext {
+ public:
+  virtual ~RequestContext() = default;
+
+  // The request body as sent, and parsed (the worker parsed it already).
+  virtual std::string_view payload() const = 0;
+  virtual const nlohmann::json& json() const = 0;
+  // The sticky-key value the request was routed by, e.g. "42:ds7".
+  virtual const std::string& key() const = 0;
+  virtual const std::string& request_id() const = 0;
+  virtual int32_t partition() const = 0;
+  virtual int64_t offset() const = 0;
+
+  virtual std::chrono::system_clock::time_point deadline() const = 0;
+  // True once the deadline passed or the worker must stop this request.
+  virtual bool cancelled() const = 0;
+
+  virtual SharedWorkerContext& worker() = 0;
+};
+
+using InitHandler = std::function<void(SharedWorkerContext&)>;
+using RequestHandler = std::function<Reply(RequestContext&)>;
+using ShutdownHandler = std::function<void(SharedWorkerContext&)>;
+
+struct MEMRUN_API MemoryService {
+  std::string name;             // [a-zA-Z0-9._-]+, names the topic and group
+  std::string memory = "1Gi";   // RAM budget of the object store
+  std::string disk = "10Gi";    // disk cache budget
+  int concurrency = 16;         // handlers running at once per worker
+  double timeout_seconds = 60;  // per request
+  std::string sticky_key;       // "field[:field...]"; fields may be dotted paths
+  int partitions = 16;          // of the request topic, when memrun creates it
+  uint64_t max_payload_bytes = 1 << 20;  // larger requests are refused
+
+  InitHandler init;          // optional; runs once per worker before requests
+  RequestHandler handle;     // required
+  ShutdownHandler shutdown;  // optional; runs once after the last request
+
+  // Throws Error(kInvalidArgument) naming the first bad field.
+  void validate() const;
+  uint64_t memory_bytes() const;
+  uint64_t disk_bytes() const;
+};
+
+// Overrides the fields present in `fields` (a JSON object with the names above;
+// unknown names are an error, so typos do not pass silently).
+MEMRUN_API void apply_service_fields(MemoryService& service, const nlohmann::json& fields);
+
+// The data fields of a service as JSON (no handlers).
+MEMRUN_API nlohmann::json service_fields(const MemoryService& service);
+
+// "32Gi", "512Mi", "1.5G", "4096" → bytes. Binary suffixes Ki Mi Gi Ti (1024^n)
+// and decimal k M G T (1000^n). Throws Error(kInvalidArgument).
+MEMRUN_API uint64_t parse_bytes(std::string_view text);
+
+}  // namespace memrun

@@ -1,0 +1,77 @@
+// memrun/worker.hpp — runs a MemoryService on Kafka.
+//
+//   memrun::Worker worker(std::move(service), {.kafka = {.bootstrap_servers = "127.0.0.1:9092"}});
+//   worker.start();          // init handler, then joins group memrun-{service}
+//   ...                      // requests are served on worker threads
+//   worker.stop();           // drain, commit, leave the group
+//
+// The worker consumes "memrun.requests.{service}" in group "memrun-{service}",
+// runs at most `concurrency` handlers at once (pausing its partitions while all
+// slots are busy, so the backlog waits in Kafka), replies to the address in the
+// request's headers, and commits a partition's offset only past requests whose
+// replies Kafka has acknowledged.
+#pragma once
+
+#include <memrun/kafka_options.hpp>
+#include <memrun/service.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace memrun {
+
+struct WorkerOptions {
+  KafkaOptions kafka;
+  // Unique per process; default "{hostname}-{pid}".
+  std::string worker_id;
+  // Where upload_result writes (file:// prefix).
+  std::string result_url;
+  // How long stop() waits for running requests before giving up on them.
+  std::chrono::milliseconds drain_timeout{10000};
+  // Publish the service's fields to memrun.services so clients learn its key.
+  bool register_service = true;
+};
+
+struct WorkerStats {
+  uint64_t received = 0;      // records taken from Kafka
+  uint64_t succeeded = 0;     // handler returned a reply
+  uint64_t failed = 0;        // error replies (handler errors, bad input, expiry)
+  uint64_t in_flight = 0;
+  uint64_t max_in_flight = 0;
+  uint64_t paused_times = 0;  // how often all slots were busy
+  uint64_t commits = 0;
+  uint32_t assigned_partitions = 0;
+};
+
+class MEMRUN_API Worker {
+ public:
+  Worker(MemoryService service, WorkerOptions options);
+  ~Worker();  // stop()s if still running
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Runs the init handler (on this thread), then connects and starts serving.
+  // Throws Error if validation, init or the Kafka setup fails; nothing runs then.
+  void start();
+
+  // Stops admitting, waits up to drain_timeout for running requests, commits,
+  // leaves the group, flushes replies. Idempotent; safe from any thread except
+  // a handler.
+  void stop();
+
+  // Blocks until the worker holds at least one partition or `timeout` passes.
+  bool wait_for_assignment(std::chrono::milliseconds timeout);
+
+  const std::string& worker_id() const noexcept;
+  const MemoryService& service() const noexcept;
+  SharedWorkerContext& context() noexcept;
+  WorkerStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memrun

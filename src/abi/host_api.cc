@@ -1,0 +1,161 @@
+#include "abi/call.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+namespace memrun::internal {
+namespace {
+
+// No exception may unwind into plugin code: every entry point funnels errors
+// into a status code and the call's message channel here.
+template <class F>
+int guarded(memrun_call* call, F&& body) noexcept {
+  if (call == nullptr) return MEMRUN_ERR_INVALID_ARGUMENT;
+  try {
+    return body();
+  } catch (const Error& e) {
+    call->error = e.what();
+    return static_cast<int>(e.code());
+  } catch (const std::exception& e) {
+    call->error = e.what();
+    return MEMRUN_ERR_INTERNAL;
+  } catch (...) {
+    call->error = "unknown error in host";
+    return MEMRUN_ERR_INTERNAL;
+  }
+}
+
+int fail(memrun_call* call, int code, const std::string& message) {
+  call->error = message;
+  return code;
+}
+
+void host_log(memrun_call* call, int level, const char* message) {
+  if (call == nullptr || message == nullptr) return;
+  auto lvl = level <= MEMRUN_LOG_DEBUG ? spdlog::level::debug
+             : level == MEMRUN_LOG_INFO ? spdlog::level::info
+             : level == MEMRUN_LOG_WARN ? spdlog::level::warn
+                                        : spdlog::level::err;
+  try {
+    spdlog::log(lvl, "[{}] {}", call->plugin_name ? *call->plugin_name : "plugin", message);
+  } catch (...) {
+  }
+}
+
+void host_set_error(memrun_call* call, const char* message) {
+  if (call == nullptr) return;
+  try {
+    call->error = message ? message : "";
+  } catch (...) {
+  }
+}
+
+int host_reply(memrun_call* call, const void* data, size_t size) {
+  return guarded(call, [&]() -> int {
+    if (call->request == nullptr) return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "reply outside handle");
+    if (data == nullptr && size > 0) return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "reply data is NULL");
+    call->reply.assign(static_cast<const char*>(data), size);
+    return MEMRUN_OK;
+  });
+}
+
+int64_t host_deadline(memrun_call* call) {
+  if (call == nullptr || call->request == nullptr) return 0;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             call->request->deadline().time_since_epoch())
+      .count();
+}
+
+int host_cancelled(memrun_call* call) {
+  if (call == nullptr || call->request == nullptr) return 0;
+  return call->request->cancelled() ? 1 : 0;
+}
+
+int host_set_object(memrun_call* call, const char* name, const char* type_name, void* object,
+                    uint64_t size, memrun_object_destroy_fn destroy) {
+  // Ownership passes to the host even on failure: wrap first.
+  std::shared_ptr<void> owned;
+  try {
+    owned = std::shared_ptr<void>(object, [destroy](void* p) {
+      if (destroy && p) destroy(p);
+    });
+  } catch (...) {
+    return MEMRUN_ERR_RESOURCE_EXHAUSTED;  // shared_ptr already ran the deleter
+  }
+  return guarded(call, [&]() -> int {
+    if (!name || !type_name || !object)
+      return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "set_object needs a name, a type name and an object");
+    call->worker->set_object_erased(name, type_name, std::move(owned), size);
+    return MEMRUN_OK;
+  });
+}
+
+int host_get_object(memrun_call* call, const char* name, const char* type_name, void** out) {
+  return guarded(call, [&]() -> int {
+    if (!name || !type_name || !out)
+      return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "get_object needs a name, a type name and out");
+    auto obj = call->worker->get_object_erased(name, type_name);
+    *out = obj.get();
+    call->held_objects.push_back(std::move(obj));
+    return MEMRUN_OK;
+  });
+}
+
+int host_get_or_fetch(memrun_call* call, const char* url, memrun_blob* out) {
+  return guarded(call, [&]() -> int {
+    if (!url || !out) return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "get_or_fetch needs a url and out");
+    if (out->struct_size < offsetof(memrun_blob, host_token) + sizeof(void*))
+      return fail(call, MEMRUN_ERR_ABI_MISMATCH, "memrun_blob.struct_size is too small");
+    Blob blob = call->worker->get_or_fetch(url);
+    call->lent_blobs.push_back(std::move(blob));
+    const Blob& held = call->lent_blobs.back();
+    out->data = held.data();
+    out->size = held.size();
+    out->tier = static_cast<uint32_t>(held.tier());
+    out->host_token = const_cast<Blob*>(&held);
+    return MEMRUN_OK;
+  });
+}
+
+void host_release_blob(memrun_call* call, memrun_blob* blob) {
+  if (call == nullptr || blob == nullptr || blob->host_token == nullptr) return;
+  call->lent_blobs.remove_if([&](const Blob& b) { return &b == blob->host_token; });
+  blob->host_token = nullptr;
+  blob->data = nullptr;
+  blob->size = 0;
+}
+
+int host_upload_result(memrun_call* call, const void* data, size_t size, const char* key,
+                       char* url_out, size_t url_cap) {
+  return guarded(call, [&]() -> int {
+    if ((!data && size) || !key || !url_out)
+      return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "upload_result needs data, a key and url_out");
+    std::string url = call->worker->upload_result(
+        std::string_view(static_cast<const char*>(data), size), key);
+    if (url.size() + 1 > url_cap)
+      return fail(call, MEMRUN_ERR_RESOURCE_EXHAUSTED,
+                  "url_out holds " + std::to_string(url_cap) + " bytes, the URL needs " +
+                      std::to_string(url.size() + 1));
+    std::memcpy(url_out, url.c_str(), url.size() + 1);
+    return MEMRUN_OK;
+  });
+}
+
+const char* host_last_error(memrun_call* call) {
+  return call == nullptr ? "" : call->error.c_str();
+}
+
+const memrun_host_api kHostApi = {
+    sizeof(memrun_host_api), MEMRUN_ABI_MAJOR, MEMRUN_ABI_MINOR,
+    host_log,           host_set_error,      host_reply,
+    host_deadline,      host_cancelled,      host_set_object,
+    host_get_object,    host_get_or_fetch,   host_release_blob,
+    host_upload_result, host_last_error,
+};
+
+}  // namespace
+
+const memrun_host_api* host_api() noexcept { return &kHostApi; }
+
+}  // namespace memrun::internal

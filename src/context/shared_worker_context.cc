@@ -1,0 +1,111 @@
+#include <memrun/context.hpp>
+
+#include "context/object_store.hpp"
+#include "context/remote_fetch.hpp"
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <mutex>
+
+namespace memrun {
+namespace {
+// Fetched blobs live in the object store under a reserved name, so one budget
+// and one eviction order cover decoded objects and raw bytes alike.
+constexpr std::string_view kBlobPrefix = "\x01" "blob:";
+constexpr std::string_view kBlobType = "memrun::Blob";
+}  // namespace
+
+std::string_view tier_name(Tier tier) noexcept {
+  switch (tier) {
+    case Tier::kRam: return "ram";
+    case Tier::kDisk: return "disk";
+    case Tier::kRemote: return "remote";
+  }
+  return "unknown";
+}
+
+struct SharedWorkerContext::Impl {
+  Options options;
+  internal::ObjectStore store;
+  std::atomic<bool> initializing{false};
+  std::mutex fetch_mu;
+  std::map<std::string, std::shared_future<Blob>> fetching;  // GUARDED_BY(fetch_mu)
+
+  explicit Impl(Options o) : options(std::move(o)), store(options.memory_budget_bytes) {}
+};
+
+SharedWorkerContext::SharedWorkerContext(Options options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+SharedWorkerContext::~SharedWorkerContext() = default;
+
+const std::string& SharedWorkerContext::service() const noexcept { return impl_->options.service; }
+
+void SharedWorkerContext::set_object_erased(std::string name, std::string type_name,
+                                            std::shared_ptr<void> object, uint64_t size) {
+  if (name.empty()) throw Error(Code::kInvalidArgument, "object name must not be empty");
+  if (!object) throw Error(Code::kInvalidArgument, "object '" + name + "' is null");
+  impl_->store.set(std::move(name), std::move(type_name), std::move(object), size,
+                   impl_->initializing.load());
+}
+
+std::shared_ptr<void> SharedWorkerContext::get_object_erased(std::string_view name,
+                                                             std::string_view type_name) {
+  auto obj = impl_->store.find(name, type_name);
+  if (!obj) throw Error(Code::kNotFound, "no object named '" + std::string(name) + "'");
+  return obj;
+}
+
+bool SharedWorkerContext::erase_object(std::string_view name) { return impl_->store.erase(name); }
+
+Blob SharedWorkerContext::get_or_fetch(const std::string& url) {
+  const std::string key = std::string(kBlobPrefix) + url;
+  if (auto hit = impl_->store.find(key, kBlobType))
+    return static_cast<const Blob*>(hit.get())->with_tier(Tier::kRam);
+
+  // Single flight: the first caller fetches, later callers wait on its future.
+  std::promise<Blob> promise;
+  std::shared_future<Blob> waiting;
+  {
+    std::lock_guard lock(impl_->fetch_mu);
+    auto it = impl_->fetching.find(url);
+    if (it != impl_->fetching.end()) waiting = it->second;
+    else impl_->fetching.emplace(url, promise.get_future().share());
+  }
+  if (waiting.valid()) return waiting.get();
+
+  try {
+    Blob blob = internal::fetch_remote(url);
+    try {
+      impl_->store.set(key, std::string(kBlobType), std::make_shared<Blob>(blob), blob.size(),
+                       false);
+    } catch (const Error&) {
+      // Larger than the budget allows: serve it uncached rather than fail.
+    }
+    promise.set_value(blob);
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+  }
+  std::shared_future<Blob> done;
+  {
+    std::lock_guard lock(impl_->fetch_mu);
+    auto it = impl_->fetching.find(url);
+    done = it->second;
+    impl_->fetching.erase(it);
+  }
+  return done.get();
+}
+
+std::string SharedWorkerContext::upload_result(std::string_view bytes, const std::string& key) {
+  if (impl_->options.result_url.empty())
+    throw Error(Code::kUnimplemented,
+                "upload_result: no result store configured (set result_url in the config)");
+  return internal::store_result(impl_->options.result_url, key, bytes);
+}
+
+ObjectStoreStats SharedWorkerContext::stats() const { return impl_->store.stats(); }
+
+void SharedWorkerContext::begin_init() { impl_->initializing = true; }
+void SharedWorkerContext::end_init() { impl_->initializing = false; }
+
+}  // namespace memrun

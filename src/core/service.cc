@@ -1,0 +1,117 @@
+#include <memrun/protocol.hpp>
+#include <memrun/routing.hpp>
+#include <memrun/service.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <string>
+
+namespace memrun {
+
+Reply::Reply(const nlohmann::json& value) : body_(value.dump()) {}
+
+Reply Reply::raw(std::string bytes) {
+  Reply r;
+  r.body_ = std::move(bytes);
+  return r;
+}
+
+uint64_t parse_bytes(std::string_view text) {
+  auto fail = [&] {
+    return Error(Code::kInvalidArgument,
+                 "invalid size '" + std::string(text) + "': expected e.g. 512Mi, 32Gi, 1.5G or 4096");
+  };
+  size_t i = 0;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+  if (i == 0) throw fail();
+  double number;
+  try {
+    size_t used = 0;
+    number = std::stod(std::string(text.substr(0, i)), &used);
+    if (used != i) throw fail();
+  } catch (const std::logic_error&) {
+    throw fail();
+  }
+  std::string_view unit = text.substr(i);
+  if (!unit.empty() && unit.back() == 'B') unit.remove_suffix(1);  // "GiB", "MB"
+  double mult;
+  if (unit.empty()) mult = 1;
+  else if (unit == "Ki") mult = 1024.0;
+  else if (unit == "Mi") mult = 1024.0 * 1024;
+  else if (unit == "Gi") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "Ti") mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (unit == "k" || unit == "K") mult = 1e3;
+  else if (unit == "M") mult = 1e6;
+  else if (unit == "G") mult = 1e9;
+  else if (unit == "T") mult = 1e12;
+  else throw fail();
+  double bytes = number * mult;
+  if (!std::isfinite(bytes) || bytes >= 1.8e19) throw fail();
+  return static_cast<uint64_t>(bytes);
+}
+
+uint64_t MemoryService::memory_bytes() const { return parse_bytes(memory); }
+uint64_t MemoryService::disk_bytes() const { return parse_bytes(disk); }
+
+void MemoryService::validate() const {
+  auto bad = [&](const std::string& field, const std::string& why) {
+    return Error(Code::kInvalidArgument,
+                 "service '" + name + "': invalid " + field + ": " + why);
+  };
+  if (!protocol::valid_service_name(name))
+    throw bad("name", "'" + name + "' must be 1-200 characters of [a-zA-Z0-9._-]");
+  try {
+    memory_bytes();
+    disk_bytes();
+  } catch (const Error& e) {
+    throw bad("memory/disk", e.what());
+  }
+  if (concurrency < 1 || concurrency > 4096) throw bad("concurrency", "must be 1..4096");
+  if (!(timeout_seconds > 0) || timeout_seconds > 86400)
+    throw bad("timeout_seconds", "must be > 0 and at most a day");
+  if (partitions < 1 || partitions > 10000) throw bad("partitions", "must be 1..10000");
+  if (max_payload_bytes < 2) throw bad("max_payload_bytes", "must be at least 2");
+  try {
+    StickyKey key(sticky_key);
+  } catch (const Error& e) {
+    throw bad("sticky_key", e.what());
+  }
+  if (!handle) throw bad("handle", "a request handler is required");
+}
+
+void apply_service_fields(MemoryService& s, const nlohmann::json& fields) {
+  if (fields.is_null()) return;
+  if (!fields.is_object())
+    throw Error(Code::kInvalidArgument, "service fields must be a JSON object");
+  for (const auto& [name, value] : fields.items()) {
+    try {
+      if (name == "name") s.name = value.get<std::string>();
+      else if (name == "memory") s.memory = value.get<std::string>();
+      else if (name == "disk") s.disk = value.get<std::string>();
+      else if (name == "concurrency") s.concurrency = value.get<int>();
+      else if (name == "timeout_seconds") s.timeout_seconds = value.get<double>();
+      else if (name == "sticky_key") s.sticky_key = value.get<std::string>();
+      else if (name == "partitions") s.partitions = value.get<int>();
+      else if (name == "max_payload_bytes") s.max_payload_bytes = value.get<uint64_t>();
+      else
+        throw Error(Code::kInvalidArgument, "unknown service field '" + name + "'");
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(Code::kInvalidArgument,
+                  "service field '" + name + "' has the wrong type: " + e.what());
+    }
+  }
+}
+
+nlohmann::json service_fields(const MemoryService& s) {
+  return {{"name", s.name},
+          {"memory", s.memory},
+          {"disk", s.disk},
+          {"concurrency", s.concurrency},
+          {"timeout_seconds", s.timeout_seconds},
+          {"sticky_key", s.sticky_key},
+          {"partitions", s.partitions},
+          {"max_payload_bytes", s.max_payload_bytes}};
+}
+
+}  // namespace memrun

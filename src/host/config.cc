@@ -1,0 +1,60 @@
+#include "host/config.hpp"
+
+#include <memrun/status.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace memrun::host {
+
+std::pair<std::string, std::string> split_property(const std::string& text) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error(Code::kInvalidArgument, "expected key=value, got '" + text + "'");
+  return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
+HostConfig load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(Code::kInvalidArgument, "cannot read config file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto j = nlohmann::json::parse(text.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw Error(Code::kInvalidArgument, "config file " + path + " is not a JSON object");
+  HostConfig c;
+  auto str = [&](const nlohmann::json& v, const std::string& key) {
+    if (!v.is_string()) throw Error(Code::kInvalidArgument, path + ": '" + key + "' must be a string");
+    return v.get<std::string>();
+  };
+  for (const auto& [key, value] : j.items()) {
+    if (key == "service") {
+      if (!value.is_object()) throw Error(Code::kInvalidArgument, path + ": 'service' must be an object");
+      c.service = value;
+    } else if (key == "kafka") {
+      if (!value.is_object()) throw Error(Code::kInvalidArgument, path + ": 'kafka' must be an object");
+      for (const auto& [k, v] : value.items()) {
+        if (k == "bootstrap_servers") {
+          c.kafka.bootstrap_servers = str(v, "kafka.bootstrap_servers");
+        } else if (k == "properties") {
+          if (!v.is_object()) throw Error(Code::kInvalidArgument, path + ": 'kafka.properties' must be an object");
+          for (const auto& [pk, pv] : v.items())
+            c.kafka.properties[pk] = pv.is_string() ? pv.get<std::string>() : pv.dump();
+        } else {
+          throw Error(Code::kInvalidArgument, path + ": unknown key 'kafka." + k + "'");
+        }
+      }
+    } else if (key == "worker_id") {
+      c.worker_id = str(value, key);
+    } else if (key == "cache_root") {
+      c.cache_root = str(value, key);
+    } else if (key == "result_url") {
+      c.result_url = str(value, key);
+    } else {
+      throw Error(Code::kInvalidArgument, path + ": unknown key '" + key + "'");
+    }
+  }
+  return c;
+}
+
+}  // namespace memrun::host

@@ -1,0 +1,36 @@
+// memrun-host's configuration: a JSON file, then command-line flags on top.
+//
+// {
+//   "service":   { "name": "echo", "sticky_key": "user_id", "concurrency": 8 },
+//   "kafka":     { "bootstrap_servers": "127.0.0.1:9092",
+//                  "properties": { "session.timeout.ms": "6000" } },
+//   "worker_id": "w1",
+//   "cache_root": "/var/cache/memrun",
+//   "result_url": "file:///var/lib/memrun/results"
+// }
+#pragma once
+
+#include <memrun/kafka_options.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace memrun::host {
+
+struct HostConfig {
+  nlohmann::json service = nlohmann::json::object();  // service field overrides
+  KafkaOptions kafka;
+  std::string worker_id;
+  std::string cache_root;
+  std::string result_url;
+};
+
+// Reads and checks a config file. Throws Error(kInvalidArgument) naming the
+// file and the offending key; unknown keys are errors.
+HostConfig load_config(const std::string& path);
+
+// Splits "key=value"; throws Error(kInvalidArgument) without '='.
+std::pair<std::string, std::string> split_property(const std::string& text);
+
+}  // namespace memrun::host

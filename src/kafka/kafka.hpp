@@ -1,0 +1,69 @@
+// Thin RAII and helpers over librdkafka's C API, shared by worker, client and
+// host. librdkafka stays out of public headers.
+#pragma once
+
+#include <memrun/kafka_options.hpp>
+#include <memrun/status.hpp>
+
+#include <librdkafka/rdkafka.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace memrun::kafka {
+
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const noexcept { rd_kafka_destroy(rk); }
+};
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const noexcept { rd_kafka_conf_destroy(c); }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const noexcept { rd_kafka_queue_destroy(q); }
+};
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const noexcept {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const noexcept { rd_kafka_message_destroy(m); }
+};
+using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using Conf = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using Queue = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+
+// Properties memrun sets before the user's: tuned for a request path (low
+// latency when idle), see docs/architecture.md.
+std::map<std::string, std::string> producer_defaults();
+std::map<std::string, std::string> consumer_defaults();
+
+// Builds a conf from `defaults`, then `options.properties`, then
+// bootstrap.servers. Throws Error(kInvalidArgument) naming a bad property.
+Conf make_conf(const KafkaOptions& options, const std::map<std::string, std::string>& defaults);
+
+// rd_kafka_new; takes ownership of conf. Throws Error(kUnavailable).
+Handle make_handle(rd_kafka_type_t type, Conf conf);
+
+// Header lookup on a message; nullopt when absent.
+std::optional<std::string> header(const rd_kafka_message_t* msg, std::string_view name);
+
+// Error for a librdkafka error code, with context.
+Error error_from(rd_kafka_resp_err_t err, const std::string& what);
+
+// Highest offset + 1 of a partition (the next offset to be written).
+int64_t high_watermark(rd_kafka_t* rk, const std::string& topic, int32_t partition, int timeout_ms);
+
+// Partition count of a topic from metadata; nullopt if the topic is unknown.
+std::optional<int> partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms);
+
+// Milliseconds since the Unix epoch.
+int64_t now_unix_ms();
+
+}  // namespace memrun::kafka

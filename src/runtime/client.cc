@@ -1,0 +1,302 @@
+#include <memrun/client.hpp>
+#include <memrun/protocol.hpp>
+#include <memrun/routing.hpp>
+
+#include "kafka/kafka.hpp"
+#include "runtime/wire.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <charconv>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+namespace memrun {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kMetadataTimeoutMs = 10000;
+
+template <class T>
+T header_int(const rd_kafka_message_t* m, std::string_view name, T fallback) {
+  auto v = kafka::header(m, name);
+  T out = fallback;
+  if (v) std::from_chars(v->data(), v->data() + v->size(), out);
+  return out;
+}
+
+}  // namespace
+
+struct Client::Impl {
+  struct Pending {
+    std::promise<Response> promise;
+    Clock::time_point sent;
+    Clock::time_point deadline;
+    std::string key;
+  };
+
+  ClientOptions opts;
+  kafka::Handle producer;
+  kafka::Handle consumer;
+  int32_t reply_partition = -1;
+  std::thread reader;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;
+  std::unordered_map<std::string, Pending> pending;          // GUARDED_BY(mu)
+  std::unordered_map<std::string, std::string> sticky_keys;  // GUARDED_BY(mu)
+
+  explicit Impl(ClientOptions o) : opts(std::move(o)) {
+    auto pconf = kafka::make_conf(opts.kafka, kafka::producer_defaults());
+    rd_kafka_conf_set_opaque(pconf.get(), this);
+    rd_kafka_conf_set_dr_msg_cb(pconf.get(), &Impl::on_delivery);
+    producer = kafka::make_handle(RD_KAFKA_PRODUCER, std::move(pconf));
+
+    // No group: the client reads one reply partition by manual assignment,
+    // from its end, and keeps only replies to its own request ids.
+    auto cdefaults = kafka::consumer_defaults();
+    cdefaults.erase("partition.assignment.strategy");
+    // librdkafka wants a group for assign(); it is never joined or committed.
+    cdefaults["group.id"] = "memrun-client-" + internal::new_request_id();
+    auto cconf = kafka::make_conf(opts.kafka, cdefaults);
+    consumer = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(cconf));
+    rd_kafka_poll_set_consumer(consumer.get());
+
+    const std::string reply_topic(protocol::kReplyTopic);
+    auto partitions = kafka::partition_count(consumer.get(), reply_topic, kMetadataTimeoutMs);
+    if (!partitions || *partitions < 1)
+      throw Error(Code::kNotFound, "reply topic " + reply_topic + " does not exist on " +
+                                       opts.kafka.bootstrap_servers +
+                                       " (memrun-host creates it with --embedded-kafka; "
+                                       "create it on a real cluster)");
+    reply_partition = opts.reply_partition;
+    if (reply_partition < 0) {
+      std::random_device rd;
+      reply_partition = static_cast<int32_t>(rd() % static_cast<unsigned>(*partitions));
+    } else if (reply_partition >= *partitions) {
+      throw Error(Code::kInvalidArgument, "reply partition " + std::to_string(reply_partition) +
+                                              " does not exist (" + std::to_string(*partitions) + ")");
+    }
+    // Start at the current end, resolved now: a reply produced after this
+    // point is never missed, whatever the consumer's fetch timing.
+    int64_t start = kafka::high_watermark(consumer.get(), reply_topic, reply_partition, kMetadataTimeoutMs);
+    kafka::PartitionList list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), reply_topic.c_str(), reply_partition)->offset = start;
+    if (auto err = rd_kafka_assign(consumer.get(), list.get()))
+      throw kafka::error_from(err, "assign " + reply_topic);
+    reader = std::thread([this] { read_loop(); });
+  }
+
+  ~Impl() {
+    stopping = true;
+    if (reader.joinable()) reader.join();
+    rd_kafka_flush(producer.get(), 2000);
+    std::lock_guard lock(mu);
+    for (auto& [id, p] : pending) {
+      Response r;
+      r.request_id = id;
+      r.code = Code::kCancelled;
+      r.error = "client closed before the reply arrived";
+      p.promise.set_value(std::move(r));
+    }
+    pending.clear();
+  }
+
+  void read_loop() {
+    while (!stopping.load()) {
+      rd_kafka_poll(producer.get(), 0);  // delivery reports
+      if (rd_kafka_message_t* raw = rd_kafka_consumer_poll(consumer.get(), 20)) {
+        kafka::Message m(raw);
+        if (!m->err) on_reply(m.get());
+      }
+      expire();
+    }
+  }
+
+  void on_reply(const rd_kafka_message_t* m) {
+    auto id = kafka::header(m, protocol::kHeaderRequestId);
+    if (!id) return;
+    std::unique_lock lock(mu);
+    auto it = pending.find(*id);
+    if (it == pending.end()) return;  // another client's reply, or a duplicate
+    Pending p = std::move(it->second);
+    pending.erase(it);
+    lock.unlock();
+
+    Response r;
+    r.request_id = *id;
+    r.key = std::move(p.key);
+    r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - p.sent);
+    r.worker_id = kafka::header(m, protocol::kHeaderWorker).value_or("");
+    r.partition = header_int<int32_t>(m, protocol::kHeaderPartition, -1);
+    r.offset = header_int<int64_t>(m, protocol::kHeaderOffset, -1);
+    std::string_view body(static_cast<const char*>(m->payload), m->len);
+    if (kafka::header(m, protocol::kHeaderStatus).value_or("ok") == "ok") {
+      r.ok = true;
+      r.body.assign(body);
+    } else {
+      auto code = code_from_name(kafka::header(m, protocol::kHeaderErrorCode).value_or("internal"));
+      r.code = code.value_or(Code::kInternal);
+      r.error = internal::error_message_of(body);
+      r.body.assign(body);
+    }
+    p.promise.set_value(std::move(r));
+  }
+
+  void expire() {
+    auto now = Clock::now();
+    std::lock_guard lock(mu);
+    for (auto it = pending.begin(); it != pending.end();) {
+      if (it->second.deadline <= now) {
+        Response r;
+        r.request_id = it->first;
+        r.key = it->second.key;
+        r.code = Code::kDeadlineExceeded;
+        r.error = "no reply within the request's timeout";
+        r.latency = std::chrono::duration_cast<std::chrono::microseconds>(now - it->second.sent);
+        it->second.promise.set_value(std::move(r));
+        it = pending.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void fail(const std::string& id, Code code, const std::string& message) {
+    std::lock_guard lock(mu);
+    auto it = pending.find(id);
+    if (it == pending.end()) return;
+    Response r;
+    r.request_id = id;
+    r.key = it->second.key;
+    r.code = code;
+    r.error = message;
+    it->second.promise.set_value(std::move(r));
+    pending.erase(it);
+  }
+
+  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    std::unique_ptr<std::string> id(static_cast<std::string*>(m->_private));
+    if (!id || m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    static_cast<Impl*>(opaque)->fail(*id, Code::kUnavailable,
+                                     std::string("request not delivered to Kafka: ") + rd_kafka_err2str(m->err));
+  }
+
+  std::string lookup_sticky_key(const std::string& service) {
+    // The registry is small: read it whole from the beginning to its end.
+    const std::string topic(protocol::kServicesTopic);
+    auto conf = kafka::make_conf(opts.kafka, {{"enable.auto.commit", "false"},
+                                              {"fetch.wait.max.ms", "10"},
+                                              {"group.id", "memrun-registry-" + internal::new_request_id()}});
+    auto reader = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(conf));
+    rd_kafka_poll_set_consumer(reader.get());
+    auto partitions = kafka::partition_count(reader.get(), topic, kMetadataTimeoutMs);
+    if (!partitions) throw Error(Code::kNotFound, "service registry " + topic + " does not exist");
+    std::optional<std::string> found;
+    for (int32_t p = 0; p < *partitions; ++p) {
+      int64_t end = kafka::high_watermark(reader.get(), topic, p, kMetadataTimeoutMs);
+      if (end == 0) continue;
+      kafka::PartitionList list(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+      rd_kafka_assign(reader.get(), list.get());
+      auto give_up = Clock::now() + std::chrono::milliseconds(kMetadataTimeoutMs);
+      int64_t next = 0;
+      while (next < end && Clock::now() < give_up) {
+        rd_kafka_message_t* raw = rd_kafka_consumer_poll(reader.get(), 100);
+        if (!raw) continue;
+        kafka::Message m(raw);
+        if (m->err) continue;
+        next = m->offset + 1;
+        std::string_view key(static_cast<const char*>(m->key), m->key_len);
+        if (key != service) continue;
+        auto fields = nlohmann::json::parse(std::string_view(static_cast<const char*>(m->payload), m->len),
+                                            nullptr, false);
+        if (fields.is_object() && fields.contains("sticky_key") && fields["sticky_key"].is_string())
+          found = fields["sticky_key"].get<std::string>();
+      }
+    }
+    rd_kafka_consumer_close(reader.get());
+    if (!found)
+      throw Error(Code::kNotFound, "service '" + service + "' is not registered in " + topic +
+                                       " (no worker of it has started); give its sticky key explicitly");
+    return *found;
+  }
+};
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Client::~Client() = default;
+
+int32_t Client::reply_partition() const noexcept { return impl_->reply_partition; }
+
+void Client::set_sticky_key(const std::string& service, const std::string& sticky_key) {
+  StickyKey check(sticky_key);  // throws on a malformed spec
+  std::lock_guard lock(impl_->mu);
+  impl_->sticky_keys[service] = sticky_key;
+}
+
+std::string Client::sticky_key_of(const std::string& service) {
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->sticky_keys.find(service);
+    if (it != impl_->sticky_keys.end()) return it->second;
+  }
+  std::string spec = impl_->lookup_sticky_key(service);
+  std::lock_guard lock(impl_->mu);
+  return impl_->sticky_keys.emplace(service, spec).first->second;
+}
+
+std::future<Response> Client::submit(const std::string& service, const nlohmann::json& payload,
+                                     std::optional<std::chrono::milliseconds> timeout) {
+  if (!protocol::valid_service_name(service))
+    throw Error(Code::kInvalidArgument, "invalid service name '" + service + "'");
+  const std::string key = StickyKey(sticky_key_of(service)).extract(payload);
+  const std::string body = payload.dump();
+  const std::string id = internal::new_request_id();
+  const auto wait = timeout.value_or(impl_->opts.timeout);
+  const std::string deadline = std::to_string(kafka::now_unix_ms() + wait.count());
+  const std::string reply_partition = std::to_string(impl_->reply_partition);
+  const std::string topic = protocol::request_topic(service);
+
+  std::future<Response> future;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto& p = impl_->pending[id];
+    p.sent = Clock::now();
+    p.deadline = p.sent + wait;
+    p.key = key;
+    future = p.promise.get_future();
+  }
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(4);
+  auto add = [&](std::string_view name, const std::string& v) {
+    rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), v.data(),
+                        static_cast<ssize_t>(v.size()));
+  };
+  add(protocol::kHeaderRequestId, id);
+  add(protocol::kHeaderReplyTo, std::string(protocol::kReplyTopic));
+  add(protocol::kHeaderReplyPartition, reply_partition);
+  add(protocol::kHeaderDeadline, deadline);
+  auto* opaque = new std::string(id);
+  rd_kafka_resp_err_t err;
+  while (true) {
+    // Partition left unassigned: the murmur2_random partitioner picks it from
+    // the key, exactly as a Java producer would.
+    err = rd_kafka_producev(impl_->producer.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+                            RD_KAFKA_V_KEY(key.data(), key.size()),
+                            RD_KAFKA_V_VALUE(const_cast<char*>(body.data()), body.size()),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (err) {
+    rd_kafka_headers_destroy(hdrs);
+    delete opaque;
+    impl_->fail(id, Code::kUnavailable, std::string("cannot produce to ") + topic + ": " + rd_kafka_err2str(err));
+  }
+  return future;
+}
+
+}  // namespace memrun

@@ -1,0 +1,81 @@
+#include "runtime/offset_tracker.hpp"
+
+#include <algorithm>
+
+namespace memrun::internal {
+
+void OffsetTracker::assign(int32_t partition) {
+  std::lock_guard lock(mu_);
+  State s;
+  s.generation = ++generations_;
+  parts_[partition] = std::move(s);
+}
+
+void OffsetTracker::drop(int32_t partition) {
+  std::lock_guard lock(mu_);
+  parts_.erase(partition);
+}
+
+bool OffsetTracker::assigned(int32_t partition) const {
+  std::lock_guard lock(mu_);
+  return parts_.count(partition) != 0;
+}
+
+OffsetTracker::Ticket OffsetTracker::admit(int32_t partition, int64_t offset) {
+  std::lock_guard lock(mu_);
+  auto it = parts_.find(partition);
+  if (it == parts_.end()) return {partition, offset, 0};  // generation 0 never matches
+  State& s = it->second;
+  s.unfinished.insert(offset);
+  s.next = std::max(s.next, offset + 1);
+  return {partition, offset, s.generation};
+}
+
+void OffsetTracker::complete(const Ticket& t) {
+  std::lock_guard lock(mu_);
+  auto it = parts_.find(t.partition);
+  if (it == parts_.end() || it->second.generation != t.generation) return;
+  it->second.unfinished.erase(t.offset);
+}
+
+int64_t OffsetTracker::commit_point(const State& s) {
+  return s.unfinished.empty() ? s.next : *s.unfinished.begin();
+}
+
+std::vector<OffsetTracker::Commit> OffsetTracker::take_locked(const std::vector<int32_t>* only) {
+  std::vector<Commit> out;
+  for (auto& [p, s] : parts_) {
+    if (only && std::find(only->begin(), only->end(), p) == only->end()) continue;
+    int64_t point = commit_point(s);
+    if (point > s.committed && point >= 0) {
+      s.committed = point;
+      out.push_back({p, point});
+    }
+  }
+  return out;
+}
+
+std::vector<OffsetTracker::Commit> OffsetTracker::take_commits() {
+  std::lock_guard lock(mu_);
+  return take_locked(nullptr);
+}
+
+std::vector<OffsetTracker::Commit> OffsetTracker::take_commits(const std::vector<int32_t>& partitions) {
+  std::lock_guard lock(mu_);
+  return take_locked(&partitions);
+}
+
+size_t OffsetTracker::unfinished(int32_t partition) const {
+  std::lock_guard lock(mu_);
+  auto it = parts_.find(partition);
+  return it == parts_.end() ? 0 : it->second.unfinished.size();
+}
+
+size_t OffsetTracker::unfinished() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& [p, s] : parts_) n += s.unfinished.size();
+  return n;
+}
+
+}  // namespace memrun::internal

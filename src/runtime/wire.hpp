@@ -1,0 +1,33 @@
+// Encoding of memrun's request and reply records (docs/protocol.md).
+#pragma once
+
+#include <memrun/status.hpp>
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace memrun::internal {
+
+struct RequestHeaders {
+  std::string request_id;   // empty if the producer sent none
+  std::string reply_to;     // empty: nobody waits for a reply
+  int32_t reply_partition = -1;
+  int64_t deadline_ms = 0;  // 0: none given
+};
+
+// Reads the request headers; malformed numbers are treated as absent and
+// reported in `problem` so the worker can log them.
+RequestHeaders read_request_headers(const rd_kafka_message_t* msg, std::string* problem);
+
+// Value of an error reply: {"error":{"code":"not_found","message":"..."}}.
+std::string error_body(Code code, std::string_view message);
+// Message of an error reply body (the body itself if it is not ours).
+std::string error_message_of(std::string_view body);
+
+// A fresh random request id (128 bits, hex).
+std::string new_request_id();
+
+}  // namespace memrun::internal

@@ -1,0 +1,541 @@
+#include <memrun/protocol.hpp>
+#include <memrun/routing.hpp>
+#include <memrun/worker.hpp>
+
+#include "kafka/kafka.hpp"
+#include "runtime/executor.hpp"
+#include "runtime/offset_tracker.hpp"
+#include "runtime/wire.hpp"
+
+#include <nlohmann/json.hpp>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace memrun {
+namespace {
+
+using internal::OffsetTracker;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kCommitInterval = std::chrono::milliseconds(100);
+constexpr int kReplyAttempts = 5;
+
+std::string default_worker_id() {
+  char host[256] = "worker";
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(::getpid());
+}
+
+// One request from admission to an acknowledged reply. Owned by the handler
+// task, then by the producer's delivery callback.
+struct InFlight {
+  kafka::Message msg;
+  OffsetTracker::Ticket ticket;
+  internal::RequestHeaders headers;
+  int64_t deadline_ms = 0;
+  int reply_attempts = 0;
+  Code code = Code::kOk;
+  std::string body;  // reply bytes, or the error message when code != kOk
+};
+
+std::string_view payload_of(const rd_kafka_message_t* m) {
+  return {static_cast<const char*>(m->payload), m->len};
+}
+
+}  // namespace
+
+struct Worker::Impl {
+  MemoryService svc;
+  WorkerOptions opts;
+  SharedWorkerContext ctx;
+  StickyKey sticky;
+  std::string topic;
+  std::string worker_id;
+
+  kafka::Handle producer;
+  kafka::Handle consumer;
+  kafka::Queue consumer_queue;  // to wake the poll loop when a slot frees
+  std::unique_ptr<internal::Executor> pool;
+  OffsetTracker tracker;
+  std::thread poll_thread;
+  std::thread delivery_thread;
+
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> delivery_stop{false};
+  std::atomic<int> running{0};
+
+  mutable std::mutex state_mu;
+  std::condition_variable state_cv;
+  std::set<int32_t> assigned;  // GUARDED_BY(state_mu); written by the poll thread
+
+  // Poll-thread only.
+  bool paused = false;
+  bool drained = false;  // stop() already waited for in-flight work
+  std::deque<kafka::Message> pending;  // fetched while every slot was busy
+
+  std::mutex lifecycle_mu;
+  bool started = false;
+  bool stopped = false;
+
+  struct {
+    std::atomic<uint64_t> received{0}, succeeded{0}, failed{0}, max_in_flight{0},
+        paused_times{0}, commits{0};
+  } counters;
+
+  Impl(MemoryService s, WorkerOptions o)
+      : svc(std::move(s)),
+        opts(std::move(o)),
+        ctx(SharedWorkerContext::Options{svc.name, svc.memory_bytes(), opts.result_url}),
+        sticky(svc.sticky_key),
+        topic(protocol::request_topic(svc.name)),
+        worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id) {}
+
+  // ---- request context seen by handlers --------------------------------
+  class Context final : public RequestContext {
+   public:
+    Context(Impl& w, const InFlight& r, const nlohmann::json& json, std::string key)
+        : w_(w), r_(r), json_(json), key_(std::move(key)) {}
+    std::string_view payload() const override { return payload_of(r_.msg.get()); }
+    const nlohmann::json& json() const override { return json_; }
+    const std::string& key() const override { return key_; }
+    const std::string& request_id() const override { return r_.headers.request_id; }
+    int32_t partition() const override { return r_.msg->partition; }
+    int64_t offset() const override { return r_.msg->offset; }
+    std::chrono::system_clock::time_point deadline() const override {
+      return std::chrono::system_clock::time_point(std::chrono::milliseconds(r_.deadline_ms));
+    }
+    bool cancelled() const override {
+      return kafka::now_unix_ms() > r_.deadline_ms || w_.stop_requested.load() ||
+             !w_.tracker.assigned(r_.msg->partition);
+    }
+    SharedWorkerContext& worker() override { return w_.ctx; }
+
+   private:
+    Impl& w_;
+    const InFlight& r_;
+    const nlohmann::json& json_;
+    std::string key_;
+  };
+
+  // ---- lifecycle ---------------------------------------------------------
+  void start() {
+    svc.validate();
+    if (svc.init) {
+      ctx.begin_init();
+      try {
+        svc.init(ctx);
+      } catch (const Error& e) {
+        ctx.end_init();
+        throw Error(e.code(), "init handler of '" + svc.name + "' failed: " + e.what());
+      } catch (const std::exception& e) {
+        ctx.end_init();
+        throw Error(Code::kInternal, "init handler of '" + svc.name + "' failed: " + e.what());
+      }
+      ctx.end_init();
+    }
+
+    auto pconf = kafka::make_conf(opts.kafka, kafka::producer_defaults());
+    rd_kafka_conf_set_opaque(pconf.get(), this);
+    rd_kafka_conf_set_dr_msg_cb(pconf.get(), &Impl::on_delivery);
+    producer = kafka::make_handle(RD_KAFKA_PRODUCER, std::move(pconf));
+
+    auto cdefaults = kafka::consumer_defaults();
+    cdefaults["group.id"] = protocol::consumer_group(svc.name);
+    cdefaults["client.id"] = worker_id;
+    auto cconf = kafka::make_conf(opts.kafka, cdefaults);
+    rd_kafka_conf_set_opaque(cconf.get(), this);
+    rd_kafka_conf_set_rebalance_cb(cconf.get(), &Impl::on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(cconf.get(), &Impl::on_commit);
+    consumer = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(cconf));
+    rd_kafka_poll_set_consumer(consumer.get());
+    consumer_queue.reset(rd_kafka_queue_get_consumer(consumer.get()));
+
+    if (opts.register_service) register_service();
+
+    kafka::PartitionList topics(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+    if (auto err = rd_kafka_subscribe(consumer.get(), topics.get()))
+      throw kafka::error_from(err, "subscribe to " + topic);
+
+    pool = std::make_unique<internal::Executor>(svc.concurrency);
+    delivery_thread = std::thread([this] {
+      while (!delivery_stop.load()) rd_kafka_poll(producer.get(), 100);
+    });
+    poll_thread = std::thread([this] { poll_loop(); });
+    spdlog::info("worker {} serving '{}' from {} in group {} (concurrency {})", worker_id,
+                 svc.name, topic, protocol::consumer_group(svc.name), svc.concurrency);
+  }
+
+  void stop() {
+    stop_requested = true;
+    if (consumer_queue) rd_kafka_queue_yield(consumer_queue.get());
+    if (poll_thread.joinable()) poll_thread.join();
+    pool.reset();  // joins handler threads; they see cancelled() == true
+    if (producer) {
+      if (rd_kafka_flush(producer.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        spdlog::warn("{} replies still undelivered at shutdown", rd_kafka_outq_len(producer.get()));
+    }
+    delivery_stop = true;
+    if (delivery_thread.joinable()) delivery_thread.join();
+    if (svc.shutdown) {
+      try {
+        svc.shutdown(ctx);
+      } catch (const std::exception& e) {
+        spdlog::error("shutdown handler of '{}' failed: {}", svc.name, e.what());
+      }
+    }
+    consumer_queue.reset();
+    consumer.reset();
+    producer.reset();
+    spdlog::info("worker {} stopped: {} received, {} ok, {} failed", worker_id,
+                 counters.received.load(), counters.succeeded.load(), counters.failed.load());
+  }
+
+  void register_service() {
+    std::string value = service_fields(svc).dump();
+    auto err = rd_kafka_producev(
+        producer.get(), RD_KAFKA_V_TOPIC(std::string(protocol::kServicesTopic).c_str()),
+        RD_KAFKA_V_KEY(svc.name.data(), svc.name.size()),
+        RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_END);
+    if (err) spdlog::warn("cannot register service in {}: {}", protocol::kServicesTopic, rd_kafka_err2str(err));
+  }
+
+  // ---- poll loop (one thread) ---------------------------------------------
+  void poll_loop() {
+    auto last_commit = Clock::now();
+    while (!stop_requested.load()) {
+      const bool full = running.load() >= svc.concurrency;
+      if (full && !paused) set_paused(true);
+      if (!full && paused) set_paused(false);
+      while (!pending.empty() && running.load() < svc.concurrency) {
+        kafka::Message m = std::move(pending.front());
+        pending.pop_front();
+        admit(std::move(m));
+      }
+      if (rd_kafka_message_t* raw = rd_kafka_consumer_poll(consumer.get(), 100))
+        on_message(kafka::Message(raw));
+      if (Clock::now() - last_commit >= kCommitInterval) {
+        commit(tracker.take_commits(), false);
+        last_commit = Clock::now();
+      }
+    }
+    drain();
+  }
+
+  void on_message(kafka::Message m) {
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        spdlog::warn("consumer: {}", rd_kafka_message_errstr(m.get()));
+      return;
+    }
+    if (!tracker.assigned(m->partition)) return;  // revoked since it was fetched
+    ++counters.received;
+    if (running.load() >= svc.concurrency) pending.push_back(std::move(m));
+    else admit(std::move(m));
+  }
+
+  void admit(kafka::Message m) {
+    auto* req = new InFlight;
+    req->ticket = tracker.admit(m->partition, m->offset);
+    req->msg = std::move(m);
+    int now_running = ++running;
+    uint64_t prev = counters.max_in_flight.load();
+    while (static_cast<uint64_t>(now_running) > prev &&
+           !counters.max_in_flight.compare_exchange_weak(prev, static_cast<uint64_t>(now_running))) {
+    }
+    pool->submit([this, req] { process(req); });
+  }
+
+  void set_paused(bool pause) {
+    kafka::PartitionList parts;
+    {
+      std::lock_guard lock(state_mu);
+      parts.reset(rd_kafka_topic_partition_list_new(static_cast<int>(assigned.size()) + 1));
+      for (int32_t p : assigned) rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), p);
+    }
+    if (pause) {
+      rd_kafka_pause_partitions(consumer.get(), parts.get());
+      ++counters.paused_times;
+    } else {
+      rd_kafka_resume_partitions(consumer.get(), parts.get());
+    }
+    paused = pause;
+  }
+
+  void drain() {
+    if (!paused) set_paused(true);
+    pending.clear();  // never admitted, so never committed: redelivered later
+    auto deadline = Clock::now() + opts.drain_timeout;
+    while (tracker.unfinished() > 0 && Clock::now() < deadline) {
+      // Keep serving the group (heartbeats, rebalances) while work finishes.
+      if (rd_kafka_message_t* raw = rd_kafka_consumer_poll(consumer.get(), 20))
+        rd_kafka_message_destroy(raw);
+    }
+    if (size_t left = tracker.unfinished())
+      spdlog::warn("drain timed out with {} requests unfinished; they will be redelivered", left);
+    commit(tracker.take_commits(), true);
+    drained = true;
+    rd_kafka_consumer_close(consumer.get());  // leaves the group; revokes via on_rebalance
+  }
+
+  // ---- handler threads ------------------------------------------------------
+  void process(InFlight* req) {
+    std::string problem;
+    req->headers = internal::read_request_headers(req->msg.get(), &problem);
+    if (req->headers.request_id.empty())
+      req->headers.request_id = std::to_string(req->msg->partition) + "-" + std::to_string(req->msg->offset);
+    if (!problem.empty())
+      spdlog::warn("request {} at {}[{}]@{}: {}", req->headers.request_id, topic,
+                   req->msg->partition, req->msg->offset, problem);
+    const int64_t received_ms = kafka::now_unix_ms();
+    req->deadline_ms = received_ms + static_cast<int64_t>(svc.timeout_seconds * 1000);
+    if (req->headers.deadline_ms > 0) req->deadline_ms = std::min(req->deadline_ms, req->headers.deadline_ms);
+
+    try {
+      req->body = run(*req, received_ms);
+      req->code = Code::kOk;
+    } catch (const Error& e) {
+      req->code = e.code() == Code::kOk ? Code::kInternal : e.code();
+      req->body = e.what();
+    } catch (const std::exception& e) {
+      req->code = Code::kInternal;
+      req->body = std::string("handler threw: ") + e.what();
+    } catch (...) {
+      req->code = Code::kInternal;
+      req->body = "handler threw a non-standard exception";
+    }
+    if (req->code == Code::kOk) {
+      ++counters.succeeded;
+    } else {
+      ++counters.failed;
+      spdlog::warn("request {} at {}[{}]@{} failed: {}: {}", req->headers.request_id, topic,
+                   req->msg->partition, req->msg->offset, code_name(req->code), req->body);
+    }
+    --running;
+    rd_kafka_queue_yield(consumer_queue.get());  // a slot is free: wake the poll loop
+    send_reply(req);
+  }
+
+  std::string run(const InFlight& req, int64_t now_ms) {
+    if (req.headers.deadline_ms > 0 && now_ms > req.headers.deadline_ms)
+      throw Error(Code::kDeadlineExceeded,
+                  "request expired " + std::to_string(now_ms - req.headers.deadline_ms) +
+                      " ms before it could run");
+    const std::string_view payload = payload_of(req.msg.get());
+    if (payload.size() > svc.max_payload_bytes)
+      throw Error(Code::kInvalidArgument, "payload of " + std::to_string(payload.size()) +
+                                              " bytes exceeds max_payload_bytes " +
+                                              std::to_string(svc.max_payload_bytes));
+    auto json = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+    if (json.is_discarded()) throw Error(Code::kInvalidArgument, "payload is not valid JSON");
+    std::string key = sticky.extract(json);
+    Context rc(*this, req, json, std::move(key));
+    return std::move(svc.handle(rc).body());
+  }
+
+  void send_reply(InFlight* req) {
+    if (req->headers.reply_to.empty()) {
+      finish(req);  // fire-and-forget request: nothing to deliver
+      return;
+    }
+    const bool ok = req->code == Code::kOk;
+    std::string value = ok ? req->body : internal::error_body(req->code, req->body);
+    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(6);
+    auto add = [&](std::string_view name, const std::string& v) {
+      rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), v.data(),
+                          static_cast<ssize_t>(v.size()));
+    };
+    add(protocol::kHeaderRequestId, req->headers.request_id);
+    add(protocol::kHeaderStatus, ok ? "ok" : "error");
+    if (!ok) add(protocol::kHeaderErrorCode, std::string(code_name(req->code)));
+    add(protocol::kHeaderWorker, worker_id);
+    add(protocol::kHeaderPartition, std::to_string(req->msg->partition));
+    add(protocol::kHeaderOffset, std::to_string(req->msg->offset));
+    const int32_t partition =
+        req->headers.reply_partition >= 0 ? req->headers.reply_partition : RD_KAFKA_PARTITION_UA;
+    while (true) {
+      auto err = rd_kafka_producev(
+          producer.get(), RD_KAFKA_V_TOPIC(req->headers.reply_to.c_str()),
+          RD_KAFKA_V_PARTITION(partition),
+          RD_KAFKA_V_KEY(req->headers.request_id.data(), req->headers.request_id.size()),
+          RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(req), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;  // on_delivery owns req now
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      rd_kafka_headers_destroy(hdrs);
+      // A reply address that cannot exist (unknown topic, bad partition) is the
+      // caller's mistake: log it and move on rather than block the partition.
+      spdlog::error("cannot send reply of {} to {}[{}]: {}", req->headers.request_id,
+                    req->headers.reply_to, req->headers.reply_partition, rd_kafka_err2str(err));
+      finish(req);
+      return;
+    }
+  }
+
+  void finish(InFlight* req) {
+    tracker.complete(req->ticket);
+    delete req;
+  }
+
+  // ---- librdkafka callbacks -------------------------------------------------
+  // Producer's delivery thread.
+  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<Impl*>(opaque);
+    auto* req = static_cast<InFlight*>(m->_private);
+    if (req == nullptr) return;  // service registration
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      self->finish(req);
+      return;
+    }
+    const bool callers_fault = m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                               m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                               m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    if (callers_fault) {
+      spdlog::error("reply of {} undeliverable to {}: {}", req->headers.request_id,
+                    req->headers.reply_to, rd_kafka_err2str(m->err));
+      self->finish(req);
+    } else if (++req->reply_attempts < kReplyAttempts && !self->delivery_stop.load()) {
+      spdlog::warn("reply of {} failed ({}), retrying", req->headers.request_id, rd_kafka_err2str(m->err));
+      self->send_reply(req);
+    } else {
+      // Leave the offset uncommitted: the request is redelivered after a
+      // restart or rebalance, which keeps at-least-once.
+      spdlog::error("reply of {} failed {} times ({}); its offset stays uncommitted",
+                    req->headers.request_id, req->reply_attempts, rd_kafka_err2str(m->err));
+      delete req;
+    }
+  }
+
+  // Poll thread (inside rd_kafka_consumer_poll).
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto* self = static_cast<Impl*>(opaque);
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    std::vector<int32_t> ps;
+    for (int i = 0; i < parts->cnt; ++i) ps.push_back(parts->elems[i].partition);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      for (int32_t p : ps) self->tracker.assign(p);
+      if (cooperative) rd_kafka_incremental_assign(rk, parts);
+      else rd_kafka_assign(rk, parts);
+      if (self->paused) rd_kafka_pause_partitions(rk, parts);
+      {
+        std::lock_guard lock(self->state_mu);
+        self->assigned.insert(ps.begin(), ps.end());
+      }
+      self->state_cv.notify_all();
+      spdlog::info("worker {} assigned partitions {}", self->worker_id, fmt::join(ps, ","));
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      self->revoke(ps, rd_kafka_assignment_lost(rk) != 0);
+      if (cooperative) rd_kafka_incremental_unassign(rk, parts);
+      else rd_kafka_assign(rk, nullptr);
+    } else {
+      spdlog::error("rebalance failed: {}", rd_kafka_err2str(err));
+      self->revoke(ps, true);
+      rd_kafka_assign(rk, nullptr);
+    }
+  }
+
+  void revoke(const std::vector<int32_t>& ps, bool lost) {
+    std::erase_if(pending, [&](const kafka::Message& m) {
+      return std::find(ps.begin(), ps.end(), m->partition) != ps.end();
+    });
+    if (!lost && !drained) {
+      // Let in-flight work of these partitions finish, then commit it, so the
+      // next owner starts exactly after what this worker answered.
+      auto deadline = Clock::now() + opts.drain_timeout;
+      auto busy = [&] {
+        return std::any_of(ps.begin(), ps.end(), [&](int32_t p) { return tracker.unfinished(p) > 0; });
+      };
+      while (busy() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      commit(tracker.take_commits(ps), true);
+    }
+    for (int32_t p : ps) tracker.drop(p);
+    {
+      std::lock_guard lock(state_mu);
+      for (int32_t p : ps) assigned.erase(p);
+    }
+    spdlog::info("worker {} {} partitions {}", worker_id, lost ? "lost" : "released", fmt::join(ps, ","));
+  }
+
+  void commit(const std::vector<OffsetTracker::Commit>& commits, bool sync) {
+    if (commits.empty()) return;
+    kafka::PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(commits.size())));
+    for (const auto& c : commits)
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), c.partition)->offset = c.offset;
+    auto err = rd_kafka_commit(consumer.get(), list.get(), sync ? 0 : 1);
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+      spdlog::warn("commit failed: {}", rd_kafka_err2str(err));
+    else
+      ++counters.commits;
+  }
+
+  static void on_commit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*, void*) {
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) spdlog::warn("commit failed: {}", rd_kafka_err2str(err));
+  }
+};
+
+Worker::Worker(MemoryService service, WorkerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(service), std::move(options))) {}
+
+Worker::~Worker() { stop(); }
+
+void Worker::start() {
+  std::lock_guard lock(impl_->lifecycle_mu);
+  if (impl_->started) throw Error(Code::kInvalidArgument, "worker already started");
+  impl_->started = true;
+  try {
+    impl_->start();
+  } catch (...) {
+    impl_->stopped = true;
+    impl_->stop_requested = true;
+    throw;
+  }
+}
+
+void Worker::stop() {
+  std::lock_guard lock(impl_->lifecycle_mu);
+  if (!impl_->started || impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->stop();
+}
+
+bool Worker::wait_for_assignment(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->state_mu);
+  return impl_->state_cv.wait_for(lock, timeout, [&] { return !impl_->assigned.empty(); });
+}
+
+const std::string& Worker::worker_id() const noexcept { return impl_->worker_id; }
+const MemoryService& Worker::service() const noexcept { return impl_->svc; }
+SharedWorkerContext& Worker::context() noexcept { return impl_->ctx; }
+
+WorkerStats Worker::stats() const {
+  WorkerStats s;
+  const auto& c = impl_->counters;
+  s.received = c.received;
+  s.succeeded = c.succeeded;
+  s.failed = c.failed;
+  s.in_flight = static_cast<uint64_t>(std::max(0, impl_->running.load()));
+  s.max_in_flight = c.max_in_flight;
+  s.paused_times = c.paused_times;
+  s.commits = c.commits;
+  std::lock_guard lock(impl_->state_mu);
+  s.assigned_partitions = static_cast<uint32_t>(impl_->assigned.size());
+  return s;
+}
+
+}  // namespace memrun
