@@ -96,7 +96,12 @@ int main(int argc, char** argv) {
   part->add_option("key", key, "Message key (the sticky-key value)")->required();
   part->add_option("--partitions,-p", partitions, "Partition count")->required()->check(CLI::Range(1, 100000));
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; every usage error exits with our one usage code.
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
   if (*inv) return invoke(service, payload, bootstrap, sticky_key, timeout_s, props, show_route);
   if (*part) {
     fmt::print("{}\n", memrun::kafka_partition(key, partitions));

@@ -65,7 +65,12 @@ int main(int argc, char** argv) {
   app.add_option("--worker-id", worker_id, "Worker id (default {hostname}-{pid})");
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; every usage error exits with our one usage code.
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [memrun-host] %v");

@@ -209,7 +209,13 @@ struct Worker::Impl {
         RD_KAFKA_V_KEY(svc.name.data(), svc.name.size()),
         RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_END);
-    if (err) spdlog::warn("cannot register service in {}: {}", protocol::kServicesTopic, rd_kafka_err2str(err));
+    if (err) {
+      spdlog::warn("cannot register service in {}: {}", protocol::kServicesTopic, rd_kafka_err2str(err));
+      return;
+    }
+    // Wait for it: a client started right after this worker must find the key.
+    if (rd_kafka_flush(producer.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      spdlog::warn("service registration in {} not acknowledged within 10 s", protocol::kServicesTopic);
   }
 
   // ---- poll loop (one thread) ---------------------------------------------
@@ -397,7 +403,10 @@ struct Worker::Impl {
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
     auto* req = static_cast<InFlight*>(m->_private);
-    if (req == nullptr) return;  // service registration
+    if (req == nullptr) {  // the service registration record
+      if (m->err) spdlog::warn("service registration failed: {}", rd_kafka_err2str(m->err));
+      return;
+    }
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       self->finish(req);
       return;

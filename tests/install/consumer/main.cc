@@ -1,0 +1,15 @@
+// Uses the installed library: routing, and loading a plugin built with the
+// installed memrun_add_plugin().
+#include <memrun/memrun.hpp>
+
+#include <cstdio>
+
+int main(int argc, char** argv) {
+  if (memrun::murmur2("21") != -973932308) return 1;
+  if (argc > 1) {
+    auto plugin = memrun::load_plugin(argv[1]);
+    if (plugin->name() != "consumer") return 2;
+  }
+  std::puts("ok");
+  return 0;
+}

@@ -1,0 +1,190 @@
+// memrun-host as a real process on an embedded (mock) Kafka cluster over TCP,
+// called through memrun::Client.
+#include <memrun/client.hpp>
+#include <memrun/protocol.hpp>
+#include <memrun/routing.hpp>
+
+#include "support/kafka_probe.hpp"
+#include "support/subprocess.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <set>
+
+using namespace std::chrono_literals;
+using memrun::test::Subprocess;
+
+namespace {
+
+constexpr int kPartitions = 16;
+
+struct Host {
+  std::unique_ptr<Subprocess> proc;
+  std::string bootstrap;
+};
+
+Host start_host(const std::string& plugin, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv{MEMRUN_HOST, "--plugin", plugin, "--embedded-kafka", "--partitions",
+                                std::to_string(kPartitions), "--worker-id", "w1"};
+  for (auto& f : memrun::test::fast_group_flags()) argv.push_back(f);
+  for (auto& e : extra) argv.push_back(e);
+  Host h;
+  h.proc = std::make_unique<Subprocess>(argv);
+  auto bootstrap = h.proc->wait_for("embedded Kafka bootstrap=", 30s);
+  if (!bootstrap) throw std::runtime_error("host did not start:\n" + h.proc->output());
+  h.bootstrap = *bootstrap;
+  if (!h.proc->wait_for("memrun-host: ready", 30s)) throw std::runtime_error("host not ready:\n" + h.proc->output());
+  return h;
+}
+
+memrun::ClientOptions client_options(const std::string& bootstrap) {
+  memrun::ClientOptions o;
+  o.kafka.bootstrap_servers = bootstrap;
+  o.timeout = 60s;
+  return o;
+}
+
+void expect_clean_stop(Host& h) {
+  h.proc->signal(SIGTERM);
+  auto code = h.proc->wait(30s);
+  ASSERT_TRUE(code.has_value()) << "host did not stop on SIGTERM\n" << h.proc->output();
+  EXPECT_EQ(*code, 0) << h.proc->output();
+}
+
+class EndToEnd : public testing::TestWithParam<std::pair<std::string, std::string>> {};
+
+TEST_P(EndToEnd, TwoHundredRequestsOverFortyKeysStickToOnePartitionEach) {
+  const auto& [service, plugin] = GetParam();
+  Host h = start_host(plugin);
+  memrun::Client client(client_options(h.bootstrap));
+  std::vector<std::future<memrun::Response>> futures;
+  for (int i = 0; i < 200; ++i)
+    futures.push_back(client.submit(service, {{"user_id", i % 40}, {"seq", i}}));
+  std::map<std::string, std::set<int32_t>> partitions_of_key;
+  std::set<std::string> workers;
+  for (int i = 0; i < 200; ++i) {
+    memrun::Response r = futures[static_cast<size_t>(i)].get();
+    ASSERT_TRUE(r.ok) << i << ": " << memrun::code_name(r.code) << " " << r.error;
+    auto body = nlohmann::json::parse(r.body);
+    EXPECT_EQ(body["echo"]["seq"], i);
+    EXPECT_EQ(body["echo"]["user_id"], i % 40);
+    EXPECT_EQ(r.key, std::to_string(i % 40));
+    // The partition Kafka chose is the Java partitioner's.
+    EXPECT_EQ(r.partition, memrun::kafka_partition(r.key, kPartitions));
+    partitions_of_key[r.key].insert(r.partition);
+    workers.insert(r.worker_id);
+  }
+  EXPECT_EQ(partitions_of_key.size(), 40u);
+  for (const auto& [key, parts] : partitions_of_key) EXPECT_EQ(parts.size(), 1u) << key;
+  EXPECT_EQ(workers, std::set<std::string>{"w1"});
+  expect_clean_stop(h);
+}
+
+INSTANTIATE_TEST_SUITE_P(Plugins, EndToEnd,
+                         testing::Values(std::make_pair(std::string("echo"), std::string(ECHO_PLUGIN)),
+                                         std::make_pair(std::string("c_echo"), std::string(C_ECHO_PLUGIN))),
+                         [](const auto& info) { return info.param.first; });
+
+TEST(BadInput, ErrorsAreRepliedCommittedAndTheWorkerKeepsServing) {
+  std::string config = testing::TempDir() + "/bad_input_config.json";
+  { std::ofstream(config) << R"({"service": {"max_payload_bytes": 1024}})"; }
+  Host h = start_host(ECHO_PLUGIN, {"--config", config});
+  memrun::test::KafkaProbe probe(h.bootstrap);
+  const std::string topic = memrun::protocol::request_topic("echo");
+  probe.send(topic, "1", "this is not json", "r-notjson");
+  probe.send(topic, "2", R"({"no_user_id": true})", "r-nokey");
+  probe.send(topic, "3", R"({"user_id": 3, "pad": ")" + std::string(2000, 'x') + "\"}", "r-big");
+  probe.send(topic, "4", R"([1, 2, 3])", "r-array");
+  probe.send(topic, "5", R"({"user_id": 5, "fail": "please"})", "r-handler");
+  probe.send(topic, "6", R"({"user_id": 6})", "r-expired", /*deadline_ms=*/1);
+  probe.send(topic, "7", R"({"user_id": 7})", "r-good");
+  auto replies = probe.collect({"r-notjson", "r-nokey", "r-big", "r-array", "r-handler", "r-expired", "r-good"}, 60s);
+  ASSERT_EQ(replies.size(), 7u) << h.proc->output();
+  auto expect_error = [&](const std::string& id, const std::string& code, const std::string& fragment) {
+    const auto& r = replies.at(id);
+    EXPECT_EQ(r.status, "error") << id;
+    EXPECT_EQ(r.error_code, code) << id << " " << r.value;
+    EXPECT_NE(r.value.find(fragment), std::string::npos) << id << " " << r.value;
+  };
+  expect_error("r-notjson", "invalid_argument", "not valid JSON");
+  expect_error("r-nokey", "invalid_argument", "'user_id'");
+  expect_error("r-big", "invalid_argument", "max_payload_bytes");
+  expect_error("r-array", "invalid_argument", "JSON object");
+  expect_error("r-handler", "invalid_argument", "asked to fail");
+  expect_error("r-expired", "deadline_exceeded", "expired");
+  EXPECT_EQ(replies.at("r-good").status, "ok");
+
+  // Everything above was committed past: the group's offsets reach the end.
+  // A fresh request still goes through after the bad ones.
+  memrun::Client client(client_options(h.bootstrap));
+  auto r = client.submit("echo", {{"user_id", 99}}).get();
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(probe.wait_committed("memrun-echo", topic, kPartitions, 30s)) << h.proc->output();
+  expect_clean_stop(h);
+}
+
+TEST(Client, RefusesPayloadWithoutStickyFieldNamingIt) {
+  Host h = start_host(ECHO_PLUGIN);
+  memrun::Client client(client_options(h.bootstrap));
+  try {
+    client.submit("echo", {{"dataset", 1}});
+    FAIL();
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("'user_id'"), std::string::npos) << e.what();
+  }
+  // Unknown services are a clear error, not a hang.
+  try {
+    client.submit("nosuchservice", {{"a", 1}});
+    FAIL();
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kNotFound);
+  }
+  expect_clean_stop(h);
+}
+
+TEST(Cli, InvokeFromTheShell) {
+  Host h = start_host(ECHO_PLUGIN);
+  auto [code, out] = memrun::test::run({MEMRUN_CLI, "invoke", "echo", R"({"user_id": "u-1", "q": 1})", "-b",
+                                        h.bootstrap, "--route"},
+                                       60s);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find(R"("q":1)"), std::string::npos) << out;
+  EXPECT_NE(out.find("partition=" + std::to_string(memrun::kafka_partition("u-1", kPartitions))), std::string::npos)
+      << out;
+  auto [bad_code, bad_out] =
+      memrun::test::run({MEMRUN_CLI, "invoke", "echo", R"({"nokey": 1})", "-b", h.bootstrap}, 60s);
+  EXPECT_EQ(bad_code, 2) << bad_out;
+  EXPECT_NE(bad_out.find("'user_id'"), std::string::npos) << bad_out;
+  auto [err_code, err_out] = memrun::test::run(
+      {MEMRUN_CLI, "invoke", "echo", R"({"user_id": 1, "fail": 1})", "-b", h.bootstrap}, 60s);
+  EXPECT_EQ(err_code, 1) << err_out;
+  EXPECT_NE(err_out.find("invalid_argument"), std::string::npos) << err_out;
+  expect_clean_stop(h);
+}
+
+TEST(HostExit, LoaderFailuresExitNonZeroWithMessage) {
+  struct Case {
+    std::string plugin;
+    int code;
+    std::string fragment;
+  };
+  for (const auto& c : std::vector<Case>{{"/nonexistent/plugin.so", 3, "plugin file not found"},
+                                         {BROKEN_NO_ENTRY, 3, "memrun_plugin_entry"},
+                                         {BROKEN_ABI_MAJOR, 3, "ABI 99.3"},
+                                         {BROKEN_TOO_SMALL, 3, "at least"},
+                                         {BROKEN_INIT_FAILS, 1, "database unreachable"}}) {
+    auto [code, out] = memrun::test::run({MEMRUN_HOST, "--plugin", c.plugin, "-b", "127.0.0.1:9"}, 30s);
+    EXPECT_EQ(code, c.code) << c.plugin << "\n" << out;
+    EXPECT_NE(out.find(c.fragment), std::string::npos) << c.plugin << "\n" << out;
+  }
+  auto [code, out] = memrun::test::run({MEMRUN_HOST}, 30s);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--plugin"), std::string::npos) << out;
+}
+
+}  // namespace

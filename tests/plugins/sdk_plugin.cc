@@ -1,0 +1,36 @@
+// Exercises plugin.hpp and the host table: objects, blobs, deadlines, errors.
+#include <memrun/plugin.hpp>
+
+#include <string>
+
+namespace {
+
+struct Table {
+  std::string name;
+};
+
+void init(memrun::sdk::Host& host) { host.set_object("table", Table{"warm"}, 64); }
+
+nlohmann::json handle(memrun::sdk::Request& rq) {
+  const std::string op = rq.json.at("op").get<std::string>();
+  if (op == "object") return {{"table", rq.host.get_object<Table>("table")->name}};
+  if (op == "wrong_type") return {{"x", *rq.host.get_object<int>("table")}};
+  if (op == "fetch") {
+    auto blob = rq.host.get_or_fetch(rq.json.at("url").get<std::string>());
+    return {{"bytes", blob.size}, {"text", std::string(blob.view())}, {"tier", blob.tier}};
+  }
+  if (op == "deadline") {
+    auto left = rq.host.deadline() - std::chrono::system_clock::now();
+    return {{"ms_left", std::chrono::duration_cast<std::chrono::milliseconds>(left).count()},
+            {"cancelled", rq.host.cancelled()}};
+  }
+  if (op == "throw_std") throw std::runtime_error("plain exception");
+  if (op == "throw_int") throw 42;
+  if (op == "bad_field") return {{"n", rq.json.at("n").get<int>()}};
+  if (op == "upload") return {{"url", rq.host.upload_result("payload", rq.json.at("key").get<std::string>())}};
+  throw memrun::Error(memrun::Code::kUnimplemented, "unknown op " + op);
+}
+
+}  // namespace
+
+MEMRUN_PLUGIN("sdk_test", "1.0.0", R"({"sticky_key": "k"})", init, handle, nullptr)

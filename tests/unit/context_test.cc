@@ -1,0 +1,118 @@
+#include <memrun/context.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+
+TEST(ObjectStore, SetGetAndWrongType) {
+  memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
+  ctx.set_object("v", std::make_shared<std::vector<int>>(3, 7), 12);
+  EXPECT_EQ(ctx.get_object<std::vector<int>>("v")->at(2), 7);
+  try {
+    ctx.get_object<std::string>("v");
+    FAIL();
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kTypeMismatch);
+  }
+  try {
+    ctx.get_object<std::string>("absent");
+    FAIL();
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kNotFound);
+  }
+}
+
+TEST(ObjectStore, ReplacedObjectStaysValidForHolders) {
+  memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
+  ctx.set_object("s", std::make_shared<std::string>("old"), 3);
+  auto held = ctx.get_object<std::string>("s");
+  ctx.set_object("s", std::make_shared<std::string>("new"), 3);
+  EXPECT_EQ(*held, "old");
+  EXPECT_EQ(*ctx.get_object<std::string>("s"), "new");
+  EXPECT_EQ(ctx.stats().bytes, 3u);
+}
+
+TEST(ObjectStore, EvictsLeastRecentlyUsedButNeverPinned) {
+  memrun::SharedWorkerContext ctx({"test", 100, ""});
+  ctx.begin_init();
+  ctx.set_object("pinned", std::make_shared<int>(1), 40);
+  ctx.end_init();
+  ctx.set_object("a", std::make_shared<int>(2), 30);
+  ctx.set_object("b", std::make_shared<int>(3), 30);
+  ctx.get_object<int>("a");                       // a is now more recent than b
+  ctx.set_object("c", std::make_shared<int>(4), 30);  // 130 > 100: evict b
+  EXPECT_NO_THROW(ctx.get_object<int>("a"));
+  EXPECT_NO_THROW(ctx.get_object<int>("pinned"));
+  EXPECT_THROW(ctx.get_object<int>("b"), memrun::Error);
+  EXPECT_EQ(ctx.stats().evictions, 1u);
+  EXPECT_LE(ctx.stats().bytes, 100u);
+  // Larger than what the pinned objects leave: refused, nothing evicted.
+  EXPECT_THROW(ctx.set_object("huge", std::make_shared<int>(5), 61), memrun::Error);
+  EXPECT_EQ(ctx.stats().pinned_bytes, 40u);
+}
+
+TEST(ObjectStore, ConcurrentSetGetStaysWithinBudget) {
+  memrun::SharedWorkerContext ctx({"test", 1000, ""});
+  std::vector<std::thread> threads;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        std::string name = "k" + std::to_string((i * 7 + t) % 50);
+        ctx.set_object(name, std::make_shared<int>(i), 37);
+        try {
+          ctx.get_object<int>(name);
+        } catch (const memrun::Error& e) {
+          if (e.code() != memrun::Code::kNotFound) ++errors;  // evicted meanwhile is fine
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_LE(ctx.stats().bytes, 1000u);
+}
+
+TEST(GetOrFetch, FileUrlThenRamHit) {
+  std::string path = testing::TempDir() + "/memrun_blob_test.bin";
+  { std::ofstream(path) << "hello blob"; }
+  memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
+  auto first = ctx.get_or_fetch("file://" + path);
+  EXPECT_EQ(first.view(), "hello blob");
+  EXPECT_EQ(first.tier(), memrun::Tier::kRemote);
+  auto second = ctx.get_or_fetch("file://" + path);
+  EXPECT_EQ(second.tier(), memrun::Tier::kRam);
+  EXPECT_EQ(second.data(), first.data());  // same bytes, no copy
+  std::remove(path.c_str());
+}
+
+TEST(GetOrFetch, ErrorsAreClassified) {
+  memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
+  auto code_of = [&](const std::string& url) {
+    try {
+      ctx.get_or_fetch(url);
+    } catch (const memrun::Error& e) {
+      return e.code();
+    }
+    return memrun::Code::kOk;
+  };
+  EXPECT_EQ(code_of("file:///nonexistent/memrun/x"), memrun::Code::kNotFound);
+  EXPECT_EQ(code_of("ftp://x/y"), memrun::Code::kInvalidArgument);
+  EXPECT_EQ(code_of("file://relative"), memrun::Code::kInvalidArgument);
+  EXPECT_EQ(code_of("http://127.0.0.1:1/x"), memrun::Code::kUnavailable);
+}
+
+TEST(UploadResult, WritesAtomicallyUnderTheResultDir) {
+  std::string dir = testing::TempDir() + "/memrun_results";
+  memrun::SharedWorkerContext ctx({"test", 1 << 20, "file://" + dir});
+  std::string url = ctx.upload_result("result bytes", "job/1.out");
+  EXPECT_EQ(url, "file://" + dir + "/job/1.out");
+  EXPECT_EQ(ctx.get_or_fetch(url).view(), "result bytes");
+  EXPECT_THROW(ctx.upload_result("x", "../escape"), memrun::Error);
+  EXPECT_THROW(ctx.upload_result("x", "/abs"), memrun::Error);
+  memrun::SharedWorkerContext none({"test", 1 << 20, ""});
+  EXPECT_THROW(none.upload_result("x", "k"), memrun::Error);
+}

@@ -1,0 +1,175 @@
+// The loader against deliberately broken plugins, and the C++ SDK through the
+// real host function table.
+#include <memrun/plugin_loader.hpp>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+namespace {
+
+memrun::Error load_error(const std::string& path) {
+  try {
+    memrun::load_plugin(path);
+  } catch (const memrun::Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "loading " << path << " should fail";
+  return memrun::Error(memrun::Code::kOk, "");
+}
+
+void expect_error(const std::string& path, memrun::Code code, std::initializer_list<const char*> fragments) {
+  auto e = load_error(path);
+  EXPECT_EQ(e.code(), code) << e.what();
+  for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+}
+
+// A request context for driving a plugin's handler without Kafka.
+class FakeRequest final : public memrun::RequestContext {
+ public:
+  FakeRequest(memrun::SharedWorkerContext& w, std::string payload)
+      : w_(w), payload_(std::move(payload)), json_(nlohmann::json::parse(payload_)) {}
+  std::string_view payload() const override { return payload_; }
+  const nlohmann::json& json() const override { return json_; }
+  const std::string& key() const override { return key_; }
+  const std::string& request_id() const override { return key_; }
+  int32_t partition() const override { return 0; }
+  int64_t offset() const override { return 0; }
+  std::chrono::system_clock::time_point deadline() const override {
+    return std::chrono::system_clock::now() + std::chrono::seconds(5);
+  }
+  bool cancelled() const override { return false; }
+  memrun::SharedWorkerContext& worker() override { return w_; }
+
+ private:
+  memrun::SharedWorkerContext& w_;
+  std::string payload_;
+  nlohmann::json json_;
+  std::string key_ = "k";
+};
+
+}  // namespace
+
+TEST(Loader, MissingFile) {
+  expect_error("/nonexistent/libnothing.so", memrun::Code::kNotFound, {"not found", "/nonexistent/libnothing.so"});
+}
+
+TEST(Loader, NotASharedObject) {
+  std::string path = testing::TempDir() + "/not_a_plugin.so";
+  { std::ofstream(path) << "garbage"; }
+  expect_error(path, memrun::Code::kInvalidArgument, {"cannot load plugin"});
+}
+
+TEST(Loader, MissingEntrySymbol) {
+  expect_error(BROKEN_NO_ENTRY, memrun::Code::kNotFound, {"memrun_plugin_entry", "MEMRUN_PLUGIN_EXPORT"});
+}
+
+TEST(Loader, AbiMajorMismatchNamesBothVersions) {
+  expect_error(BROKEN_ABI_MAJOR, memrun::Code::kAbiMismatch, {"ABI 99.3", "ABI 1.0"});
+}
+
+TEST(Loader, DescriptorTooSmall) {
+  expect_error(BROKEN_TOO_SMALL, memrun::Code::kAbiMismatch, {"16 bytes", "at least"});
+}
+
+TEST(Loader, NullDescriptor) { expect_error(BROKEN_NULL_DESCRIPTOR, memrun::Code::kInvalidArgument, {"NULL"}); }
+
+TEST(Loader, NoHandleHook) { expect_error(BROKEN_NO_HANDLE, memrun::Code::kInvalidArgument, {"no handle hook"}); }
+
+TEST(Loader, UnresolvedSymbolFailsAtLoadNotAtRequest) {
+  expect_error(BROKEN_UNRESOLVED, memrun::Code::kInvalidArgument, {"memrun_no_such_function"});
+}
+
+TEST(Loader, BadServiceDefaults) { expect_error(BROKEN_BAD_DEFAULTS, memrun::Code::kInvalidArgument, {"concurency"}); }
+
+TEST(Loader, InitFailureCarriesPluginMessage) {
+  auto plugin = memrun::load_plugin(BROKEN_INIT_FAILS);
+  auto svc = plugin->service();
+  memrun::SharedWorkerContext ctx({"initfails", 1 << 20, ""});
+  try {
+    svc.init(ctx);
+    FAIL();
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kUnavailable);
+    EXPECT_NE(std::string(e.what()).find("database unreachable"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Loader, OlderMinorLoads) {
+  auto plugin = memrun::load_plugin(OLDER_MINOR_PLUGIN);
+  EXPECT_EQ(plugin->abi_minor(), 0);
+  EXPECT_EQ(plugin->service().sticky_key, "k");
+}
+
+class SdkPlugin : public testing::Test {
+ protected:
+  void SetUp() override {
+    plugin_ = memrun::load_plugin(SDK_PLUGIN);
+    svc_ = plugin_->service();
+    svc_.init(ctx_);
+  }
+  memrun::Reply call(const nlohmann::json& payload) {
+    FakeRequest rq(ctx_, payload.dump());
+    return svc_.handle(rq);
+  }
+  memrun::Error call_error(const nlohmann::json& payload) {
+    try {
+      call(payload);
+    } catch (const memrun::Error& e) {
+      return e;
+    }
+    ADD_FAILURE() << payload.dump();
+    return memrun::Error(memrun::Code::kOk, "");
+  }
+  std::shared_ptr<const memrun::LoadedPlugin> plugin_;
+  memrun::MemoryService svc_;
+  memrun::SharedWorkerContext ctx_{{"sdk", 1 << 20, "file://" + testing::TempDir() + "/sdk_results"}};
+};
+
+TEST_F(SdkPlugin, DescriptorAndDefaults) {
+  EXPECT_EQ(plugin_->name(), "sdk_test");
+  EXPECT_EQ(svc_.name, "sdk_test");
+  EXPECT_EQ(svc_.sticky_key, "k");
+}
+
+TEST_F(SdkPlugin, ObjectsSetInInitAreVisible) {
+  EXPECT_EQ(nlohmann::json::parse(call({{"op", "object"}}).body())["table"], "warm");
+}
+
+TEST_F(SdkPlugin, WrongTypeIsAnErrorNotUndefinedBehaviour) {
+  EXPECT_EQ(call_error({{"op", "wrong_type"}}).code(), memrun::Code::kTypeMismatch);
+}
+
+TEST_F(SdkPlugin, FetchLendsBytesThroughTheAbi) {
+  std::string path = testing::TempDir() + "/sdk_blob.txt";
+  { std::ofstream(path) << "lent bytes"; }
+  auto r = nlohmann::json::parse(call({{"op", "fetch"}, {"url", "file://" + path}}).body());
+  EXPECT_EQ(r["text"], "lent bytes");
+  EXPECT_EQ(r["tier"], MEMRUN_TIER_REMOTE);
+  r = nlohmann::json::parse(call({{"op", "fetch"}, {"url", "file://" + path}}).body());
+  EXPECT_EQ(r["tier"], MEMRUN_TIER_RAM);
+  auto e = call_error({{"op", "fetch"}, {"url", "file:///nonexistent/x"}});
+  EXPECT_EQ(e.code(), memrun::Code::kNotFound);
+  EXPECT_NE(std::string(e.what()).find("/nonexistent/x"), std::string::npos) << e.what();
+}
+
+TEST_F(SdkPlugin, DeadlineIsVisible) {
+  auto r = nlohmann::json::parse(call({{"op", "deadline"}}).body());
+  EXPECT_GT(r["ms_left"].get<int64_t>(), 3000);
+  EXPECT_EQ(r["cancelled"], false);
+}
+
+TEST_F(SdkPlugin, ExceptionsBecomeStatusCodes) {
+  auto e = call_error({{"op", "throw_std"}});
+  EXPECT_EQ(e.code(), memrun::Code::kInternal);
+  EXPECT_NE(std::string(e.what()).find("plain exception"), std::string::npos);
+  EXPECT_EQ(call_error({{"op", "throw_int"}}).code(), memrun::Code::kInternal);
+  EXPECT_EQ(call_error({{"op", "bad_field"}, {"n", "x"}}).code(), memrun::Code::kInvalidArgument);
+  EXPECT_EQ(call_error({{"op", "nope"}}).code(), memrun::Code::kUnimplemented);
+}
+
+TEST_F(SdkPlugin, UploadResultReturnsUrl) {
+  auto r = nlohmann::json::parse(call({{"op", "upload"}, {"key", "a/b.txt"}}).body());
+  EXPECT_EQ(r["url"], "file://" + testing::TempDir() + "/sdk_results/a/b.txt");
+}

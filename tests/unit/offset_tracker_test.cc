@@ -1,0 +1,76 @@
+#include "runtime/offset_tracker.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+using memrun::internal::OffsetTracker;
+
+TEST(OffsetTracker, OutOfOrderCompletionNeverCommitsPastUnfinished) {
+  OffsetTracker t;
+  t.assign(0);
+  auto a = t.admit(0, 10), b = t.admit(0, 11), c = t.admit(0, 12);
+  t.complete(c);
+  t.complete(b);
+  auto commits = t.take_commits();
+  ASSERT_EQ(commits.size(), 1u);
+  EXPECT_EQ(commits[0].offset, 10);  // 10 still runs
+  t.complete(a);
+  commits = t.take_commits();
+  ASSERT_EQ(commits.size(), 1u);
+  EXPECT_EQ(commits[0].offset, 13);
+  EXPECT_TRUE(t.take_commits().empty());  // nothing new
+}
+
+TEST(OffsetTracker, LostPartitionIgnoresOldCompletions) {
+  OffsetTracker t;
+  t.assign(3);
+  auto old = t.admit(3, 100);
+  t.drop(3);
+  t.assign(3);  // new generation
+  auto fresh = t.admit(3, 50);
+  t.complete(old);  // must not count for the new owner
+  EXPECT_EQ(t.unfinished(3), 1u);
+  t.complete(fresh);
+  auto commits = t.take_commits();
+  ASSERT_EQ(commits.size(), 1u);
+  EXPECT_EQ(commits[0].offset, 51);
+}
+
+TEST(OffsetTracker, RandomCompletionOrderInvariant) {
+  // Property: at every step the commit point is <= every unfinished offset.
+  std::mt19937 rng(7);
+  OffsetTracker t;
+  t.assign(0);
+  t.assign(1);
+  std::vector<OffsetTracker::Ticket> open;
+  int64_t next[2] = {0, 0};
+  for (int step = 0; step < 5000; ++step) {
+    if (open.empty() || rng() % 2) {
+      int32_t p = static_cast<int32_t>(rng() % 2);
+      open.push_back(t.admit(p, next[p]++));
+    } else {
+      size_t i = rng() % open.size();
+      t.complete(open[i]);
+      open.erase(open.begin() + static_cast<long>(i));
+    }
+    for (const auto& c : t.take_commits())
+      for (const auto& o : open)
+        if (o.partition == c.partition) {
+          ASSERT_LE(c.offset, o.offset);
+        }
+  }
+}
+
+TEST(OffsetTracker, TakeCommitsForSelectedPartitions) {
+  OffsetTracker t;
+  t.assign(0);
+  t.assign(1);
+  t.complete(t.admit(0, 0));
+  t.complete(t.admit(1, 0));
+  auto only1 = t.take_commits({1});
+  ASSERT_EQ(only1.size(), 1u);
+  EXPECT_EQ(only1[0].partition, 1);
+  EXPECT_EQ(t.take_commits().size(), 1u);  // partition 0 still pending
+}
