@@ -47,15 +47,7 @@ class Plugin final : public LoadedPlugin, public std::enable_shared_from_this<Pl
     svc.name = name_;
     apply_service_fields(svc, defaults_);
     auto self = shared_from_this();  // handlers keep the descriptor's owner alive
-    if (desc_.init) {
-      svc.init = [self](SharedWorkerContext& ctx) {
-        memrun_call call;
-        call.worker = &ctx;
-        call.plugin_name = &self->name_;
-        int rc = self->desc_.init(internal::host_api(), &call);
-        if (rc != MEMRUN_OK) throw call_error(rc, call, "init", self->name_);
-      };
-    }
+    svc.init = worker_hook(self, desc_.init, "init");
     svc.handle = [self](RequestContext& rq) -> Reply {
       memrun_call call;
       call.worker = &rq.worker();
@@ -65,19 +57,25 @@ class Plugin final : public LoadedPlugin, public std::enable_shared_from_this<Pl
       if (rc != MEMRUN_OK) throw call_error(rc, call, "handle", self->name_);
       return Reply::raw(std::move(call.reply));
     };
-    if (desc_.shutdown) {
-      svc.shutdown = [self](SharedWorkerContext& ctx) {
-        memrun_call call;
-        call.worker = &ctx;
-        call.plugin_name = &self->name_;
-        int rc = self->desc_.shutdown(internal::host_api(), &call);
-        if (rc != MEMRUN_OK) throw call_error(rc, call, "shutdown", self->name_);
-      };
-    }
+    svc.shutdown = worker_hook(self, desc_.shutdown, "shutdown");
     return svc;
   }
 
  private:
+  // Adapts a worker-level hook (init or shutdown share one C signature); an
+  // empty function when the plugin leaves the hook NULL.
+  static std::function<void(SharedWorkerContext&)> worker_hook(std::shared_ptr<const Plugin> self,
+                                                               memrun_init_fn fn, const char* hook) {
+    if (fn == nullptr) return {};
+    return [self = std::move(self), fn, hook](SharedWorkerContext& ctx) {
+      memrun_call call;
+      call.worker = &ctx;
+      call.plugin_name = &self->name_;
+      int rc = fn(internal::host_api(), &call);
+      if (rc != MEMRUN_OK) throw call_error(rc, call, hook, self->name_);
+    };
+  }
+
   std::string path_;
   memrun_plugin desc_;  // our copy, zero-filled past what an older plugin defined
   std::string name_;

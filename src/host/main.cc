@@ -78,8 +78,10 @@ int main(int argc, char** argv) {
   memrun::host::HostConfig config;
   try {
     if (!config_path.empty()) config = memrun::host::load_config(config_path);
-    for (const auto& p : properties) config.kafka.properties.insert_or_assign(
-        memrun::host::split_property(p).first, memrun::host::split_property(p).second);
+    for (const auto& p : properties) {
+      auto [key, value] = memrun::host::split_property(p);
+      config.kafka.properties.insert_or_assign(key, value);
+    }
     if (!bootstrap.empty()) config.kafka.bootstrap_servers = bootstrap;
     if (!worker_id.empty()) config.worker_id = worker_id;
   } catch (const memrun::Error& e) {
