@@ -21,6 +21,22 @@ inline constexpr int kReplyPartitions = 16;
 // Compacted registry: key = service name, value = service fields as JSON.
 inline constexpr std::string_view kServicesTopic = "memrun.services";
 
+// Failed requests of service S, after their last attempt.
+MEMRUN_API std::string dlq_topic(std::string_view service);
+// Worker status, every heartbeat interval: key = worker id, value = JSON.
+inline constexpr std::string_view kHeartbeatsTopic = "memrun.heartbeats";
+
+// Dead-letter headers, added to the request's own key, value and headers.
+// Same information as Kafka Connect's __connect.errors.* and Spring Kafka's
+// kafka_dlt-* headers (docs/protocol.md).
+inline constexpr std::string_view kHeaderDlqTopic = "memrun-dlq-original-topic";
+inline constexpr std::string_view kHeaderDlqPartition = "memrun-dlq-original-partition";
+inline constexpr std::string_view kHeaderDlqOffset = "memrun-dlq-original-offset";
+inline constexpr std::string_view kHeaderDlqErrorClass = "memrun-dlq-error-class";
+inline constexpr std::string_view kHeaderDlqErrorMessage = "memrun-dlq-error-message";
+inline constexpr std::string_view kHeaderDlqAttempts = "memrun-dlq-attempts";
+inline constexpr std::string_view kHeaderDlqWorker = "memrun-dlq-worker";
+
 // Request headers (all values UTF-8 text).
 inline constexpr std::string_view kHeaderRequestId = "memrun-request-id";
 inline constexpr std::string_view kHeaderReplyTo = "memrun-reply-to";

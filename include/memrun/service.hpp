@@ -74,6 +74,14 @@ struct MEMRUN_API MemoryService {
   std::string sticky_key;       // "field[:field...]"; fields may be dotted paths
   int partitions = 16;          // of the request topic, when memrun creates it
   uint64_t max_payload_bytes = 1 << 20;  // larger requests are refused
+  // Attempts of a request whose handler fails with a retriable error
+  // (unavailable, resource_exhausted, internal); after the last one it goes to
+  // memrun.dlq.{service}. 1 = no retry.
+  int max_attempts = 3;
+  int retry_backoff_ms = 100;  // first backoff; doubles per attempt
+  // Request ids answered recently, per worker: a redelivered id gets the stored
+  // reply instead of running again. 0 disables suppression.
+  int dedup_window = 10000;
 
   InitHandler init;          // optional; runs once per worker before requests
   RequestHandler handle;     // required

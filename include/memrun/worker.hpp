@@ -32,6 +32,8 @@ struct WorkerOptions {
   std::chrono::milliseconds drain_timeout{10000};
   // Publish the service's fields to memrun.services so clients learn its key.
   bool register_service = true;
+  // Status record to memrun.heartbeats and a one-line log summary; 0 = off.
+  std::chrono::milliseconds heartbeat_interval{10000};
 };
 
 struct WorkerStats {
@@ -42,6 +44,9 @@ struct WorkerStats {
   uint64_t max_in_flight = 0;
   uint64_t paused_times = 0;  // how often all slots were busy
   uint64_t commits = 0;
+  uint64_t retries = 0;       // handler attempts beyond the first
+  uint64_t dead_letters = 0;  // requests acknowledged on memrun.dlq.{service}
+  uint64_t duplicates = 0;    // redelivered requests answered from the window
   uint32_t assigned_partitions = 0;
 };
 

@@ -72,6 +72,9 @@ void MemoryService::validate() const {
     throw bad("timeout_seconds", "must be > 0 and at most a day");
   if (partitions < 1 || partitions > 10000) throw bad("partitions", "must be 1..10000");
   if (max_payload_bytes < 2) throw bad("max_payload_bytes", "must be at least 2");
+  if (max_attempts < 1 || max_attempts > 100) throw bad("max_attempts", "must be 1..100");
+  if (retry_backoff_ms < 0 || retry_backoff_ms > 600000) throw bad("retry_backoff_ms", "must be 0..600000");
+  if (dedup_window < 0) throw bad("dedup_window", "must be >= 0");
   try {
     StickyKey key(sticky_key);
   } catch (const Error& e) {
@@ -94,6 +97,9 @@ void apply_service_fields(MemoryService& s, const nlohmann::json& fields) {
       else if (name == "sticky_key") s.sticky_key = value.get<std::string>();
       else if (name == "partitions") s.partitions = value.get<int>();
       else if (name == "max_payload_bytes") s.max_payload_bytes = value.get<uint64_t>();
+      else if (name == "max_attempts") s.max_attempts = value.get<int>();
+      else if (name == "retry_backoff_ms") s.retry_backoff_ms = value.get<int>();
+      else if (name == "dedup_window") s.dedup_window = value.get<int>();
       else
         throw Error(Code::kInvalidArgument, "unknown service field '" + name + "'");
     } catch (const nlohmann::json::exception& e) {
@@ -111,7 +117,10 @@ nlohmann::json service_fields(const MemoryService& s) {
           {"timeout_seconds", s.timeout_seconds},
           {"sticky_key", s.sticky_key},
           {"partitions", s.partitions},
-          {"max_payload_bytes", s.max_payload_bytes}};
+          {"max_payload_bytes", s.max_payload_bytes},
+          {"max_attempts", s.max_attempts},
+          {"retry_backoff_ms", s.retry_backoff_ms},
+          {"dedup_window", s.dedup_window}};
 }
 
 }  // namespace memrun

@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
   app.add_option("--bootstrap-servers,-b", bootstrap, "Kafka bootstrap servers host:port[,...]");
   app.add_option("-X", properties, "Extra librdkafka property key=value (repeatable)");
   app.add_option("--worker-id", worker_id, "Worker id (default {hostname}-{pid})");
+  double heartbeat_s = 10;
+  app.add_option("--heartbeat-interval", heartbeat_s, "Seconds between status records on memrun.heartbeats (0: off)")
+      ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   try {
@@ -129,6 +132,7 @@ int main(int argc, char** argv) {
     options.kafka = config.kafka;
     options.worker_id = config.worker_id;
     options.result_url = config.result_url;
+    options.heartbeat_interval = std::chrono::milliseconds(static_cast<int64_t>(heartbeat_s * 1000));
     memrun::Worker worker(std::move(service), std::move(options));
     worker.start();
     announce(fmt::format("memrun-host: ready worker={} service={} topic={}", worker.worker_id(),

@@ -41,6 +41,8 @@ void EmbeddedKafka::create_service_topics(const std::string& service, int partit
   create_topic(protocol::request_topic(service), partitions);
   create_topic(std::string(protocol::kReplyTopic), protocol::kReplyPartitions);
   create_topic(std::string(protocol::kServicesTopic), 1);
+  create_topic(protocol::dlq_topic(service), partitions);
+  create_topic(std::string(protocol::kHeartbeatsTopic), 1);
 }
 
 }  // namespace memrun

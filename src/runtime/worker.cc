@@ -5,6 +5,7 @@
 #include "kafka/kafka.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/offset_tracker.hpp"
+#include "runtime/recent_replies.hpp"
 #include "runtime/wire.hpp"
 
 #include <nlohmann/json.hpp>
@@ -19,8 +20,10 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
+#include <vector>
 
 namespace memrun {
 namespace {
@@ -29,7 +32,8 @@ using internal::OffsetTracker;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kCommitInterval = std::chrono::milliseconds(100);
-constexpr int kReplyAttempts = 5;
+constexpr int kDeliveryAttempts = 5;
+constexpr int kMaxBackoffMs = 30000;
 
 std::string default_worker_id() {
   char host[256] = "worker";
@@ -37,17 +41,38 @@ std::string default_worker_id() {
   return std::string(host) + "-" + std::to_string(::getpid());
 }
 
-// One request from admission to an acknowledged reply. Owned by the handler
-// task, then by the producer's delivery callback.
+// One request from admission until every record it produces (reply, dead
+// letter) is acknowledged. Owned by the handler task, then by the deliveries.
 struct InFlight {
   kafka::Message msg;
   OffsetTracker::Ticket ticket;
   internal::RequestHeaders headers;
   int64_t deadline_ms = 0;
-  int reply_attempts = 0;
+  int attempts = 0;          // handler runs
+  bool duplicate = false;    // answered from the recent-replies window
+  bool dead_letter = false;  // also goes to memrun.dlq.{service}
   Code code = Code::kOk;
   std::string body;  // reply bytes, or the error message when code != kOk
+  std::atomic<int> outstanding{0};   // produced records not yet acknowledged
+  std::atomic<bool> undelivered{false};  // one of them failed for good
 };
+
+// One outgoing record, kept whole so a failed delivery can be produced again.
+struct Outgoing {
+  InFlight* req = nullptr;
+  std::string topic;
+  int32_t partition = RD_KAFKA_PARTITION_UA;
+  std::string key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool is_reply = false;
+  int attempts = 0;
+};
+
+// Failures worth another attempt: transient ones, and unexpected handler
+// failures (as Spring Kafka retries any exception by default). Bad input,
+// missing objects and expired deadlines would fail the same way again.
+bool retry_worthy(Code code) { return is_retriable(code) || code == Code::kInternal; }
 
 std::string_view payload_of(const rd_kafka_message_t* m) {
   return {static_cast<const char*>(m->payload), m->len};
@@ -68,6 +93,7 @@ struct Worker::Impl {
   kafka::Queue consumer_queue;  // to wake the poll loop when a slot frees
   std::unique_ptr<internal::Executor> pool;
   OffsetTracker tracker;
+  internal::RecentReplies recent;
   std::thread poll_thread;
   std::thread delivery_thread;
 
@@ -90,7 +116,7 @@ struct Worker::Impl {
 
   struct {
     std::atomic<uint64_t> received{0}, succeeded{0}, failed{0}, max_in_flight{0},
-        paused_times{0}, commits{0};
+        paused_times{0}, commits{0}, retries{0}, dead_letters{0}, duplicates{0};
   } counters;
 
   Impl(MemoryService s, WorkerOptions o)
@@ -99,7 +125,8 @@ struct Worker::Impl {
         ctx(SharedWorkerContext::Options{svc.name, svc.memory_bytes(), opts.result_url}),
         sticky(svc.sticky_key),
         topic(protocol::request_topic(svc.name)),
-        worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id) {}
+        worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
+        recent(static_cast<size_t>(svc.dedup_window)) {}
 
   // ---- request context seen by handlers --------------------------------
   class Context final : public RequestContext {
@@ -221,6 +248,7 @@ struct Worker::Impl {
   // ---- poll loop (one thread) ---------------------------------------------
   void poll_loop() {
     auto last_commit = Clock::now();
+    auto last_heartbeat = Clock::now();
     while (!stop_requested.load()) {
       const bool full = running.load() >= svc.concurrency;
       if (full && !paused) set_paused(true);
@@ -236,8 +264,45 @@ struct Worker::Impl {
         commit(tracker.take_commits(), false);
         last_commit = Clock::now();
       }
+      if (opts.heartbeat_interval.count() > 0 && Clock::now() - last_heartbeat >= opts.heartbeat_interval) {
+        heartbeat();
+        last_heartbeat = Clock::now();
+      }
     }
     drain();
+  }
+
+  // Publishes this worker's status (memrun.heartbeats, keyed by worker id) and
+  // logs the same figures on one line.
+  void heartbeat() {
+    std::vector<int32_t> parts;
+    {
+      std::lock_guard lock(state_mu);
+      parts.assign(assigned.begin(), assigned.end());
+    }
+    const auto cache = ctx.stats();
+    nlohmann::json status = {
+        {"worker_id", worker_id},        {"service", svc.name},
+        {"time_ms", kafka::now_unix_ms()}, {"partitions", parts},
+        {"in_flight", std::max(0, running.load())},
+        {"handled", counters.succeeded.load() + counters.failed.load()},
+        {"errors", counters.failed.load()},
+        {"retries", counters.retries.load()},
+        {"dead_letters", counters.dead_letters.load()},
+        {"duplicates", counters.duplicates.load()},
+        {"objects", cache.objects},     {"object_bytes", cache.bytes},
+        {"memory_budget_bytes", cache.budget_bytes}, {"evictions", cache.evictions}};
+    std::string value = status.dump();
+    auto err = rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC(std::string(protocol::kHeartbeatsTopic).c_str()),
+                                 RD_KAFKA_V_KEY(worker_id.data(), worker_id.size()),
+                                 RD_KAFKA_V_VALUE(value.data(), value.size()),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (err) spdlog::warn("heartbeat not sent: {}", rd_kafka_err2str(err));
+    spdlog::info("heartbeat {}: {} partitions, {} in flight, {} handled, {} errors, {} dead letters, "
+                 "{} duplicates, {} objects ({} bytes)",
+                 worker_id, parts.size(), status["in_flight"].get<int>(), status["handled"].get<uint64_t>(),
+                 status["errors"].get<uint64_t>(), status["dead_letters"].get<uint64_t>(),
+                 status["duplicates"].get<uint64_t>(), cache.objects, cache.bytes);
   }
 
   void on_message(kafka::Message m) {
@@ -309,88 +374,196 @@ struct Worker::Impl {
     req->deadline_ms = received_ms + static_cast<int64_t>(svc.timeout_seconds * 1000);
     if (req->headers.deadline_ms > 0) req->deadline_ms = std::min(req->deadline_ms, req->headers.deadline_ms);
 
-    try {
-      req->body = run(*req, received_ms);
-      req->code = Code::kOk;
-    } catch (const Error& e) {
-      req->code = e.code() == Code::kOk ? Code::kInternal : e.code();
-      req->body = e.what();
-    } catch (const std::exception& e) {
-      req->code = Code::kInternal;
-      req->body = std::string("handler threw: ") + e.what();
-    } catch (...) {
-      req->code = Code::kInternal;
-      req->body = "handler threw a non-standard exception";
+    if (auto seen = recent.find(req->headers.request_id)) {
+      req->duplicate = true;
+      req->code = seen->code;
+      req->body = std::move(seen->body);
+      ++counters.duplicates;
+      spdlog::info("request {} at {}[{}]@{} was answered before: replaying its reply", req->headers.request_id,
+                   topic, req->msg->partition, req->msg->offset);
+    } else {
+      run(*req, received_ms);
+      recent.remember(req->headers.request_id, {req->code, req->body});
     }
     if (req->code == Code::kOk) {
       ++counters.succeeded;
     } else {
       ++counters.failed;
-      spdlog::warn("request {} at {}[{}]@{} failed: {}: {}", req->headers.request_id, topic,
-                   req->msg->partition, req->msg->offset, code_name(req->code), req->body);
+      spdlog::warn("request {} at {}[{}]@{} failed after {} attempt(s): {}: {}", req->headers.request_id, topic,
+                   req->msg->partition, req->msg->offset, req->attempts, code_name(req->code), req->body);
     }
+    // Dead letters: handler failures that retries did not cure, and failures
+    // nobody would hear of because the request names no reply address.
+    req->dead_letter = !req->duplicate && req->code != Code::kOk &&
+                       (retry_worthy(req->code) || req->headers.reply_to.empty());
     --running;
     rd_kafka_queue_yield(consumer_queue.get());  // a slot is free: wake the poll loop
-    send_reply(req);
+    dispatch(req);
   }
 
-  std::string run(const InFlight& req, int64_t now_ms) {
-    if (req.headers.deadline_ms > 0 && now_ms > req.headers.deadline_ms)
-      throw Error(Code::kDeadlineExceeded,
-                  "request expired " + std::to_string(now_ms - req.headers.deadline_ms) +
-                      " ms before it could run");
-    const std::string_view payload = payload_of(req.msg.get());
-    if (payload.size() > svc.max_payload_bytes)
-      throw Error(Code::kInvalidArgument, "payload of " + std::to_string(payload.size()) +
-                                              " bytes exceeds max_payload_bytes " +
-                                              std::to_string(svc.max_payload_bytes));
-    auto json = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
-    if (json.is_discarded()) throw Error(Code::kInvalidArgument, "payload is not valid JSON");
-    std::string key = sticky.extract(json);
-    Context rc(*this, req, json, std::move(key));
-    return std::move(svc.handle(rc).body());
-  }
-
-  void send_reply(InFlight* req) {
-    if (req->headers.reply_to.empty()) {
-      finish(req);  // fire-and-forget request: nothing to deliver
+  // Validates the record, then runs the handler up to max_attempts times.
+  // Leaves the outcome in req.code / req.body.
+  void run(InFlight& req, int64_t now_ms) {
+    std::optional<nlohmann::json> json;
+    std::string key;
+    try {
+      if (req.headers.deadline_ms > 0 && now_ms > req.headers.deadline_ms)
+        throw Error(Code::kDeadlineExceeded,
+                    "request expired " + std::to_string(now_ms - req.headers.deadline_ms) + " ms before it could run");
+      const std::string_view payload = payload_of(req.msg.get());
+      if (payload.size() > svc.max_payload_bytes)
+        throw Error(Code::kInvalidArgument, "payload of " + std::to_string(payload.size()) +
+                                                " bytes exceeds max_payload_bytes " +
+                                                std::to_string(svc.max_payload_bytes));
+      json = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+      if (json->is_discarded()) throw Error(Code::kInvalidArgument, "payload is not valid JSON");
+      key = sticky.extract(*json);
+    } catch (const Error& e) {
+      req.code = e.code();
+      req.body = e.what();
       return;
     }
-    const bool ok = req->code == Code::kOk;
-    std::string value = ok ? req->body : internal::error_body(req->code, req->body);
-    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(6);
-    auto add = [&](std::string_view name, const std::string& v) {
-      rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), v.data(),
-                          static_cast<ssize_t>(v.size()));
-    };
-    add(protocol::kHeaderRequestId, req->headers.request_id);
-    add(protocol::kHeaderStatus, ok ? "ok" : "error");
-    if (!ok) add(protocol::kHeaderErrorCode, std::string(code_name(req->code)));
-    add(protocol::kHeaderWorker, worker_id);
-    add(protocol::kHeaderPartition, std::to_string(req->msg->partition));
-    add(protocol::kHeaderOffset, std::to_string(req->msg->offset));
-    const int32_t partition =
-        req->headers.reply_partition >= 0 ? req->headers.reply_partition : RD_KAFKA_PARTITION_UA;
-    while (true) {
-      auto err = rd_kafka_producev(
-          producer.get(), RD_KAFKA_V_TOPIC(req->headers.reply_to.c_str()),
-          RD_KAFKA_V_PARTITION(partition),
-          RD_KAFKA_V_KEY(req->headers.request_id.data(), req->headers.request_id.size()),
-          RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(req), RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;  // on_delivery owns req now
-      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        continue;
+    for (int attempt = 1;; ++attempt) {
+      req.attempts = attempt;
+      try {
+        Context rc(*this, req, *json, key);
+        req.body = std::move(svc.handle(rc).body());
+        req.code = Code::kOk;
+        return;
+      } catch (const Error& e) {
+        req.code = e.code() == Code::kOk ? Code::kInternal : e.code();
+        req.body = e.what();
+      } catch (const std::exception& e) {
+        req.code = Code::kInternal;
+        req.body = std::string("handler threw: ") + e.what();
+      } catch (...) {
+        req.code = Code::kInternal;
+        req.body = "handler threw a non-standard exception";
       }
-      rd_kafka_headers_destroy(hdrs);
-      // A reply address that cannot exist (unknown topic, bad partition) is the
-      // caller's mistake: log it and move on rather than block the partition.
-      spdlog::error("cannot send reply of {} to {}[{}]: {}", req->headers.request_id,
-                    req->headers.reply_to, req->headers.reply_partition, rd_kafka_err2str(err));
+      if (!retry_worthy(req.code) || attempt >= svc.max_attempts) return;
+      const int64_t backoff =
+          std::min<int64_t>(int64_t{svc.retry_backoff_ms} << std::min(attempt - 1, 20), kMaxBackoffMs);
+      if (stop_requested.load() || kafka::now_unix_ms() + backoff >= req.deadline_ms) return;
+      ++counters.retries;
+      spdlog::warn("request {} attempt {}/{} failed ({}: {}); retrying in {} ms", req.headers.request_id, attempt,
+                   svc.max_attempts, code_name(req.code), req.body, backoff);
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
+    }
+  }
+
+  // Produces the reply and/or the dead letter; the request is finished when
+  // every one of them is acknowledged.
+  void dispatch(InFlight* req) {
+    std::vector<Outgoing*> out;
+    if (!req->headers.reply_to.empty()) out.push_back(make_reply(req));
+    if (req->dead_letter) out.push_back(make_dead_letter(req));
+    if (out.empty()) {
       finish(req);
       return;
     }
+    req->outstanding = static_cast<int>(out.size());
+    for (Outgoing* o : out) produce(o);
+  }
+
+  Outgoing* make_reply(InFlight* req) {
+    const bool ok = req->code == Code::kOk;
+    auto* o = new Outgoing;
+    o->req = req;
+    o->is_reply = true;
+    o->topic = req->headers.reply_to;
+    if (req->headers.reply_partition >= 0) o->partition = req->headers.reply_partition;
+    o->key = req->headers.request_id;
+    o->value = ok ? req->body : internal::error_body(req->code, req->body);
+    o->headers = {{std::string(protocol::kHeaderRequestId), req->headers.request_id},
+                  {std::string(protocol::kHeaderStatus), ok ? "ok" : "error"}};
+    if (!ok) o->headers.emplace_back(protocol::kHeaderErrorCode, code_name(req->code));
+    o->headers.emplace_back(protocol::kHeaderWorker, worker_id);
+    o->headers.emplace_back(protocol::kHeaderPartition, std::to_string(req->msg->partition));
+    o->headers.emplace_back(protocol::kHeaderOffset, std::to_string(req->msg->offset));
+    return o;
+  }
+
+  // The request as it came (key, value, headers) plus where it came from and
+  // why it failed, so it can be inspected and replayed.
+  Outgoing* make_dead_letter(InFlight* req) {
+    auto* o = new Outgoing;
+    o->req = req;
+    o->topic = protocol::dlq_topic(svc.name);
+    const rd_kafka_message_t* m = req->msg.get();
+    if (m->key) o->key.assign(static_cast<const char*>(m->key), m->key_len);
+    o->value.assign(payload_of(m));
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name;
+      const void* value;
+      size_t size;
+      for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+        o->headers.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : std::string());
+    }
+    o->headers.emplace_back(protocol::kHeaderDlqTopic, topic);
+    o->headers.emplace_back(protocol::kHeaderDlqPartition, std::to_string(m->partition));
+    o->headers.emplace_back(protocol::kHeaderDlqOffset, std::to_string(m->offset));
+    o->headers.emplace_back(protocol::kHeaderDlqErrorClass, code_name(req->code));
+    o->headers.emplace_back(protocol::kHeaderDlqErrorMessage, req->body);
+    o->headers.emplace_back(protocol::kHeaderDlqAttempts, std::to_string(req->attempts));
+    o->headers.emplace_back(protocol::kHeaderDlqWorker, worker_id);
+    return o;
+  }
+
+  void produce(Outgoing* o) {
+    for (int full = 0;; ++full) {
+      rd_kafka_headers_t* hdrs = rd_kafka_headers_new(o->headers.size());
+      for (const auto& [name, value] : o->headers)
+        rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                            static_cast<ssize_t>(value.size()));
+      auto err = rd_kafka_producev(
+          producer.get(), RD_KAFKA_V_TOPIC(o->topic.c_str()), RD_KAFKA_V_PARTITION(o->partition),
+          RD_KAFKA_V_KEY(o->key.data(), o->key.size()), RD_KAFKA_V_VALUE(o->value.data(), o->value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(o),
+          RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;  // on_delivery owns o now
+      rd_kafka_headers_destroy(hdrs);
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && full < 2000) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      delivered(o, err);
+      return;
+    }
+  }
+
+  // Settles one outgoing record: acknowledged, retried, or given up on.
+  void delivered(Outgoing* o, rd_kafka_resp_err_t err) {
+    InFlight* req = o->req;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const bool no_such_address = err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                                   err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                                   err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+      if (o->is_reply && no_such_address) {
+        // A reply address that cannot exist is the caller's mistake: log it
+        // and move on rather than block the partition.
+        spdlog::error("reply of {} undeliverable to {}[{}]: {}", req->headers.request_id, o->topic, o->partition,
+                      rd_kafka_err2str(err));
+      } else if (!no_such_address && ++o->attempts < kDeliveryAttempts && !delivery_stop.load()) {
+        spdlog::warn("{} of {} to {} failed ({}), retrying", o->is_reply ? "reply" : "dead letter",
+                     req->headers.request_id, o->topic, rd_kafka_err2str(err));
+        produce(o);
+        return;
+      } else {
+        // Leave the offset uncommitted: the request is redelivered after a
+        // restart or rebalance, which keeps at-least-once.
+        spdlog::error("{} of {} to {} failed ({}); its offset stays uncommitted",
+                      o->is_reply ? "reply" : "dead letter", req->headers.request_id, o->topic,
+                      rd_kafka_err2str(err));
+        req->undelivered = true;
+      }
+    } else if (!o->is_reply) {
+      ++counters.dead_letters;
+    }
+    delete o;
+    if (--req->outstanding > 0) return;
+    if (req->undelivered) delete req;
+    else finish(req);
   }
 
   void finish(InFlight* req) {
@@ -402,32 +575,12 @@ struct Worker::Impl {
   // Producer's delivery thread.
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* self = static_cast<Impl*>(opaque);
-    auto* req = static_cast<InFlight*>(m->_private);
-    if (req == nullptr) {  // the service registration record
-      if (m->err) spdlog::warn("service registration failed: {}", rd_kafka_err2str(m->err));
+    auto* o = static_cast<Outgoing*>(m->_private);
+    if (o == nullptr) {  // a status record: registration or heartbeat
+      if (m->err) spdlog::warn("status record to {} failed: {}", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
       return;
     }
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      self->finish(req);
-      return;
-    }
-    const bool callers_fault = m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-                               m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
-                               m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-    if (callers_fault) {
-      spdlog::error("reply of {} undeliverable to {}: {}", req->headers.request_id,
-                    req->headers.reply_to, rd_kafka_err2str(m->err));
-      self->finish(req);
-    } else if (++req->reply_attempts < kReplyAttempts && !self->delivery_stop.load()) {
-      spdlog::warn("reply of {} failed ({}), retrying", req->headers.request_id, rd_kafka_err2str(m->err));
-      self->send_reply(req);
-    } else {
-      // Leave the offset uncommitted: the request is redelivered after a
-      // restart or rebalance, which keeps at-least-once.
-      spdlog::error("reply of {} failed {} times ({}); its offset stays uncommitted",
-                    req->headers.request_id, req->reply_attempts, rd_kafka_err2str(m->err));
-      delete req;
-    }
+    self->delivered(o, m->err);
   }
 
   // Poll thread (inside rd_kafka_consumer_poll).
@@ -542,6 +695,9 @@ WorkerStats Worker::stats() const {
   s.max_in_flight = c.max_in_flight;
   s.paused_times = c.paused_times;
   s.commits = c.commits;
+  s.retries = c.retries;
+  s.dead_letters = c.dead_letters;
+  s.duplicates = c.duplicates;
   std::lock_guard lock(impl_->state_mu);
   s.assigned_partitions = static_cast<uint32_t>(impl_->assigned.size());
   return s;

@@ -4,6 +4,7 @@
 #include <memrun/protocol.hpp>
 #include <memrun/routing.hpp>
 
+#include "support/host_process.hpp"
 #include "support/kafka_probe.hpp"
 #include "support/subprocess.hpp"
 
@@ -16,50 +17,20 @@
 #include <set>
 
 using namespace std::chrono_literals;
-using memrun::test::Subprocess;
 
 namespace {
 
-constexpr int kPartitions = 16;
-
-struct Host {
-  std::unique_ptr<Subprocess> proc;
-  std::string bootstrap;
-};
-
-Host start_host(const std::string& plugin, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv{MEMRUN_HOST, "--plugin", plugin, "--embedded-kafka", "--partitions",
-                                std::to_string(kPartitions), "--worker-id", "w1"};
-  for (auto& f : memrun::test::fast_group_flags()) argv.push_back(f);
-  for (auto& e : extra) argv.push_back(e);
-  Host h;
-  h.proc = std::make_unique<Subprocess>(argv);
-  auto bootstrap = h.proc->wait_for("embedded Kafka bootstrap=", 30s);
-  if (!bootstrap) throw std::runtime_error("host did not start:\n" + h.proc->output());
-  h.bootstrap = *bootstrap;
-  if (!h.proc->wait_for("memrun-host: ready", 30s)) throw std::runtime_error("host not ready:\n" + h.proc->output());
-  return h;
-}
-
-memrun::ClientOptions client_options(const std::string& bootstrap) {
-  memrun::ClientOptions o;
-  o.kafka.bootstrap_servers = bootstrap;
-  o.timeout = 60s;
-  return o;
-}
-
-void expect_clean_stop(Host& h) {
-  h.proc->signal(SIGTERM);
-  auto code = h.proc->wait(30s);
-  ASSERT_TRUE(code.has_value()) << "host did not stop on SIGTERM\n" << h.proc->output();
-  EXPECT_EQ(*code, 0) << h.proc->output();
-}
+using memrun::test::client_options;
+using memrun::test::expect_clean_stop;
+using memrun::test::HostProcess;
+using memrun::test::start_host;
+constexpr int kPartitions = memrun::test::kTestPartitions;
 
 class EndToEnd : public testing::TestWithParam<std::pair<std::string, std::string>> {};
 
 TEST_P(EndToEnd, TwoHundredRequestsOverFortyKeysStickToOnePartitionEach) {
   const auto& [service, plugin] = GetParam();
-  Host h = start_host(plugin);
+  HostProcess h = start_host(plugin);
   memrun::Client client(client_options(h.bootstrap));
   std::vector<std::future<memrun::Response>> futures;
   for (int i = 0; i < 200; ++i)
@@ -92,7 +63,7 @@ INSTANTIATE_TEST_SUITE_P(Plugins, EndToEnd,
 TEST(BadInput, ErrorsAreRepliedCommittedAndTheWorkerKeepsServing) {
   std::string config = testing::TempDir() + "/bad_input_config.json";
   { std::ofstream(config) << R"({"service": {"max_payload_bytes": 1024}})"; }
-  Host h = start_host(ECHO_PLUGIN, {"--config", config});
+  HostProcess h = start_host(ECHO_PLUGIN, {"--config", config});
   memrun::test::KafkaProbe probe(h.bootstrap);
   const std::string topic = memrun::protocol::request_topic("echo");
   probe.send(topic, "1", "this is not json", "r-notjson");
@@ -128,7 +99,7 @@ TEST(BadInput, ErrorsAreRepliedCommittedAndTheWorkerKeepsServing) {
 }
 
 TEST(Client, RefusesPayloadWithoutStickyFieldNamingIt) {
-  Host h = start_host(ECHO_PLUGIN);
+  HostProcess h = start_host(ECHO_PLUGIN);
   memrun::Client client(client_options(h.bootstrap));
   try {
     client.submit("echo", {{"dataset", 1}});
@@ -148,7 +119,7 @@ TEST(Client, RefusesPayloadWithoutStickyFieldNamingIt) {
 }
 
 TEST(Cli, InvokeFromTheShell) {
-  Host h = start_host(ECHO_PLUGIN);
+  HostProcess h = start_host(ECHO_PLUGIN);
   auto [code, out] = memrun::test::run({MEMRUN_CLI, "invoke", "echo", R"({"user_id": "u-1", "q": 1})", "-b",
                                         h.bootstrap, "--route"},
                                        60s);

@@ -85,6 +85,16 @@ int32_t KafkaProbe::send(const std::string& topic, const std::string& key, const
   return landed;
 }
 
+void KafkaProbe::send_without_reply(const std::string& topic, const std::string& key, const std::string& value) {
+  int32_t landed = -1;
+  auto err = rd_kafka_producev(producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
+                               RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&landed), RD_KAFKA_V_END);
+  if (err) throw std::runtime_error(rd_kafka_err2str(err));
+  while (landed == -1) rd_kafka_poll(producer_, 50);
+  if (landed < 0) throw std::runtime_error("probe record not delivered");
+}
+
 std::map<std::string, RawReply> KafkaProbe::collect(const std::set<std::string>& ids,
                                                     std::chrono::milliseconds timeout) {
   std::map<std::string, RawReply> out;
@@ -100,6 +110,46 @@ std::map<std::string, RawReply> KafkaProbe::collect(const std::set<std::string>&
     }
     rd_kafka_message_destroy(m);
   }
+  return out;
+}
+
+std::vector<RawRecord> KafkaProbe::read_topic(const std::string& topic, int partitions, size_t min_count,
+                                              std::chrono::milliseconds timeout) {
+  rd_kafka_t* reader = make(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_},
+                                                {"group.id", "memrun-test-reader"},
+                                                {"enable.auto.commit", "false"},
+                                                {"fetch.wait.max.ms", "10"}});
+  rd_kafka_poll_set_consumer(reader);
+  auto* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(reader, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  std::vector<RawRecord> out;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (out.size() < min_count && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(reader, 100);
+    if (!m) continue;
+    if (!m->err) {
+      RawRecord r;
+      r.partition = m->partition;
+      r.offset = m->offset;
+      if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+      r.value.assign(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_headers_t* h = nullptr;
+      if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name;
+        const void* value;
+        size_t size;
+        for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+          r.headers[name] = value ? std::string(static_cast<const char*>(value), size) : std::string();
+      }
+      out.push_back(std::move(r));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(reader);
+  rd_kafka_destroy(reader);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace memrun::test {
 
@@ -17,6 +18,14 @@ struct RawReply {
   std::string error_code;
   std::string worker;
   std::string value;
+};
+
+struct RawRecord {
+  int32_t partition = -1;
+  int64_t offset = -1;
+  std::string key;
+  std::string value;
+  std::map<std::string, std::string> headers;  // last value per name
 };
 
 class KafkaProbe {
@@ -29,8 +38,16 @@ class KafkaProbe {
   int32_t send(const std::string& topic, const std::string& key, const std::string& value,
                const std::string& request_id, int64_t deadline_ms = 0);
 
+  // Produces a bare record: no memrun headers at all.
+  void send_without_reply(const std::string& topic, const std::string& key, const std::string& value);
+
   // Replies to `ids` read from the reply partition, until all arrived or timeout.
   std::map<std::string, RawReply> collect(const std::set<std::string>& ids, std::chrono::milliseconds timeout);
+
+  // Every record of `topic` (partitions 0..partitions-1) from the beginning,
+  // read until at least `min_count` arrived or `timeout` passed.
+  std::vector<RawRecord> read_topic(const std::string& topic, int partitions, size_t min_count,
+                                    std::chrono::milliseconds timeout);
 
   // True once `group` has committed the high watermark of every partition.
   bool wait_committed(const std::string& group, const std::string& topic, int partitions,

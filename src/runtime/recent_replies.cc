@@ -1,0 +1,28 @@
+#include "runtime/recent_replies.hpp"
+
+namespace memrun::internal {
+
+std::optional<RecentReplies::Outcome> RecentReplies::find(const std::string& request_id) const {
+  std::lock_guard lock(mu_);
+  auto it = outcomes_.find(request_id);
+  if (it == outcomes_.end()) return std::nullopt;
+  return it->second;
+}
+
+void RecentReplies::remember(const std::string& request_id, Outcome outcome) {
+  if (capacity_ == 0) return;
+  std::lock_guard lock(mu_);
+  if (!outcomes_.emplace(request_id, std::move(outcome)).second) return;
+  order_.push_back(request_id);
+  while (order_.size() > capacity_) {
+    outcomes_.erase(order_.front());
+    order_.pop_front();
+  }
+}
+
+size_t RecentReplies::size() const {
+  std::lock_guard lock(mu_);
+  return outcomes_.size();
+}
+
+}  // namespace memrun::internal

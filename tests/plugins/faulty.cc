@@ -1,0 +1,48 @@
+// A plugin whose failures the runtime tests control through the payload:
+//   {"op": "throw"}                        always throws std::runtime_error
+//   {"op": "flaky", "id": X, "fails": N}   unavailable N times per id, then ok
+//   {"op": "count", "id": X}               how often this id ran here
+//   {"op": "sleep", "ms": N}               sleeps N ms (stops early if cancelled)
+#include <memrun/plugin.hpp>
+
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace {
+
+struct Runs {
+  std::mutex mu;
+  std::map<std::string, int> by_id;
+  int bump(const std::string& id) {
+    std::lock_guard lock(mu);
+    return ++by_id[id];
+  }
+};
+
+void init(memrun::sdk::Host& host) { host.make_object<Runs>("runs", sizeof(Runs)); }
+
+nlohmann::json handle(memrun::sdk::Request& rq) {
+  const auto op = rq.json.at("op").get<std::string>();
+  auto* runs = rq.host.get_object<Runs>("runs");
+  if (op == "throw") throw std::runtime_error("boom");
+  if (op == "flaky") {
+    int n = runs->bump("flaky/" + rq.json.at("id").get<std::string>());
+    if (n <= rq.json.at("fails").get<int>())
+      throw memrun::Error(memrun::Code::kUnavailable, "transient failure " + std::to_string(n));
+    return {{"attempts", n}};
+  }
+  if (op == "count") return {{"runs", runs->bump("count/" + rq.json.at("id").get<std::string>())}};
+  if (op == "sleep") {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(rq.json.at("ms").get<int>());
+    while (std::chrono::steady_clock::now() < until && !rq.host.cancelled())
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return {{"slept", rq.json["ms"]}};
+  }
+  throw memrun::Error(memrun::Code::kInvalidArgument, "unknown op " + op);
+}
+
+}  // namespace
+
+MEMRUN_PLUGIN("faulty", "1.0.0", R"({"name": "faulty", "sticky_key": "k", "concurrency": 4})", init, handle,
+              nullptr)

@@ -1,0 +1,42 @@
+#include "support/host_process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <stdexcept>
+
+namespace memrun::test {
+
+using namespace std::chrono_literals;
+
+HostProcess start_host(const std::string& plugin, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{MEMRUN_HOST, "--plugin", plugin, "--embedded-kafka", "--partitions",
+                                std::to_string(kTestPartitions), "--worker-id", "w1"};
+  for (auto& f : fast_group_flags()) argv.push_back(f);
+  for (auto& e : extra) argv.push_back(e);
+  HostProcess h;
+  h.proc = std::make_unique<Subprocess>(argv);
+  auto bootstrap = h.proc->wait_for("embedded Kafka bootstrap=", 30s);
+  if (!bootstrap) throw std::runtime_error("host did not start:\n" + h.proc->output());
+  h.bootstrap = *bootstrap;
+  if (!h.proc->wait_for("memrun-host: ready", 30s)) throw std::runtime_error("host not ready:\n" + h.proc->output());
+  return h;
+}
+
+bool wait_assigned(HostProcess& host) { return host.proc->wait_for("assigned partitions", 30s).has_value(); }
+
+ClientOptions client_options(const std::string& bootstrap) {
+  ClientOptions o;
+  o.kafka.bootstrap_servers = bootstrap;
+  o.timeout = 60s;
+  return o;
+}
+
+void expect_clean_stop(HostProcess& host) {
+  host.proc->signal(SIGTERM);
+  auto code = host.proc->wait(30s);
+  ASSERT_TRUE(code.has_value()) << "host did not stop on SIGTERM\n" << host.proc->output();
+  EXPECT_EQ(*code, 0) << host.proc->output();
+}
+
+}  // namespace memrun::test

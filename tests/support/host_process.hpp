@@ -1,0 +1,36 @@
+// memrun-host as a test fixture: started with --embedded-kafka, its bootstrap
+// address read from its output, stopped (and checked) when the test says so.
+#pragma once
+
+#include <memrun/client.hpp>
+
+#include "support/subprocess.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace memrun::test {
+
+inline constexpr int kTestPartitions = 16;
+
+struct HostProcess {
+  std::unique_ptr<Subprocess> proc;
+  std::string bootstrap;
+};
+
+// Starts memrun-host with `plugin` on its own embedded cluster (16 partitions,
+// short group timeouts) and waits until it is ready. Throws with the host's
+// output if it is not.
+HostProcess start_host(const std::string& plugin, const std::vector<std::string>& extra = {});
+
+// Waits until the host logged a partition assignment.
+bool wait_assigned(HostProcess& host);
+
+// Client options for the host's cluster, with a generous timeout.
+ClientOptions client_options(const std::string& bootstrap);
+
+// SIGTERM, then expects exit code 0 within 30 s (gtest assertions).
+void expect_clean_stop(HostProcess& host);
+
+}  // namespace memrun::test
