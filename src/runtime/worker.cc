@@ -290,6 +290,7 @@ struct Worker::Impl {
         {"retries", counters.retries.load()},
         {"dead_letters", counters.dead_letters.load()},
         {"duplicates", counters.duplicates.load()},
+        {"paused_times", counters.paused_times.load()},
         {"objects", cache.objects},     {"object_bytes", cache.bytes},
         {"memory_budget_bytes", cache.budget_bytes}, {"evictions", cache.evictions}};
     std::string value = status.dump();

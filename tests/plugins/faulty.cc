@@ -2,7 +2,9 @@
 //   {"op": "throw"}                        always throws std::runtime_error
 //   {"op": "flaky", "id": X, "fails": N}   unavailable N times per id, then ok
 //   {"op": "count", "id": X}               how often this id ran here
-//   {"op": "sleep", "ms": N}               sleeps N ms (stops early if cancelled)
+//   {"op": "sleep", "ms": N}               sleeps N ms (stops early if cancelled);
+//                                          replies with the most handlers seen
+//                                          running at once in this worker
 #include <memrun/plugin.hpp>
 
 #include <map>
@@ -14,6 +16,8 @@ namespace {
 struct Runs {
   std::mutex mu;
   std::map<std::string, int> by_id;
+  int running = 0;
+  int max_running = 0;
   int bump(const std::string& id) {
     std::lock_guard lock(mu);
     return ++by_id[id];
@@ -34,10 +38,16 @@ nlohmann::json handle(memrun::sdk::Request& rq) {
   }
   if (op == "count") return {{"runs", runs->bump("count/" + rq.json.at("id").get<std::string>())}};
   if (op == "sleep") {
+    {
+      std::lock_guard lock(runs->mu);
+      runs->max_running = std::max(runs->max_running, ++runs->running);
+    }
     auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(rq.json.at("ms").get<int>());
     while (std::chrono::steady_clock::now() < until && !rq.host.cancelled())
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return {{"slept", rq.json["ms"]}};
+    std::lock_guard lock(runs->mu);
+    --runs->running;
+    return {{"slept", rq.json["ms"]}, {"max_running", runs->max_running}};
   }
   throw memrun::Error(memrun::Code::kInvalidArgument, "unknown op " + op);
 }

@@ -23,6 +23,19 @@ HostProcess start_host(const std::string& plugin, const std::vector<std::string>
   return h;
 }
 
+HostProcess start_worker(const std::string& plugin, const std::string& bootstrap, const std::string& worker_id,
+                         const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{MEMRUN_HOST, "--plugin", plugin, "-b", bootstrap, "--worker-id", worker_id};
+  for (auto& f : fast_group_flags()) argv.push_back(f);
+  for (auto& e : extra) argv.push_back(e);
+  HostProcess h;
+  h.bootstrap = bootstrap;
+  h.proc = std::make_unique<Subprocess>(argv);
+  if (!h.proc->wait_for("memrun-host: ready", 30s))
+    throw std::runtime_error(worker_id + " not ready:\n" + h.proc->output());
+  return h;
+}
+
 bool wait_assigned(HostProcess& host) { return host.proc->wait_for("assigned partitions", 30s).has_value(); }
 
 ClientOptions client_options(const std::string& bootstrap) {

@@ -24,6 +24,11 @@ struct HostProcess {
 // output if it is not.
 HostProcess start_host(const std::string& plugin, const std::vector<std::string>& extra = {});
 
+// Starts memrun-host with `plugin` as worker `worker_id` of an existing
+// cluster, and waits until it is ready.
+HostProcess start_worker(const std::string& plugin, const std::string& bootstrap, const std::string& worker_id,
+                         const std::vector<std::string>& extra = {});
+
 // Waits until the host logged a partition assignment.
 bool wait_assigned(HostProcess& host);
 

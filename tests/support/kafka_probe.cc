@@ -153,6 +153,35 @@ std::vector<RawRecord> KafkaProbe::read_topic(const std::string& topic, int part
   return out;
 }
 
+size_t KafkaProbe::count(const std::string& topic, int partitions) {
+  size_t n = 0;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    if (rd_kafka_query_watermark_offsets(consumer_, topic.c_str(), p, &low, &high, 5000) == 0)
+      n += static_cast<size_t>(high - low);
+  }
+  return n;
+}
+
+int64_t KafkaProbe::lag(const std::string& group, const std::string& topic, int partitions) {
+  rd_kafka_t* reader = make(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_}, {"group.id", group},
+                                                {"enable.auto.commit", "false"}});
+  auto* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+  int64_t total = 0;
+  if (rd_kafka_committed(reader, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int p = 0; p < partitions; ++p) {
+      int64_t low = 0, high = 0;
+      rd_kafka_query_watermark_offsets(reader, topic.c_str(), p, &low, &high, 5000);
+      int64_t committed = list->elems[p].offset < 0 ? low : list->elems[p].offset;
+      total += high - committed;
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_destroy(reader);
+  return total;
+}
+
 bool KafkaProbe::wait_committed(const std::string& group, const std::string& topic, int partitions,
                                 std::chrono::milliseconds timeout) {
   rd_kafka_t* reader = make(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_}, {"group.id", group},

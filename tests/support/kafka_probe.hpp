@@ -49,6 +49,12 @@ class KafkaProbe {
   std::vector<RawRecord> read_topic(const std::string& topic, int partitions, size_t min_count,
                                     std::chrono::milliseconds timeout);
 
+  // Records currently in `topic` (sum over partitions of high - low watermark).
+  size_t count(const std::string& topic, int partitions);
+
+  // Sum over partitions of high watermark minus `group`'s committed offset.
+  int64_t lag(const std::string& group, const std::string& topic, int partitions);
+
   // True once `group` has committed the high watermark of every partition.
   bool wait_committed(const std::string& group, const std::string& topic, int partitions,
                       std::chrono::milliseconds timeout);
