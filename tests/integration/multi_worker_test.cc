@@ -15,6 +15,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -32,6 +33,17 @@ class Group : public testing::Test {
     kafka_ = std::make_unique<memrun::EmbeddedKafka>(3);
     kafka_->create_service_topics("faulty", kPartitions);
     probe_ = std::make_unique<KafkaProbe>(kafka_->bootstrap_servers());
+  }
+
+  void TearDown() override {
+    if (!HasFailure()) return;
+    // The group's story, for diagnosis: who held, released or lost what.
+    for (auto& [id, w] : workers_) {
+      std::istringstream lines(w.proc->output());
+      for (std::string line; std::getline(lines, line);)
+        if (line.find("partitions") != std::string::npos || line.find("error") != std::string::npos)
+          std::printf("[%s] %s\n", id.c_str(), line.c_str());
+    }
   }
 
   HostProcess& add_worker(const std::string& id, std::vector<std::string> extra = {}) {
