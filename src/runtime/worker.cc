@@ -4,6 +4,7 @@
 
 #include "kafka/kafka.hpp"
 #include "runtime/executor.hpp"
+#include "runtime/fair_queue.hpp"
 #include "runtime/offset_tracker.hpp"
 #include "runtime/recent_replies.hpp"
 #include "runtime/wire.hpp"
@@ -31,7 +32,7 @@ namespace {
 using internal::OffsetTracker;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kCommitInterval = std::chrono::milliseconds(100);
+constexpr auto kStoreInterval = std::chrono::milliseconds(100);
 constexpr int kDeliveryAttempts = 5;
 constexpr int kMaxBackoffMs = 30000;
 
@@ -108,7 +109,8 @@ struct Worker::Impl {
   // Poll-thread only.
   bool paused = false;
   bool drained = false;  // stop() already waited for in-flight work
-  std::deque<kafka::Message> pending;  // fetched while every slot was busy
+  internal::FairQueue<kafka::Message> pending;  // fetched while every slot was busy
+  size_t read_ahead = 0;
 
   std::mutex lifecycle_mu;
   bool started = false;
@@ -126,7 +128,8 @@ struct Worker::Impl {
         sticky(svc.sticky_key),
         topic(protocol::request_topic(svc.name)),
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
-        recent(static_cast<size_t>(svc.dedup_window)) {}
+        recent(static_cast<size_t>(svc.dedup_window)),
+        read_ahead(opts.read_ahead > 0 ? opts.read_ahead : static_cast<size_t>(svc.concurrency)) {}
 
   // ---- request context seen by handlers --------------------------------
   class Context final : public RequestContext {
@@ -180,6 +183,14 @@ struct Worker::Impl {
     auto cdefaults = kafka::consumer_defaults();
     cdefaults["group.id"] = protocol::consumer_group(svc.name);
     cdefaults["client.id"] = worker_id;
+    // We choose every offset (store() below); librdkafka's timer sends them.
+    // Its timer skips while the group rebalances, which a commit of ours
+    // cannot: one sent while our JoinGroup is pending carries the old
+    // generation, the coordinator answers ILLEGAL_GENERATION, and librdkafka
+    // then drops the whole assignment as lost, so cooperative rebalancing
+    // degrades into moving every partition.
+    cdefaults["enable.auto.commit"] = "true";
+    cdefaults["auto.commit.interval.ms"] = "1000";
     auto cconf = kafka::make_conf(opts.kafka, cdefaults);
     rd_kafka_conf_set_opaque(cconf.get(), this);
     rd_kafka_conf_set_rebalance_cb(cconf.get(), &Impl::on_rebalance);
@@ -247,22 +258,21 @@ struct Worker::Impl {
 
   // ---- poll loop (one thread) ---------------------------------------------
   void poll_loop() {
-    auto last_commit = Clock::now();
+    auto last_store = Clock::now();
     auto last_heartbeat = Clock::now();
     while (!stop_requested.load()) {
-      const bool full = running.load() >= svc.concurrency;
-      if (full && !paused) set_paused(true);
-      if (!full && paused) set_paused(false);
-      while (!pending.empty() && running.load() < svc.concurrency) {
-        kafka::Message m = std::move(pending.front());
-        pending.pop_front();
-        admit(std::move(m));
-      }
+      while (!pending.empty() && running.load() < svc.concurrency) admit(std::move(*pending.pop()));
+      // Hysteresis: librdkafka 2.0.2 takes up to a second to fetch again
+      // after a resume, so pausing the moment the slots fill (and resuming
+      // the moment one frees) would stall short handlers. A few requests
+      // wait here instead; the rest of the backlog waits in Kafka.
+      if (!paused && pending.size() >= read_ahead) set_paused(true);
+      else if (paused && pending.size() <= read_ahead / 2) set_paused(false);
       if (rd_kafka_message_t* raw = rd_kafka_consumer_poll(consumer.get(), 100))
         on_message(kafka::Message(raw));
-      if (Clock::now() - last_commit >= kCommitInterval) {
-        commit(tracker.take_commits(), false);
-        last_commit = Clock::now();
+      if (Clock::now() - last_store >= kStoreInterval) {
+        store(tracker.take_commits());
+        last_store = Clock::now();
       }
       if (opts.heartbeat_interval.count() > 0 && Clock::now() - last_heartbeat >= opts.heartbeat_interval) {
         heartbeat();
@@ -314,8 +324,12 @@ struct Worker::Impl {
     }
     if (!tracker.assigned(m->partition)) return;  // revoked since it was fetched
     ++counters.received;
-    if (running.load() >= svc.concurrency) pending.push_back(std::move(m));
-    else admit(std::move(m));
+    if (running.load() < svc.concurrency && pending.empty()) {
+      admit(std::move(m));
+      return;
+    }
+    const int32_t partition = m->partition;  // before m is moved from
+    pending.push(partition, std::move(m));
   }
 
   void admit(kafka::Message m) {
@@ -342,8 +356,21 @@ struct Worker::Impl {
       ++counters.paused_times;
     } else {
       rd_kafka_resume_partitions(consumer.get(), parts.get());
+      wake_fetchers(parts.get());
     }
     paused = pause;
+  }
+
+  // librdkafka 2.0.2 records a resume in its main thread, and each broker's
+  // fetch thread notices it only on its next wakeup, up to a second later
+  // (measured: 0.9 s per pause cycle, which throttled 100 ms handlers to a
+  // tenth of their slots). Any request queued for a broker wakes its thread,
+  // so ask the partitions' leaders for their end offsets without waiting for
+  // the answer; librdkafka drops the late replies itself.
+  void wake_fetchers(const rd_kafka_topic_partition_list_t* parts) {
+    kafka::PartitionList ask(rd_kafka_topic_partition_list_copy(parts));
+    for (int i = 0; i < ask->cnt; ++i) ask->elems[i].offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_offsets_for_times(consumer.get(), ask.get(), 0);
   }
 
   void drain() {
@@ -357,7 +384,7 @@ struct Worker::Impl {
     }
     if (size_t left = tracker.unfinished())
       spdlog::warn("drain timed out with {} requests unfinished; they will be redelivered", left);
-    commit(tracker.take_commits(), true);
+    commit_now(tracker.take_commits());
     drained = true;
     rd_kafka_consumer_close(consumer.get());  // leaves the group; revokes via on_rebalance
   }
@@ -614,9 +641,7 @@ struct Worker::Impl {
   }
 
   void revoke(const std::vector<int32_t>& ps, bool lost) {
-    std::erase_if(pending, [&](const kafka::Message& m) {
-      return std::find(ps.begin(), ps.end(), m->partition) != ps.end();
-    });
+    pending.erase(ps);
     if (!lost && !drained) {
       // Let in-flight work of these partitions finish, then commit it, so the
       // next owner starts exactly after what this worker answered.
@@ -625,7 +650,7 @@ struct Worker::Impl {
         return std::any_of(ps.begin(), ps.end(), [&](int32_t p) { return tracker.unfinished(p) > 0; });
       };
       while (busy() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      commit(tracker.take_commits(ps), true);
+      commit_now(tracker.take_commits(ps));
     }
     for (int32_t p : ps) tracker.drop(p);
     {
@@ -635,20 +660,37 @@ struct Worker::Impl {
     spdlog::info("worker {} {} partitions {}", worker_id, lost ? "lost" : "released", fmt::join(ps, ","));
   }
 
-  void commit(const std::vector<OffsetTracker::Commit>& commits, bool sync) {
-    if (commits.empty()) return;
+  kafka::PartitionList offset_list(const std::vector<OffsetTracker::Commit>& commits) const {
     kafka::PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(commits.size())));
     for (const auto& c : commits)
       rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), c.partition)->offset = c.offset;
-    auto err = rd_kafka_commit(consumer.get(), list.get(), sync ? 0 : 1);
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-      spdlog::warn("commit failed: {}", rd_kafka_err2str(err));
-    else
-      ++counters.commits;
+    return list;
   }
 
-  static void on_commit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*, void*) {
+  // Offsets for the commit timer. A partition revoked meanwhile is refused
+  // by librdkafka (its next owner resumes from the last commit), which is
+  // what at-least-once wants.
+  void store(const std::vector<OffsetTracker::Commit>& commits) {
+    if (commits.empty()) return;
+    auto list = offset_list(commits);
+    rd_kafka_offsets_store(consumer.get(), list.get());
+  }
+
+  // A commit sent now and waited for: on revoke (the generation was just
+  // renewed, so it cannot be stale) and at shutdown.
+  void commit_now(const std::vector<OffsetTracker::Commit>& commits) {
+    if (commits.empty()) return;
+    store(commits);
+    auto list = offset_list(commits);
+    auto err = rd_kafka_commit(consumer.get(), list.get(), 0);
     if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) spdlog::warn("commit failed: {}", rd_kafka_err2str(err));
+  }
+
+  // Poll thread, for the timer's commits and ours.
+  static void on_commit(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*, void* opaque) {
+    auto* self = static_cast<Impl*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) ++self->counters.commits;
+    else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) spdlog::warn("commit failed: {}", rd_kafka_err2str(err));
   }
 };
 

@@ -13,6 +13,8 @@
 
 #include <csignal>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -36,6 +38,9 @@ class Group : public testing::Test {
   }
 
   void TearDown() override {
+    // MEMRUN_TEST_LOG_DIR keeps every worker's whole output.
+    if (const char* dir = std::getenv("MEMRUN_TEST_LOG_DIR"); dir && *dir)
+      for (auto& [id, w] : workers_) std::ofstream(std::string(dir) + "/" + id + ".log") << w.proc->output();
     if (!HasFailure()) return;
     // The group's story, for diagnosis: who held, released or lost what.
     for (auto& [id, w] : workers_) {
@@ -62,6 +67,15 @@ class Group : public testing::Test {
       out[beat.key] = status["partitions"].get<std::set<int>>();
     }
     return out;
+  }
+
+  // Requests a worker has finished, from its latest heartbeat.
+  uint64_t handled_by(const std::string& worker) {
+    const std::string topic(memrun::protocol::kHeartbeatsTopic);
+    uint64_t handled = 0;
+    for (const auto& beat : probe_->read_topic(topic, 1, probe_->count(topic, 1), 10s))
+      if (beat.key == worker) handled = nlohmann::json::parse(beat.value)["handled"].get<uint64_t>();
+    return handled;
   }
 
   // Waits until the live workers hold disjoint, non-empty sets covering every
@@ -155,14 +169,11 @@ TEST_F(Group, BusyWorkerPausesAndTheBacklogWaitsInKafka) {
               static_cast<long long>(max_lag));
 }
 
-// KNOWN FAILING (2026-11-22), disabled until fixed; run with
-// --gtest_also_run_disabled_tests. On librdkafka 2.0.2's mock cluster, adding
-// w4 moved 13 and 16 of 16 partitions in two runs (cooperative-sticky should
-// move ~4), and ~2,500 of ~4,500 requests sent during and after the rebalance
-// got no reply within 90 s. Either partitions reassigned after a revoke are
-// not consumed again by the worker (pause state or tracker generation), or
-// the mock's group coordinator reshuffles; to be found before issue 4 closes.
-TEST_F(Group, DISABLED_ScaleOutFromThreeToFourMovesFewPartitionsAndLosesNothing) {
+// Cooperative-sticky: w4 should take ~P/4 partitions, all from the others,
+// and nothing else should move. (This caught workers committing while their
+// JoinGroup was pending: ILLEGAL_GENERATION made librdkafka drop the whole
+// assignment as lost, and 10-16 of 16 partitions moved.)
+TEST_F(Group, ScaleOutFromThreeToFourMovesFewPartitionsAndLosesNothing) {
   for (const char* id : {"w1", "w2", "w3"}) add_worker(id);
   Assignment before = wait_stable();
   memrun::Client client(client_options());
@@ -199,16 +210,18 @@ TEST_F(Group, DISABLED_ScaleOutFromThreeToFourMovesFewPartitionsAndLosesNothing)
   }
 }
 
-// Disabled with the scale-out test: it depends on the same reassignment path
-// (the dead worker's partitions move to the survivors), which loses replies.
-TEST_F(Group, DISABLED_KillMinusNineLosesNoRequest) {
+// The dead worker's partitions move to the survivors after its session times
+// out; they resume from its last commit, so what it had not finished runs again.
+TEST_F(Group, KillMinusNineLosesNoRequest) {
   for (const char* id : {"w1", "w2", "w3"}) add_worker(id);
   wait_stable();
   memrun::Client client(client_options(120s));
   std::vector<std::future<memrun::Response>> futures;
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) futures.push_back(client.submit("faulty", sleep_request(i % 300, 40)));
-  std::this_thread::sleep_for(1500ms);  // well inside the run (~3.5 s on 12 slots)
+  // Kill w2 once it is serving: early in a run of ~3.5 s on 12 slots.
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (handled_by("w2") < 20 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100ms);
   workers_["w2"].proc->signal(SIGKILL);
   int ok = 0;
   std::map<std::string, int> served_by;
