@@ -82,6 +82,11 @@ struct MEMRUN_API MemoryService {
   // Request ids answered recently, per worker: a redelivered id gets the stored
   // reply instead of running again. 0 disables suppression.
   int dedup_window = 10000;
+  // A request that was running when a worker process died this many times
+  // (a handler that crashes on one payload) goes to memrun.dlq.{service}
+  // instead of running again; after the first death it runs alone. Needs the
+  // worker's crash journal (WorkerOptions::state_dir). 0 disables.
+  int max_crashes = 2;
 
   InitHandler init;          // optional; runs once per worker before requests
   RequestHandler handle;     // required

@@ -28,6 +28,10 @@ struct WorkerOptions {
   KafkaOptions kafka;
   // Unique per process; default "{hostname}-{pid}".
   std::string worker_id;
+  // Directory of the crash journal, normally {cache_root}/{service}; it must
+  // outlive the process (not a per-run temp dir). Empty = no crash-loop
+  // protection.
+  std::string state_dir;
   // Where upload_result writes (file:// prefix).
   std::string result_url;
   // How long stop() waits for running requests before giving up on them.

@@ -75,6 +75,7 @@ void MemoryService::validate() const {
   if (max_attempts < 1 || max_attempts > 100) throw bad("max_attempts", "must be 1..100");
   if (retry_backoff_ms < 0 || retry_backoff_ms > 600000) throw bad("retry_backoff_ms", "must be 0..600000");
   if (dedup_window < 0) throw bad("dedup_window", "must be >= 0");
+  if (max_crashes < 0 || max_crashes > 100) throw bad("max_crashes", "must be 0..100");
   try {
     StickyKey key(sticky_key);
   } catch (const Error& e) {
@@ -100,6 +101,7 @@ void apply_service_fields(MemoryService& s, const nlohmann::json& fields) {
       else if (name == "max_attempts") s.max_attempts = value.get<int>();
       else if (name == "retry_backoff_ms") s.retry_backoff_ms = value.get<int>();
       else if (name == "dedup_window") s.dedup_window = value.get<int>();
+      else if (name == "max_crashes") s.max_crashes = value.get<int>();
       else
         throw Error(Code::kInvalidArgument, "unknown service field '" + name + "'");
     } catch (const nlohmann::json::exception& e) {
@@ -120,7 +122,8 @@ nlohmann::json service_fields(const MemoryService& s) {
           {"max_payload_bytes", s.max_payload_bytes},
           {"max_attempts", s.max_attempts},
           {"retry_backoff_ms", s.retry_backoff_ms},
-          {"dedup_window", s.dedup_window}};
+          {"dedup_window", s.dedup_window},
+          {"max_crashes", s.max_crashes}};
 }
 
 }  // namespace memrun

@@ -2,6 +2,7 @@
 
 #include <memrun/status.hpp>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -55,6 +56,17 @@ HostConfig load_config(const std::string& path) {
     }
   }
   return c;
+}
+
+std::string default_cache_root() {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+  };
+  if (auto root = env("MEMRUN_CACHE_ROOT"); !root.empty()) return root;
+  if (auto xdg = env("XDG_CACHE_HOME"); !xdg.empty()) return xdg + "/memrun";
+  if (auto home = env("HOME"); !home.empty()) return home + "/.cache/memrun";
+  return "/tmp/memrun-cache";
 }
 
 }  // namespace memrun::host

@@ -30,6 +30,10 @@ struct HostConfig {
 // file and the offending key; unknown keys are errors.
 HostConfig load_config(const std::string& path);
 
+// $MEMRUN_CACHE_ROOT, else $XDG_CACHE_HOME/memrun, else $HOME/.cache/memrun,
+// else /tmp/memrun-cache.
+std::string default_cache_root();
+
 // Splits "key=value"; throws Error(kInvalidArgument) without '='.
 std::pair<std::string, std::string> split_property(const std::string& text);
 

@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   CLI::App app{"memrun-host: runs a memrun handler plugin as a worker of its service"};
-  std::string plugin_path, config_path, bootstrap, worker_id, log_level = "info", service_name;
+  std::string plugin_path, config_path, bootstrap, worker_id, log_level = "info", service_name, cache_root;
   std::vector<std::string> properties;
   bool embedded = false;
   int brokers = 3;
@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
   app.add_option("--bootstrap-servers,-b", bootstrap, "Kafka bootstrap servers host:port[,...]");
   app.add_option("-X", properties, "Extra librdkafka property key=value (repeatable)");
   app.add_option("--worker-id", worker_id, "Worker id (default {hostname}-{pid})");
+  app.add_option("--cache-root", cache_root,
+                 "Worker state and caches live in {cache-root}/{service} (default $MEMRUN_CACHE_ROOT, "
+                 "else $XDG_CACHE_HOME/memrun or ~/.cache/memrun)");
   double heartbeat_s = 10;
   app.add_option("--heartbeat-interval", heartbeat_s, "Seconds between status records on memrun.heartbeats (0: off)")
       ->check(CLI::Range(0.0, 3600.0));
@@ -87,6 +90,8 @@ int main(int argc, char** argv) {
     }
     if (!bootstrap.empty()) config.kafka.bootstrap_servers = bootstrap;
     if (!worker_id.empty()) config.worker_id = worker_id;
+    if (!cache_root.empty()) config.cache_root = cache_root;
+    if (config.cache_root.empty()) config.cache_root = memrun::host::default_cache_root();
   } catch (const memrun::Error& e) {
     fmt::print(stderr, "memrun-host: {}\n", e.what());
     return kExitUsage;
@@ -132,6 +137,7 @@ int main(int argc, char** argv) {
     options.kafka = config.kafka;
     options.worker_id = config.worker_id;
     options.result_url = config.result_url;
+    options.state_dir = config.cache_root + "/" + service.name;
     options.heartbeat_interval = std::chrono::milliseconds(static_cast<int64_t>(heartbeat_s * 1000));
     memrun::Worker worker(std::move(service), std::move(options));
     worker.start();

@@ -3,6 +3,7 @@
 #include <memrun/worker.hpp>
 
 #include "kafka/kafka.hpp"
+#include "runtime/crash_journal.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/fair_queue.hpp"
 #include "runtime/offset_tracker.hpp"
@@ -52,6 +53,7 @@ struct InFlight {
   int attempts = 0;          // handler runs
   bool duplicate = false;    // answered from the recent-replies window
   bool dead_letter = false;  // also goes to memrun.dlq.{service}
+  std::string error_class;   // dead-letter header; default: the code's name
   Code code = Code::kOk;
   std::string body;  // reply bytes, or the error message when code != kOk
   std::atomic<int> outstanding{0};   // produced records not yet acknowledged
@@ -95,6 +97,8 @@ struct Worker::Impl {
   std::unique_ptr<internal::Executor> pool;
   OffsetTracker tracker;
   internal::RecentReplies recent;
+  std::unique_ptr<internal::CrashJournal> journal;  // null: no crash-loop protection
+  internal::SuspectGate gate;
   std::thread poll_thread;
   std::thread delivery_thread;
 
@@ -173,6 +177,16 @@ struct Worker::Impl {
         throw Error(Code::kInternal, "init handler of '" + svc.name + "' failed: " + e.what());
       }
       ctx.end_init();
+    }
+
+    if (!opts.state_dir.empty() && svc.max_crashes > 0) {
+      try {
+        journal = std::make_unique<internal::CrashJournal>(opts.state_dir);
+        spdlog::info("crash journal {}: {} request(s) left running by a dead worker", journal->path(),
+                     journal->suspects());
+      } catch (const Error& e) {
+        spdlog::warn("{}; running without crash-loop protection", e.what());
+      }
     }
 
     auto pconf = kafka::make_conf(opts.kafka, kafka::producer_defaults());
@@ -410,7 +424,7 @@ struct Worker::Impl {
       spdlog::info("request {} at {}[{}]@{} was answered before: replaying its reply", req->headers.request_id,
                    topic, req->msg->partition, req->msg->offset);
     } else {
-      run(*req, received_ms);
+      run_guarded(*req, received_ms);
       recent.remember(req->headers.request_id, {req->code, req->body});
     }
     if (req->code == Code::kOk) {
@@ -427,6 +441,35 @@ struct Worker::Impl {
     --running;
     rd_kafka_queue_yield(consumer_queue.get());  // a slot is free: wake the poll loop
     dispatch(req);
+  }
+
+  // run() between crash-journal lines. A request that was running when
+  // workers died runs alone; at max_crashes it is dead-lettered unrun.
+  void run_guarded(InFlight& req, int64_t now_ms) {
+    if (!journal) {
+      run(req, now_ms);
+      return;
+    }
+    const internal::CrashJournal::Request jr{req.msg->partition, req.msg->offset, req.headers.request_id};
+    const int crashes = journal->crashes(jr);
+    if (crashes >= svc.max_crashes) {
+      req.code = Code::kInternal;
+      req.error_class = "crash_loop";
+      req.attempts = crashes;
+      req.body = "request was running when a worker process died " + std::to_string(crashes) +
+                 " times; sent to " + protocol::dlq_topic(svc.name) + " without running again";
+      journal->finished(jr);
+      return;
+    }
+    const bool suspect = crashes > 0;
+    if (suspect)
+      spdlog::warn("request {} at {}[{}]@{} was running when a worker died ({} of {} allowed); running it alone",
+                   req.headers.request_id, topic, req.msg->partition, req.msg->offset, crashes, svc.max_crashes);
+    gate.enter(suspect);
+    journal->started(jr);
+    run(req, now_ms);
+    journal->finished(jr);
+    gate.leave(suspect);
   }
 
   // Validates the record, then runs the handler up to max_attempts times.
@@ -531,7 +574,8 @@ struct Worker::Impl {
     o->headers.emplace_back(protocol::kHeaderDlqTopic, topic);
     o->headers.emplace_back(protocol::kHeaderDlqPartition, std::to_string(m->partition));
     o->headers.emplace_back(protocol::kHeaderDlqOffset, std::to_string(m->offset));
-    o->headers.emplace_back(protocol::kHeaderDlqErrorClass, code_name(req->code));
+    o->headers.emplace_back(protocol::kHeaderDlqErrorClass,
+                            req->error_class.empty() ? std::string(code_name(req->code)) : req->error_class);
     o->headers.emplace_back(protocol::kHeaderDlqErrorMessage, req->body);
     o->headers.emplace_back(protocol::kHeaderDlqAttempts, std::to_string(req->attempts));
     o->headers.emplace_back(protocol::kHeaderDlqWorker, worker_id);

@@ -1,0 +1,88 @@
+// Which requests were running when a worker process died.
+//
+// A request whose handler kills the process (a plugin that segfaults on one
+// payload) is redelivered after the restart and would kill it again, forever.
+// The worker appends a line before a handler runs and another when it
+// returns; a restarted worker reads what was left open, counts one crash for
+// each of those requests, and runs them alone (so the next crash has one
+// suspect), or sends them to the dead-letter topic once they reach the
+// service's max_crashes.
+//
+// Lines are write(2)n without fsync: they survive the death of the process
+// (the page cache keeps them), not of the machine. Several workers on one
+// machine each lock their own journal slot, {dir}/inflight.{n}.journal; a
+// restarted worker takes the first free slot, usually its predecessor's.
+// Requests are keyed by partition, offset and request id, so a journal left
+// over from another cluster never matches.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+namespace memrun::internal {
+
+class CrashJournal {
+ public:
+  struct Request {
+    int32_t partition = 0;
+    int64_t offset = 0;
+    std::string request_id;
+  };
+
+  // Takes a free slot in `dir` (created if missing) and reads what a dead
+  // predecessor left in it. Throws Error(kUnavailable) when no slot can be
+  // opened; the worker then runs without one.
+  explicit CrashJournal(const std::string& dir);
+  ~CrashJournal();
+  CrashJournal(const CrashJournal&) = delete;
+  CrashJournal& operator=(const CrashJournal&) = delete;
+
+  // How many worker deaths this request was running for (0 = none known).
+  int crashes(const Request& r) const;
+  // Requests left open by a dead process when this one started.
+  size_t suspects() const;
+  const std::string& path() const { return path_; }
+
+  void started(const Request& r);
+  // The handler returned (or the request was dead-lettered): no longer a
+  // suspect.
+  void finished(const Request& r);
+
+ private:
+  using Key = std::tuple<int32_t, int64_t, std::string>;
+  static Key key(const Request& r);
+  void load();
+  void rewrite();  // compacts: the suspects and what is running now
+  void append(const std::string& line);
+
+  std::string dir_, path_;
+  int lock_fd_ = -1;
+  int fd_ = -1;
+  mutable std::mutex mu_;
+  std::map<Key, int> crashed_;  // suspects → crash count
+  std::map<Key, int> running_;  // started, not finished → crash count so far
+  uint64_t bytes_ = 0;
+};
+
+// Runs a suspect alone: it waits until every other handler has returned,
+// and nothing else starts while it runs, so if the process dies again the
+// journal blames only it. Writer-preferring, so steady traffic cannot keep
+// a suspect waiting forever.
+class SuspectGate {
+ public:
+  void enter(bool suspect);
+  void leave(bool suspect);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int normal_ = 0;
+  int suspects_waiting_ = 0;
+  bool suspect_running_ = false;
+};
+
+}  // namespace memrun::internal
