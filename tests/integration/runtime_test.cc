@@ -7,6 +7,8 @@
 #include "support/kafka_probe.hpp"
 
 #include <gtest/gtest.h>
+
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -17,6 +19,7 @@ using memrun::test::expect_clean_stop;
 using memrun::test::HostProcess;
 using memrun::test::KafkaProbe;
 using memrun::test::start_host;
+using memrun::test::kTestPartitions;
 
 namespace {
 
@@ -113,6 +116,36 @@ TEST(Runtime, SigtermDrainsRunningRequestsBeforeExit) {
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0) << h.proc->output();
   EXPECT_NE(h.proc->output().find("5 received, 5 ok, 0 failed"), std::string::npos) << h.proc->output();
+}
+
+// Requests of one partition finish out of order; the committed offset must
+// never pass one that is still running, however many after it are done.
+TEST(Runtime, NoCommitPassesARequestStillRunning) {
+  HostProcess h = start_host(FAULTY_PLUGIN, {"--concurrency", "8"});
+  ASSERT_TRUE(memrun::test::wait_assigned(h)) << h.proc->output();
+  KafkaProbe probe(h.bootstrap);
+  const std::string group = memrun::protocol::consumer_group("faulty");
+  const int partition = probe.send(kTopic, "same", R"({"k":"same","op":"sleep","ms":4000})", "slow");
+  std::set<std::string> fast;
+  for (int i = 0; i < 20; ++i) {
+    fast.insert("fast-" + std::to_string(i));
+    EXPECT_EQ(probe.send(kTopic, "same", R"({"k":"same","op":"count"})", "fast-" + std::to_string(i)), partition);
+  }
+  // The twenty after it are answered while the first still sleeps...
+  auto replies = probe.collect(fast, 3s);
+  EXPECT_EQ(replies.size(), 20u);
+  // ...and for as long as it sleeps, the commit stays at its offset (0).
+  int64_t highest_while_running = -1;
+  for (int i = 0; i < 5; ++i) {
+    highest_while_running = std::max(highest_while_running, probe.committed(group, kTopic, kTestPartitions)[partition]);
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_LE(highest_while_running, 0) << "committed past the running request at offset 0";
+  auto slow = probe.collect({"slow"}, 10s);
+  ASSERT_EQ(slow.size(), 1u);
+  EXPECT_TRUE(probe.wait_committed(group, kTopic, kTestPartitions, 10s)) << "all 21 done: commit reaches 21";
+  EXPECT_EQ(probe.committed(group, kTopic, kTestPartitions)[partition], 21);
+  memrun::test::expect_clean_stop(h);
 }
 
 TEST(Runtime, HeartbeatsPublishWorkerStatus) {

@@ -156,53 +156,55 @@ std::vector<RawRecord> KafkaProbe::read_topic(const std::string& topic, int part
 size_t KafkaProbe::count(const std::string& topic, int partitions) {
   size_t n = 0;
   for (int p = 0; p < partitions; ++p) {
-    int64_t low = 0, high = 0;
-    if (rd_kafka_query_watermark_offsets(consumer_, topic.c_str(), p, &low, &high, 5000) == 0)
-      n += static_cast<size_t>(high - low);
+    auto [low, high] = watermarks(topic, p);
+    n += static_cast<size_t>(high - low);
   }
   return n;
 }
 
-int64_t KafkaProbe::lag(const std::string& group, const std::string& topic, int partitions) {
+std::vector<int64_t> KafkaProbe::committed(const std::string& group, const std::string& topic, int partitions) {
   rd_kafka_t* reader = make(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_}, {"group.id", group},
                                                 {"enable.auto.commit", "false"}});
   auto* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
-  int64_t total = 0;
-  if (rd_kafka_committed(reader, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    for (int p = 0; p < partitions; ++p) {
-      int64_t low = 0, high = 0;
-      rd_kafka_query_watermark_offsets(reader, topic.c_str(), p, &low, &high, 5000);
-      int64_t committed = list->elems[p].offset < 0 ? low : list->elems[p].offset;
-      total += high - committed;
-    }
-  }
+  std::vector<int64_t> out(static_cast<size_t>(partitions), -1);
+  if (rd_kafka_committed(reader, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    for (int p = 0; p < partitions; ++p) out[static_cast<size_t>(p)] = list->elems[p].offset;
   rd_kafka_topic_partition_list_destroy(list);
   rd_kafka_destroy(reader);
+  return out;
+}
+
+std::pair<int64_t, int64_t> KafkaProbe::watermarks(const std::string& topic, int partition) {
+  int64_t low = 0, high = 0;
+  if (rd_kafka_query_watermark_offsets(consumer_, topic.c_str(), partition, &low, &high, 5000)) return {0, 0};
+  return {low, high};
+}
+
+int64_t KafkaProbe::lag(const std::string& group, const std::string& topic, int partitions) {
+  int64_t total = 0;
+  auto offsets = committed(group, topic, partitions);
+  for (int p = 0; p < partitions; ++p) {
+    auto [low, high] = watermarks(topic, p);
+    total += high - (offsets[static_cast<size_t>(p)] < 0 ? low : offsets[static_cast<size_t>(p)]);
+  }
   return total;
 }
 
 bool KafkaProbe::wait_committed(const std::string& group, const std::string& topic, int partitions,
                                 std::chrono::milliseconds timeout) {
-  rd_kafka_t* reader = make(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap_}, {"group.id", group},
-                                                {"enable.auto.commit", "false"}});
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool done = false;
-  while (!done && std::chrono::steady_clock::now() < deadline) {
-    auto* list = rd_kafka_topic_partition_list_new(partitions);
-    for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
-    done = rd_kafka_committed(reader, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto offsets = committed(group, topic, partitions);
+    bool done = true;
     for (int p = 0; done && p < partitions; ++p) {
-      int64_t low = 0, high = 0;
-      rd_kafka_query_watermark_offsets(reader, topic.c_str(), p, &low, &high, 5000);
-      int64_t committed = list->elems[p].offset;
-      if (high > 0 && committed != high) done = false;
+      int64_t high = watermarks(topic, p).second;
+      if (high > 0 && offsets[static_cast<size_t>(p)] != high) done = false;
     }
-    rd_kafka_topic_partition_list_destroy(list);
-    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (done) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  rd_kafka_destroy(reader);
-  return done;
+  return false;
 }
 
 }  // namespace memrun::test

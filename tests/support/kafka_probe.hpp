@@ -52,6 +52,9 @@ class KafkaProbe {
   // Records currently in `topic` (sum over partitions of high - low watermark).
   size_t count(const std::string& topic, int partitions);
 
+  // `group`'s committed offset per partition (negative: none yet).
+  std::vector<int64_t> committed(const std::string& group, const std::string& topic, int partitions);
+
   // Sum over partitions of high watermark minus `group`'s committed offset.
   int64_t lag(const std::string& group, const std::string& topic, int partitions);
 
@@ -60,6 +63,8 @@ class KafkaProbe {
                       std::chrono::milliseconds timeout);
 
  private:
+  std::pair<int64_t, int64_t> watermarks(const std::string& topic, int partition);
+
   std::string bootstrap_;
   int reply_partition_;
   rd_kafka_t* producer_ = nullptr;
