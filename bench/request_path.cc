@@ -5,7 +5,7 @@
 //
 //   build/bench/memrun_bench_request_path [round_trips=2000] [burst=5000] [fetch_wait_ms=10]
 //
-// fetch_wait_ms sets fetch.wait.max.ms for both sides (memrun's default is 10).
+// fetch_wait_ms sets fetch.wait.max.ms for both sides (10 is what clients of the mock cluster use).
 #include <memrun/memrun.hpp>
 
 #include <librdkafka/rdkafka.h>

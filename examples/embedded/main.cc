@@ -54,9 +54,10 @@ int main() {
 
     memrun::KafkaOptions k;
     k.bootstrap_servers = kafka.bootstrap_servers();
+    k.properties = memrun::EmbeddedKafka::client_properties();
     // Short group timeouts: the mock cluster waits ~session.timeout.ms per rebalance.
-    k.properties = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"},
-                    {"max.poll.interval.ms", "8000"}};
+    k.properties.insert({{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"},
+                         {"max.poll.interval.ms", "8000"}});
     memrun::WorkerOptions wopts;
     wopts.kafka = k;
     wopts.worker_id = "embedded-1";

@@ -8,6 +8,7 @@
 
 #include <memrun/export.hpp>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,11 @@ class MEMRUN_API EmbeddedKafka {
 
   // "127.0.0.1:port,..." of every mock broker.
   const std::string& bootstrap_servers() const noexcept;
+
+  // librdkafka properties every client of a mock cluster needs: it holds each
+  // fetch for the full fetch.wait.max.ms even when records arrive, so the
+  // 500 ms default would add up to half a second to every request.
+  static std::map<std::string, std::string> client_properties();
 
   // The mock has no CreateTopics API; topics are made here. Creating an existing
   // topic is a no-op. Throws Error on failure.

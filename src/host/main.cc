@@ -125,6 +125,8 @@ int main(int argc, char** argv) {
       cluster = std::make_unique<memrun::EmbeddedKafka>(brokers);
       cluster->create_service_topics(service.name, service.partitions);
       config.kafka.bootstrap_servers = cluster->bootstrap_servers();
+      for (const auto& [key, value] : memrun::EmbeddedKafka::client_properties())
+        config.kafka.properties.insert({key, value});  // -X wins
       announce("memrun-host: embedded Kafka bootstrap=" + cluster->bootstrap_servers());
     }
     if (config.kafka.bootstrap_servers.empty()) {

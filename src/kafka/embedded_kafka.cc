@@ -45,4 +45,6 @@ void EmbeddedKafka::create_service_topics(const std::string& service, int partit
   create_topic(std::string(protocol::kHeartbeatsTopic), 1);
 }
 
+std::map<std::string, std::string> EmbeddedKafka::client_properties() { return {{"fetch.wait.max.ms", "10"}}; }
+
 }  // namespace memrun

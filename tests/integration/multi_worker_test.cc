@@ -105,6 +105,7 @@ class Group : public testing::Test {
   memrun::ClientOptions client_options(std::chrono::milliseconds timeout = 90s) {
     memrun::ClientOptions o;
     o.kafka.bootstrap_servers = kafka_->bootstrap_servers();
+    o.kafka.properties = memrun::EmbeddedKafka::client_properties();
     o.timeout = timeout;
     return o;
   }

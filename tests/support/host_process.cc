@@ -1,5 +1,7 @@
 #include "support/host_process.hpp"
 
+#include <memrun/embedded_kafka.hpp>
+
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -41,6 +43,7 @@ bool wait_assigned(HostProcess& host) { return host.proc->wait_for("assigned par
 ClientOptions client_options(const std::string& bootstrap) {
   ClientOptions o;
   o.kafka.bootstrap_servers = bootstrap;
+  o.kafka.properties = EmbeddedKafka::client_properties();
   o.timeout = 60s;
   return o;
 }

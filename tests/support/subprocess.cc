@@ -132,7 +132,7 @@ std::pair<int, std::string> run(const std::vector<std::string>& argv, std::chron
 
 std::vector<std::string> fast_group_flags() {
   std::vector<std::string> flags{"-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
-                                 "-X", "max.poll.interval.ms=8000"};
+                                 "-X", "max.poll.interval.ms=8000", "-X", "fetch.wait.max.ms=10"};
   // For diagnosing group trouble: MEMRUN_TEST_KAFKA_DEBUG=cgrp,consumer
   if (const char* debug = std::getenv("MEMRUN_TEST_KAFKA_DEBUG"); debug && *debug)
     flags.insert(flags.end(), {"-X", std::string("debug=") + debug, "--log-level", "debug"});
