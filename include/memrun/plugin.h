@@ -23,9 +23,10 @@
  *                     const char* payload, size_t len) {
  *     return host->reply(call, payload, len);              // echo
  *   }
- *   static const memrun_plugin kPlugin = {
- *     sizeof(memrun_plugin), MEMRUN_ABI_MAJOR, MEMRUN_ABI_MINOR,
- *     "echo", "1.0.0", NULL, NULL, handle, NULL };
+ *   static const memrun_plugin kPlugin = {   // designated: hooks added by
+ *     .struct_size = sizeof(memrun_plugin),   // later minors stay NULL
+ *     .abi_major = MEMRUN_ABI_MAJOR, .abi_minor = MEMRUN_ABI_MINOR,
+ *     .name = "echo", .version = "1.0.0", .handle = handle };
  *   MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) {
  *     return &kPlugin;
  *   }
@@ -41,7 +42,7 @@ extern "C" {
 #endif
 
 #define MEMRUN_ABI_MAJOR 1
-#define MEMRUN_ABI_MINOR 0
+#define MEMRUN_ABI_MINOR 1
 
 /* Name of the one function every plugin exports. */
 #define MEMRUN_PLUGIN_ENTRY_SYMBOL "memrun_plugin_entry"
@@ -193,6 +194,15 @@ typedef int (*memrun_handle_fn)(const memrun_host_api* host, memrun_call* call,
  * Thread: the host's main thread. The return value is logged only. */
 typedef int (*memrun_shutdown_fn)(const memrun_host_api* host, memrun_call* call);
 
+/* Called when the worker is given partitions of the request topic, so the
+ * plugin can warm caches for the keys they carry (added in ABI 1.1).
+ * `partitions` holds `count` partition numbers, valid until the hook returns.
+ * Thread: the worker's warm-up thread, one call at a time; requests of these
+ * partitions may already be running, so the hook must be thread-safe. The
+ * return value is logged only. */
+typedef int (*memrun_assign_fn)(const memrun_host_api* host, memrun_call* call,
+                                const int32_t* partitions, size_t count);
+
 /* What a plugin is. Returned by the entry function.
  * Ownership: plugin-owned and static; the host reads it and never frees it.
  * NULL for an optional hook means "not implemented"; `handle` is required. */
@@ -208,6 +218,9 @@ typedef struct memrun_plugin {
   memrun_init_fn init;         /* optional */
   memrun_handle_fn handle;     /* required */
   memrun_shutdown_fn shutdown; /* optional */
+  /* Fields below were added in ABI 1.1; a 1.0 plugin's descriptor ends above
+   * them and the host treats them as NULL. */
+  memrun_assign_fn on_assign; /* optional */
 } memrun_plugin;
 
 /* The entry function. Must return a pointer to a static descriptor and run no

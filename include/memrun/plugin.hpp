@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -121,6 +122,8 @@ struct Request {
 
 using InitFn = void (*)(Host&);
 using ShutdownFn = void (*)(Host&);
+// Newly assigned partitions (ABI 1.1): warm caches for the keys they carry.
+using AssignFn = void (*)(Host&, std::span<const int32_t> partitions);
 
 namespace detail {
 
@@ -161,6 +164,14 @@ int shutdown_hook(const memrun_host_api* api, memrun_call* call) noexcept {
   });
 }
 
+template <AssignFn Fn>
+int assign_hook(const memrun_host_api* api, memrun_call* call, const int32_t* partitions, size_t count) noexcept {
+  return guarded(api, call, [&] {
+    Host host(api, call);
+    Fn(host, std::span<const int32_t>(partitions, count));
+  });
+}
+
 template <auto Fn>
 int handle_hook(const memrun_host_api* api, memrun_call* call, const char* payload,
                 size_t size) noexcept {
@@ -179,7 +190,7 @@ int handle_hook(const memrun_host_api* api, memrun_call* call, const char* paylo
   });
 }
 
-template <InitFn Init, auto Handle, ShutdownFn Shutdown>
+template <InitFn Init, auto Handle, ShutdownFn Shutdown, AssignFn OnAssign = nullptr>
 constexpr memrun_plugin describe(const char* name, const char* version, const char* service_json) {
   memrun_plugin d{};
   d.struct_size = sizeof(memrun_plugin);
@@ -191,6 +202,7 @@ constexpr memrun_plugin describe(const char* name, const char* version, const ch
   if constexpr (Init != nullptr) d.init = &init_hook<Init>;
   d.handle = &handle_hook<Handle>;
   if constexpr (Shutdown != nullptr) d.shutdown = &shutdown_hook<Shutdown>;
+  if constexpr (OnAssign != nullptr) d.on_assign = &assign_hook<OnAssign>;
   return d;
 }
 
@@ -206,4 +218,13 @@ constexpr memrun_plugin describe(const char* name, const char* version, const ch
     static constexpr memrun_plugin kDescriptor =                                              \
         ::memrun::sdk::detail::describe<INIT, HANDLE, SHUTDOWN>(NAME, VERSION, SERVICE_JSON); \
     return &kDescriptor;                                                                      \
+  }
+
+// The same, with an on_assign hook: `void on_assign(memrun::sdk::Host&,
+// std::span<const int32_t> partitions)` (ABI 1.1).
+#define MEMRUN_PLUGIN_WITH_ASSIGN(NAME, VERSION, SERVICE_JSON, INIT, HANDLE, SHUTDOWN, ON_ASSIGN)             \
+  extern "C" MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) {                          \
+    static constexpr memrun_plugin kDescriptor =                                                            \
+        ::memrun::sdk::detail::describe<INIT, HANDLE, SHUTDOWN, ON_ASSIGN>(NAME, VERSION, SERVICE_JSON);    \
+    return &kDescriptor;                                                                                    \
   }

@@ -23,6 +23,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace memrun {
 
@@ -64,6 +65,9 @@ class MEMRUN_API RequestContext {
 using InitHandler = std::function<void(SharedWorkerContext&)>;
 using RequestHandler = std::function<Reply(RequestContext&)>;
 using ShutdownHandler = std::function<void(SharedWorkerContext&)>;
+// Newly assigned partitions of the request topic; runs on the worker's warm-up
+// thread while requests may already run.
+using AssignHandler = std::function<void(SharedWorkerContext&, const std::vector<int32_t>& partitions)>;
 
 struct MEMRUN_API MemoryService {
   std::string name;             // [a-zA-Z0-9._-]+, names the topic and group
@@ -91,6 +95,7 @@ struct MEMRUN_API MemoryService {
   InitHandler init;          // optional; runs once per worker before requests
   RequestHandler handle;     // required
   ShutdownHandler shutdown;  // optional; runs once after the last request
+  AssignHandler on_assign;   // optional; warm caches for newly assigned partitions
 
   // Throws Error(kInvalidArgument) naming the first bad field.
   void validate() const;

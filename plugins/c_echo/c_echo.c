@@ -34,15 +34,14 @@ static int init(const memrun_host_api* host, memrun_call* call) {
 }
 
 static const memrun_plugin kPlugin = {
-    sizeof(memrun_plugin),
-    MEMRUN_ABI_MAJOR,
-    MEMRUN_ABI_MINOR,
-    "c_echo",
-    "1.0.0",
-    "{\"name\": \"c_echo\", \"sticky_key\": \"user_id\"}",
-    init,
-    handle,
-    NULL,
+    .struct_size = sizeof(memrun_plugin),
+    .abi_major = MEMRUN_ABI_MAJOR,
+    .abi_minor = MEMRUN_ABI_MINOR,
+    .name = "c_echo",
+    .version = "1.0.0",
+    .service_json = "{\"name\": \"c_echo\", \"sticky_key\": \"user_id\"}",
+    .init = init,
+    .handle = handle,
 };
 
 MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) { return &kPlugin; }

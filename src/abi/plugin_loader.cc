@@ -58,6 +58,15 @@ class Plugin final : public LoadedPlugin, public std::enable_shared_from_this<Pl
       return Reply::raw(std::move(call.reply));
     };
     svc.shutdown = worker_hook(self, desc_.shutdown, "shutdown");
+    if (desc_.on_assign != nullptr) {
+      svc.on_assign = [self](SharedWorkerContext& ctx, const std::vector<int32_t>& partitions) {
+        memrun_call call;
+        call.worker = &ctx;
+        call.plugin_name = &self->name_;
+        int rc = self->desc_.on_assign(internal::host_api(), &call, partitions.data(), partitions.size());
+        if (rc != MEMRUN_OK) throw call_error(rc, call, "on_assign", self->name_);
+      };
+    }
     return svc;
   }
 

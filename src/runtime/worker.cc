@@ -95,6 +95,7 @@ struct Worker::Impl {
   kafka::Handle consumer;
   kafka::Queue consumer_queue;  // to wake the poll loop when a slot frees
   std::unique_ptr<internal::Executor> pool;
+  std::unique_ptr<internal::Executor> warmer;  // runs on_assign, one call at a time
   OffsetTracker tracker;
   internal::RecentReplies recent;
   std::unique_ptr<internal::CrashJournal> journal;  // null: no crash-loop protection
@@ -221,6 +222,7 @@ struct Worker::Impl {
       throw kafka::error_from(err, "subscribe to " + topic);
 
     pool = std::make_unique<internal::Executor>(svc.concurrency);
+    if (svc.on_assign) warmer = std::make_unique<internal::Executor>(1);
     delivery_thread = std::thread([this] {
       while (!delivery_stop.load()) rd_kafka_poll(producer.get(), 100);
     });
@@ -234,6 +236,7 @@ struct Worker::Impl {
     if (consumer_queue) rd_kafka_queue_yield(consumer_queue.get());
     if (poll_thread.joinable()) poll_thread.join();
     pool.reset();  // joins handler threads; they see cancelled() == true
+    warmer.reset();
     if (producer) {
       if (rd_kafka_flush(producer.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         spdlog::warn("{} replies still undelivered at shutdown", rd_kafka_outq_len(producer.get()));
@@ -673,6 +676,7 @@ struct Worker::Impl {
       }
       self->state_cv.notify_all();
       spdlog::info("worker {} assigned partitions {}", self->worker_id, fmt::join(ps, ","));
+      if (self->warmer && !ps.empty()) self->warmer->submit([self, ps] { self->warm(ps); });
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
       self->revoke(ps, rd_kafka_assignment_lost(rk) != 0);
       if (cooperative) rd_kafka_incremental_unassign(rk, parts);
@@ -681,6 +685,20 @@ struct Worker::Impl {
       spdlog::error("rebalance failed: {}", rd_kafka_err2str(err));
       self->revoke(ps, true);
       rd_kafka_assign(rk, nullptr);
+    }
+  }
+
+  // Warm-up thread: the service's on_assign, off the poll thread so a slow
+  // warm-up never delays heartbeats, fetches or rebalances.
+  void warm(const std::vector<int32_t>& ps) {
+    if (stop_requested.load()) return;
+    const auto start = Clock::now();
+    try {
+      svc.on_assign(ctx, ps);
+      spdlog::info("on_assign for partitions {} took {} ms", fmt::join(ps, ","),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+    } catch (const std::exception& e) {
+      spdlog::warn("on_assign for partitions {} failed: {}", fmt::join(ps, ","), e.what());
     }
   }
 

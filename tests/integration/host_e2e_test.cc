@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -95,6 +96,24 @@ TEST(BadInput, ErrorsAreRepliedCommittedAndTheWorkerKeepsServing) {
   auto r = client.submit("echo", {{"user_id", 99}}).get();
   EXPECT_TRUE(r.ok) << r.error;
   EXPECT_TRUE(probe.wait_committed("memrun-echo", topic, kPartitions, 30s)) << h.proc->output();
+  expect_clean_stop(h);
+}
+
+// The worker calls a plugin's on_assign (ABI 1.1) with what it was given,
+// off the poll thread; the SDK test plugin keeps the list for the "assigned" op.
+TEST(OnAssign, PluginHearsOfItsPartitions) {
+  HostProcess h = start_host(SDK_PLUGIN);
+  ASSERT_TRUE(memrun::test::wait_assigned(h)) << h.proc->output();
+  memrun::Client client(client_options(h.bootstrap));
+  memrun::Response r;
+  for (int i = 0; i < 50; ++i) {  // the hook may still be running: not_found until it stored the list
+    r = client.submit("sdk_test", {{"k", "a"}, {"op", "assigned"}}).get();
+    if (r.ok) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(nlohmann::json::parse(r.body)["partitions"].size(), static_cast<size_t>(memrun::test::kTestPartitions));
+  EXPECT_NE(h.proc->output().find("on_assign for partitions"), std::string::npos) << h.proc->output();
   expect_clean_stop(h);
 }
 

@@ -16,19 +16,39 @@ static int handle(const memrun_host_api* host, memrun_call* call, const char* p,
 MEMRUN_PLUGIN_EXPORT int memrun_plugin_entry_v0(void) { return 0; }
 
 #elif defined(BROKEN_ABI_MAJOR)
-static const memrun_plugin kPlugin = {sizeof(memrun_plugin), 99, 3, "future", "9.9", NULL, NULL, handle, NULL};
+static const memrun_plugin kPlugin = {
+    .struct_size = sizeof(memrun_plugin),
+    .abi_major = 99,
+    .abi_minor = 3,
+    .name = "future",
+    .version = "9.9",
+    .handle = handle,
+};
 MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) { return &kPlugin; }
 
 #elif defined(BROKEN_TOO_SMALL)
 /* Claims a descriptor smaller than ABI 1.0's. */
-static const memrun_plugin kPlugin = {16, MEMRUN_ABI_MAJOR, 0, "small", "1", NULL, NULL, handle, NULL};
+static const memrun_plugin kPlugin = {
+    .struct_size = 16,
+    .abi_major = MEMRUN_ABI_MAJOR,
+    .abi_minor = 0,
+    .name = "small",
+    .version = "1",
+    .handle = handle,
+};
 MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) { return &kPlugin; }
 
 #elif defined(BROKEN_NULL_DESCRIPTOR)
 MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) { return NULL; }
 
 #elif defined(BROKEN_NO_HANDLE)
-static const memrun_plugin kPlugin = {sizeof(memrun_plugin), MEMRUN_ABI_MAJOR, MEMRUN_ABI_MINOR, "nohandle", "1", NULL, NULL, NULL, NULL};
+static const memrun_plugin kPlugin = {
+    .struct_size = sizeof(memrun_plugin),
+    .abi_major = MEMRUN_ABI_MAJOR,
+    .abi_minor = MEMRUN_ABI_MINOR,
+    .name = "nohandle",
+    .version = "1",
+};
 MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) { return &kPlugin; }
 
 #elif defined(BROKEN_INIT_FAILS)
@@ -36,13 +56,28 @@ static int init(const memrun_host_api* host, memrun_call* call) {
   host->set_error(call, "database unreachable");
   return MEMRUN_ERR_UNAVAILABLE;
 }
-static const memrun_plugin kPlugin = {sizeof(memrun_plugin), MEMRUN_ABI_MAJOR, MEMRUN_ABI_MINOR, "initfails", "1",
-                                      "{\"sticky_key\": \"k\"}", init, handle, NULL};
+static const memrun_plugin kPlugin = {
+    .struct_size = sizeof(memrun_plugin),
+    .abi_major = MEMRUN_ABI_MAJOR,
+    .abi_minor = MEMRUN_ABI_MINOR,
+    .name = "initfails",
+    .version = "1",
+    .service_json = "{\"sticky_key\": \"k\"}",
+    .init = init,
+    .handle = handle,
+};
 MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) { return &kPlugin; }
 
 #elif defined(BROKEN_BAD_DEFAULTS)
-static const memrun_plugin kPlugin = {sizeof(memrun_plugin), MEMRUN_ABI_MAJOR, MEMRUN_ABI_MINOR, "baddefaults", "1",
-                                      "{\"concurency\": 4}", NULL, handle, NULL};
+static const memrun_plugin kPlugin = {
+    .struct_size = sizeof(memrun_plugin),
+    .abi_major = MEMRUN_ABI_MAJOR,
+    .abi_minor = MEMRUN_ABI_MINOR,
+    .name = "baddefaults",
+    .version = "1",
+    .service_json = "{\"concurency\": 4}",
+    .handle = handle,
+};
 MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) { return &kPlugin; }
 
 #elif defined(BROKEN_UNRESOLVED)
@@ -52,15 +87,28 @@ static int handle_unresolved(const memrun_host_api* host, memrun_call* call, con
   (void)host; (void)call; (void)p; (void)n;
   return memrun_no_such_function();
 }
-static const memrun_plugin kPlugin = {sizeof(memrun_plugin), MEMRUN_ABI_MAJOR, MEMRUN_ABI_MINOR, "unresolved", "1",
-                                      NULL, NULL, handle_unresolved, NULL};
+static const memrun_plugin kPlugin = {
+    .struct_size = sizeof(memrun_plugin),
+    .abi_major = MEMRUN_ABI_MAJOR,
+    .abi_minor = MEMRUN_ABI_MINOR,
+    .name = "unresolved",
+    .version = "1",
+    .handle = handle_unresolved,
+};
 MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) { return &kPlugin; }
 
 #elif defined(OLDER_MINOR)
-/* A plugin from an older minor with an extra-small but valid 1.0 descriptor
- * size and minor 0: must load on a newer host. */
-static const memrun_plugin kPlugin = {sizeof(memrun_plugin), MEMRUN_ABI_MAJOR, 0, "older", "0.1",
-                                      "{\"sticky_key\": \"k\"}", NULL, handle, NULL};
+/* A plugin built against ABI 1.0: its descriptor ends after `shutdown`, before
+ * the 1.1 fields (on_assign). Must load on a newer host, without on_assign. */
+static const memrun_plugin kPlugin = {
+    .struct_size = offsetof(memrun_plugin, shutdown) + sizeof(memrun_shutdown_fn),
+    .abi_major = MEMRUN_ABI_MAJOR,
+    .abi_minor = 0,
+    .name = "older",
+    .version = "0.1",
+    .service_json = "{\"sticky_key\": \"k\"}",
+    .handle = handle,
+};
 MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) { return &kPlugin; }
 
 #else

@@ -18,15 +18,13 @@ static int handle(const memrun_host_api* host, memrun_call* call, const char* pa
 }
 
 static const memrun_plugin kPlugin = {
-    sizeof(memrun_plugin),
-    MEMRUN_ABI_MAJOR,
-    MEMRUN_ABI_MINOR,
-    "crashy",
-    "1.0.0",
-    "{\"name\": \"crashy\", \"sticky_key\": \"k\"}",
-    NULL,
-    handle,
-    NULL,
+    .struct_size = sizeof(memrun_plugin),
+    .abi_major = MEMRUN_ABI_MAJOR,
+    .abi_minor = MEMRUN_ABI_MINOR,
+    .name = "crashy",
+    .version = "1.0.0",
+    .service_json = "{\"name\": \"crashy\", \"sticky_key\": \"k\"}",
+    .handle = handle,
 };
 
 MEMRUN_PLUGIN_EXPORT const memrun_plugin* memrun_plugin_entry(void) { return &kPlugin; }

@@ -2,6 +2,7 @@
 #include <memrun/plugin.hpp>
 
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -10,6 +11,11 @@ struct Table {
 };
 
 void init(memrun::sdk::Host& host) { host.set_object("table", Table{"warm"}, 64); }
+
+// Keeps the partitions it was told about, for the "assigned" op.
+void on_assign(memrun::sdk::Host& host, std::span<const int32_t> partitions) {
+  host.set_object("assigned", std::vector<int32_t>(partitions.begin(), partitions.end()), 64);
+}
 
 nlohmann::json handle(memrun::sdk::Request& rq) {
   const std::string op = rq.json.at("op").get<std::string>();
@@ -27,10 +33,11 @@ nlohmann::json handle(memrun::sdk::Request& rq) {
   if (op == "throw_std") throw std::runtime_error("plain exception");
   if (op == "throw_int") throw 42;
   if (op == "bad_field") return {{"n", rq.json.at("n").get<int>()}};
+  if (op == "assigned") return {{"partitions", *rq.host.get_object<std::vector<int32_t>>("assigned")}};
   if (op == "upload") return {{"url", rq.host.upload_result("payload", rq.json.at("key").get<std::string>())}};
   throw memrun::Error(memrun::Code::kUnimplemented, "unknown op " + op);
 }
 
 }  // namespace
 
-MEMRUN_PLUGIN("sdk_test", "1.0.0", R"({"sticky_key": "k"})", init, handle, nullptr)
+MEMRUN_PLUGIN_WITH_ASSIGN("sdk_test", "1.0.0", R"({"sticky_key": "k"})", init, handle, nullptr, on_assign)

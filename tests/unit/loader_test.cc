@@ -19,10 +19,10 @@ memrun::Error load_error(const std::string& path) {
   return memrun::Error(memrun::Code::kOk, "");
 }
 
-void expect_error(const std::string& path, memrun::Code code, std::initializer_list<const char*> fragments) {
+void expect_error(const std::string& path, memrun::Code code, std::initializer_list<std::string> fragments) {
   auto e = load_error(path);
   EXPECT_EQ(e.code(), code) << e.what();
-  for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+  for (const auto& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
 }
 
 // A request context for driving a plugin's handler without Kafka.
@@ -66,7 +66,7 @@ TEST(Loader, MissingEntrySymbol) {
 }
 
 TEST(Loader, AbiMajorMismatchNamesBothVersions) {
-  expect_error(BROKEN_ABI_MAJOR, memrun::Code::kAbiMismatch, {"ABI 99.3", "ABI 1.0"});
+  expect_error(BROKEN_ABI_MAJOR, memrun::Code::kAbiMismatch, {"ABI 99.3", "ABI " + std::to_string(MEMRUN_ABI_MAJOR) + "." + std::to_string(MEMRUN_ABI_MINOR)});
 }
 
 TEST(Loader, DescriptorTooSmall) {
@@ -100,6 +100,7 @@ TEST(Loader, OlderMinorLoads) {
   auto plugin = memrun::load_plugin(OLDER_MINOR_PLUGIN);
   EXPECT_EQ(plugin->abi_minor(), 0);
   EXPECT_EQ(plugin->service().sticky_key, "k");
+  EXPECT_FALSE(plugin->service().on_assign) << "a 1.0 descriptor has no on_assign slot";
 }
 
 class SdkPlugin : public testing::Test {
@@ -131,6 +132,12 @@ TEST_F(SdkPlugin, DescriptorAndDefaults) {
   EXPECT_EQ(plugin_->name(), "sdk_test");
   EXPECT_EQ(svc_.name, "sdk_test");
   EXPECT_EQ(svc_.sticky_key, "k");
+}
+
+TEST_F(SdkPlugin, OnAssignHookSeesThePartitions) {
+  ASSERT_TRUE(svc_.on_assign);
+  svc_.on_assign(ctx_, {3, 7, 11});
+  EXPECT_EQ(nlohmann::json::parse(call({{"op", "assigned"}}).body())["partitions"], nlohmann::json({3, 7, 11}));
 }
 
 TEST_F(SdkPlugin, ObjectsSetInInitAreVisible) {
