@@ -170,6 +170,35 @@ TEST_F(Group, BusyWorkerPausesAndTheBacklogWaitsInKafka) {
               static_cast<long long>(max_lag));
 }
 
+// A hot key queues many requests on one partition; a request on another
+// partition still gets the next free slot rather than waiting behind them.
+TEST_F(Group, AHotPartitionDoesNotStarveTheOthers) {
+  add_worker("w1", {"--concurrency", "2"});
+  wait_stable();
+  memrun::Client client(client_options());
+  ASSERT_TRUE(client.submit("faulty", sleep_request(999, 1)).get().ok);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::future<memrun::Response>> hot, cold;
+  for (int i = 0; i < 60; ++i) hot.push_back(client.submit("faulty", {{"k", "hot"}, {"op", "sleep"}, {"ms", 50}}));
+  std::this_thread::sleep_for(200ms);  // the hot backlog is queued and the worker paused
+  for (int i = 0; i < 5; ++i) cold.push_back(client.submit("faulty", sleep_request(1000 + i, 50)));
+  auto since_start = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  double cold_done = 0, hot_done = 0;
+  for (auto& f : cold) {
+    ASSERT_TRUE(f.get().ok);
+    cold_done = since_start();
+  }
+  for (auto& f : hot) {
+    ASSERT_TRUE(f.get().ok);
+    hot_done = since_start();
+  }
+  std::printf("fairness: 5 cold requests done after %.2f s, the 60 hot ones after %.2f s (2 slots, 50 ms each)\n",
+              cold_done, hot_done);
+  EXPECT_LT(cold_done, hot_done * 0.6) << "cold requests waited behind the hot partition's backlog";
+}
+
 // Cooperative-sticky: w4 should take ~P/4 partitions, all from the others,
 // and nothing else should move. (This caught workers committing while their
 // JoinGroup was pending: ILLEGAL_GENERATION made librdkafka drop the whole
