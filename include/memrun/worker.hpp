@@ -6,9 +6,9 @@
 //   worker.stop();           // drain, commit, leave the group
 //
 // The worker consumes "memrun.requests.{service}" in group "memrun-{service}",
-// runs at most `concurrency` handlers at once (pausing its partitions while all
-// slots are busy and `read_ahead` requests wait, so the backlog waits in
-// Kafka), takes waiting requests round-robin across partitions, replies to the address in the
+// runs at most `concurrency` handlers at once (pausing a partition while all
+// slots are busy and `read_ahead` of its requests wait, so the backlog waits
+// in Kafka), takes waiting requests round-robin across partitions, replies to the address in the
 // request's headers, and commits a partition's offset only past requests whose
 // replies Kafka has acknowledged.
 #pragma once
@@ -38,11 +38,10 @@ struct WorkerOptions {
   std::chrono::milliseconds drain_timeout{10000};
   // Publish the service's fields to memrun.services so clients learn its key.
   bool register_service = true;
-  // Requests fetched ahead while every slot is busy. When this many wait, the
-  // worker pauses its partitions (the rest of the backlog waits in Kafka) and
-  // resumes when half of them have started. 0 = the service's concurrency.
-  // Larger hides the fetch restart after a resume (up to 1 s with librdkafka
-  // 2.0.2) for handlers much shorter than that; each holds its payload in RAM.
+  // Requests of one partition fetched ahead while every slot is busy. When
+  // this many of a partition wait, the worker pauses that partition (the rest
+  // of its backlog waits in Kafka) and resumes it when half have started.
+  // 0 = max(2, concurrency / 4). Each waiting request holds its payload in RAM.
   size_t read_ahead = 0;
   // Status record to memrun.heartbeats and a one-line log summary; 0 = off.
   std::chrono::milliseconds heartbeat_interval{10000};

@@ -53,6 +53,10 @@ class FairQueue {
   }
 
   size_t size() const { return size_; }
+  size_t size(int32_t partition) const {
+    auto it = queues_.find(partition);
+    return it == queues_.end() ? 0 : it->second.size();
+  }
   bool empty() const { return size_ == 0; }
 
  private:

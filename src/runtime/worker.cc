@@ -112,7 +112,7 @@ struct Worker::Impl {
   std::set<int32_t> assigned;  // GUARDED_BY(state_mu); written by the poll thread
 
   // Poll-thread only.
-  bool paused = false;
+  std::set<int32_t> paused;  // partitions paused because read_ahead of theirs wait
   bool drained = false;  // stop() already waited for in-flight work
   internal::FairQueue<kafka::Message> pending;  // fetched while every slot was busy
   size_t read_ahead = 0;
@@ -134,7 +134,7 @@ struct Worker::Impl {
         topic(protocol::request_topic(svc.name)),
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
         recent(static_cast<size_t>(svc.dedup_window)),
-        read_ahead(opts.read_ahead > 0 ? opts.read_ahead : static_cast<size_t>(svc.concurrency)) {}
+        read_ahead(opts.read_ahead > 0 ? opts.read_ahead : std::max<size_t>(2, static_cast<size_t>(svc.concurrency) / 4)) {}
 
   // ---- request context seen by handlers --------------------------------
   class Context final : public RequestContext {
@@ -278,13 +278,7 @@ struct Worker::Impl {
     auto last_store = Clock::now();
     auto last_heartbeat = Clock::now();
     while (!stop_requested.load()) {
-      while (!pending.empty() && running.load() < svc.concurrency) admit(std::move(*pending.pop()));
-      // Hysteresis: librdkafka 2.0.2 takes up to a second to fetch again
-      // after a resume, so pausing the moment the slots fill (and resuming
-      // the moment one frees) would stall short handlers. A few requests
-      // wait here instead; the rest of the backlog waits in Kafka.
-      if (!paused && pending.size() >= read_ahead) set_paused(true);
-      else if (paused && pending.size() <= read_ahead / 2) set_paused(false);
+      admit_waiting();
       if (rd_kafka_message_t* raw = rd_kafka_consumer_poll(consumer.get(), 100))
         on_message(kafka::Message(raw));
       if (Clock::now() - last_store >= kStoreInterval) {
@@ -347,6 +341,26 @@ struct Worker::Impl {
     }
     const int32_t partition = m->partition;  // before m is moved from
     pending.push(partition, std::move(m));
+    // Only this partition stops: one with a backlog must not keep the
+    // others' requests from reaching the queue and their round-robin turn.
+    if (pending.size(partition) >= read_ahead && paused.insert(partition).second) pause({partition}, true);
+  }
+
+  // Starts waiting requests while slots are free, a partition at a time in
+  // turn, and resumes a paused partition once half of its queue has started.
+  // (Hysteresis: a resume costs a fetch restart, so not one per request.)
+  void admit_waiting() {
+    std::vector<int32_t> resume;
+    while (!pending.empty() && running.load() < svc.concurrency) {
+      kafka::Message m = std::move(*pending.pop());
+      const int32_t partition = m->partition;
+      admit(std::move(m));
+      if (paused.count(partition) && pending.size(partition) <= read_ahead / 2) {
+        paused.erase(partition);
+        resume.push_back(partition);
+      }
+    }
+    if (!resume.empty()) pause(resume, false);
   }
 
   void admit(kafka::Message m) {
@@ -361,21 +375,16 @@ struct Worker::Impl {
     pool->submit([this, req] { process(req); });
   }
 
-  void set_paused(bool pause) {
-    kafka::PartitionList parts;
-    {
-      std::lock_guard lock(state_mu);
-      parts.reset(rd_kafka_topic_partition_list_new(static_cast<int>(assigned.size()) + 1));
-      for (int32_t p : assigned) rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), p);
-    }
-    if (pause) {
+  void pause(const std::vector<int32_t>& partitions, bool stop) {
+    kafka::PartitionList parts(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()) + 1));
+    for (int32_t p : partitions) rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), p);
+    if (stop) {
       rd_kafka_pause_partitions(consumer.get(), parts.get());
       ++counters.paused_times;
     } else {
       rd_kafka_resume_partitions(consumer.get(), parts.get());
       wake_fetchers(parts.get());
     }
-    paused = pause;
   }
 
   // librdkafka 2.0.2 records a resume in its main thread, and each broker's
@@ -391,7 +400,12 @@ struct Worker::Impl {
   }
 
   void drain() {
-    if (!paused) set_paused(true);
+    std::vector<int32_t> all;
+    {
+      std::lock_guard lock(state_mu);
+      all.assign(assigned.begin(), assigned.end());
+    }
+    pause(all, true);
     pending.clear();  // never admitted, so never committed: redelivered later
     auto deadline = Clock::now() + opts.drain_timeout;
     while (tracker.unfinished() > 0 && Clock::now() < deadline) {
@@ -669,7 +683,6 @@ struct Worker::Impl {
       for (int32_t p : ps) self->tracker.assign(p);
       if (cooperative) rd_kafka_incremental_assign(rk, parts);
       else rd_kafka_assign(rk, parts);
-      if (self->paused) rd_kafka_pause_partitions(rk, parts);
       {
         std::lock_guard lock(self->state_mu);
         self->assigned.insert(ps.begin(), ps.end());
@@ -704,6 +717,7 @@ struct Worker::Impl {
 
   void revoke(const std::vector<int32_t>& ps, bool lost) {
     pending.erase(ps);
+    for (int32_t p : ps) paused.erase(p);
     if (!lost && !drained) {
       // Let in-flight work of these partitions finish, then commit it, so the
       // next owner starts exactly after what this worker answered.
