@@ -79,7 +79,8 @@ class MEMRUN_API SharedWorkerContext {
   struct Options {
     std::string service;
     uint64_t memory_budget_bytes = 1ull << 30;
-    // Where upload_result writes, e.g. "file:///var/lib/memrun/results".
+    // Where upload_result writes, e.g. "s3://bucket/results" or
+    // "file:///var/lib/memrun/results".
     std::string result_url;
   };
 
@@ -116,12 +117,14 @@ class MEMRUN_API SharedWorkerContext {
   std::shared_ptr<void> get_object_erased(std::string_view name,
                                           std::string_view type_name);
 
-  // The bytes behind `url` (file://, http://, https://). Concurrent calls for
+  // The bytes behind `url` (file://, http://, https://, s3://bucket/key with
+  // the AWS_* environment's credentials and endpoint). Concurrent calls for
   // one URL share one fetch. Throws Error: kInvalidArgument for a malformed or
   // unsupported URL, kNotFound, kUnavailable (retriable) for transport errors.
   Blob get_or_fetch(const std::string& url);
 
-  // Writes `bytes` under `key` in the result store; returns the URL written.
+  // Writes `bytes` under `key` in the result store (s3://bucket/prefix: an S3
+  // PUT; file://dir: an atomic file write); returns the URL written.
   std::string upload_result(std::string_view bytes, const std::string& key);
 
   ObjectStoreStats stats() const;

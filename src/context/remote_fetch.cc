@@ -1,6 +1,8 @@
 #include "context/remote_fetch.hpp"
 
-#include <curl/curl.h>
+#include "remote/http.hpp"
+#include "s3/client.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -60,69 +62,19 @@ Blob fetch_file(const std::string& url) {
   return Blob(std::move(map), data, static_cast<size_t>(st.st_size), Tier::kRemote);
 }
 
-void curl_global() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct Download {
-  std::vector<std::byte> bytes;
-};
-
-size_t on_header(char* line, size_t size, size_t n, void* user) {
-  auto* d = static_cast<Download*>(user);
-  std::string_view h(line, size * n);
-  constexpr std::string_view kLen = "content-length:";
-  if (h.size() > kLen.size()) {
-    std::string lower(h.substr(0, kLen.size()));
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower == kLen) {
-      // Reserve once from the announced size so the body is never regrown.
-      unsigned long long len = std::strtoull(std::string(h.substr(kLen.size())).c_str(), nullptr, 10);
-      if (len > 0 && len < (1ull << 40)) d->bytes.reserve(static_cast<size_t>(len));
-    }
-  }
-  return size * n;
-}
-
-size_t on_body(char* data, size_t size, size_t n, void* user) {
-  auto* d = static_cast<Download*>(user);
-  const auto* p = reinterpret_cast<const std::byte*>(data);
-  d->bytes.insert(d->bytes.end(), p, p + size * n);
-  return size * n;
-}
-
 Blob fetch_http(const std::string& url) {
-  curl_global();
-  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) throw Error(Code::kInternal, "curl_easy_init failed");
-  auto d = std::make_shared<Download>();
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, d.get());
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, d.get());
-  CURLcode rc = curl_easy_perform(curl.get());
-  if (rc != CURLE_OK)
-    throw Error(Code::kUnavailable, "GET " + url + " failed: " +
-                                        (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
-  long status = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status == 404 || status == 410)
-    throw Error(Code::kNotFound, "GET " + url + ": HTTP " + std::to_string(status));
-  if (status >= 500 || status == 429)
-    throw Error(Code::kUnavailable, "GET " + url + ": HTTP " + std::to_string(status));
-  if (status < 200 || status >= 300)
-    throw Error(Code::kInvalidArgument, "GET " + url + ": HTTP " + std::to_string(status));
-  const std::byte* data = d->bytes.data();
-  size_t size = d->bytes.size();
-  return Blob(std::move(d), data, size, Tier::kRemote);
+  auto response = http::request("GET", url);
+  if (response.status < 200 || response.status >= 300) throw http::status_error("GET " + url, response.status);
+  const std::byte* data = response.body->data();
+  const size_t size = response.body->size();
+  return Blob(std::move(response.body), data, size, Tier::kRemote);
+}
+
+Blob fetch_s3(const std::string& url) {
+  auto response = s3::Client(s3::Config::from_env()).get(s3::parse_url(url));
+  const std::byte* data = response.body->data();
+  const size_t size = response.body->size();
+  return Blob(std::move(response.body), data, size, Tier::kRemote);
 }
 
 }  // namespace
@@ -130,19 +82,27 @@ Blob fetch_http(const std::string& url) {
 Blob fetch_remote(const std::string& url) {
   if (url.rfind(kFileScheme, 0) == 0) return fetch_file(url);
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) return fetch_http(url);
+  if (url.rfind("s3://", 0) == 0) return fetch_s3(url);
   throw Error(Code::kInvalidArgument,
-              "unsupported URL '" + url + "': expected file://, http:// or https://");
+              "unsupported URL '" + url + "': expected file://, http://, https:// or s3://");
 }
 
 std::string store_result(const std::string& dir_url, const std::string& key,
                          std::string_view bytes) {
-  if (dir_url.rfind(kFileScheme, 0) != 0)
-    throw Error(Code::kUnimplemented,
-                "result store '" + dir_url + "' is not supported: use a file:// directory");
   std::filesystem::path rel(key);
   if (key.empty() || rel.is_absolute() ||
       std::any_of(rel.begin(), rel.end(), [](const auto& part) { return part == ".."; }))
     throw Error(Code::kInvalidArgument, "result key '" + key + "' must be a relative path without '..'");
+  if (dir_url.rfind("s3://", 0) == 0) {
+    std::string prefix = dir_url;
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    const std::string url = prefix + "/" + key;
+    s3::Client(s3::Config::from_env()).put(s3::parse_url(url), bytes);
+    return url;
+  }
+  if (dir_url.rfind(kFileScheme, 0) != 0)
+    throw Error(Code::kUnimplemented,
+                "result store '" + dir_url + "' is not supported: use s3://bucket/prefix or a file:// directory");
   std::filesystem::path target = std::filesystem::path(dir_url.substr(kFileScheme.size())) / rel;
   std::error_code ec;
   std::filesystem::create_directories(target.parent_path(), ec);

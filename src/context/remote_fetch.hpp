@@ -1,5 +1,7 @@
 // Remote tier: reads the bytes behind a URL, whole. file:// is mapped
-// (zero-copy), http(s):// goes through libcurl with TLS verification on.
+// (zero-copy); http(s):// goes through libcurl with TLS verification on;
+// s3://bucket/key is a SigV4-signed GET (credentials and endpoint from the
+// AWS environment variables, see s3/client.hpp).
 #pragma once
 
 #include <memrun/context.hpp>
@@ -13,7 +15,8 @@ namespace memrun::internal {
 // kUnavailable (transport error, 5xx; retriable).
 Blob fetch_remote(const std::string& url);
 
-// Writes `bytes` to `dir_url`/`key` (file:// only), atomically (temp + rename).
+// Writes `bytes` to `dir_url`/`key`: an S3 PUT for s3://bucket/prefix, a
+// file written atomically (temp + fsync + rename) for file://.
 // Returns the URL written. Throws Error.
 std::string store_result(const std::string& dir_url, const std::string& key,
                          std::string_view bytes);
