@@ -118,7 +118,9 @@ class MEMRUN_API SharedWorkerContext {
                                           std::string_view type_name);
 
   // The bytes behind `url` (file://, http://, https://, s3://bucket/key with
-  // the AWS_* environment's credentials and endpoint). Concurrent calls for
+  // the AWS_* environment's credentials and endpoint). A "#sha256=HEX"
+  // fragment names the digest the bytes must have: a mismatch is
+  // kInvalidArgument and nothing is cached. Concurrent calls for
   // one URL share one fetch. Throws Error: kInvalidArgument for a malformed or
   // unsupported URL, kNotFound, kUnavailable (retriable) for transport errors.
   Blob get_or_fetch(const std::string& url);

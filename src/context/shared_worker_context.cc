@@ -2,6 +2,7 @@
 
 #include "context/object_store.hpp"
 #include "context/remote_fetch.hpp"
+#include "core/digest.hpp"
 
 #include <atomic>
 #include <future>
@@ -58,10 +59,29 @@ std::shared_ptr<void> SharedWorkerContext::get_object_erased(std::string_view na
 
 bool SharedWorkerContext::erase_object(std::string_view name) { return impl_->store.erase(name); }
 
-Blob SharedWorkerContext::get_or_fetch(const std::string& url) {
+namespace {
+
+// The bytes must hash to what the caller named; otherwise an error, and the
+// caller that fetched caches nothing.
+void check_digest(const Blob& blob, const std::string& expected, const std::string& url) {
+  if (expected.empty()) return;
+  const std::string actual =
+      internal::sha256_hex(std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()));
+  if (actual != expected)
+    throw Error(Code::kInvalidArgument,
+                "sha256 of " + url + " is " + actual + ", expected " + expected + "; not cached");
+}
+
+}  // namespace
+
+Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest) {
+  const auto [url, expected] = internal::split_digest(url_and_digest);
   const std::string key = std::string(kBlobPrefix) + url;
-  if (auto hit = impl_->store.find(key, kBlobType))
-    return static_cast<const Blob*>(hit.get())->with_tier(Tier::kRam);
+  if (auto hit = impl_->store.find(key, kBlobType)) {
+    Blob blob = static_cast<const Blob*>(hit.get())->with_tier(Tier::kRam);
+    check_digest(blob, expected, url);
+    return blob;
+  }
 
   // Single flight: the first caller fetches, later callers wait on its future.
   std::promise<Blob> promise;
@@ -72,10 +92,15 @@ Blob SharedWorkerContext::get_or_fetch(const std::string& url) {
     if (it != impl_->fetching.end()) waiting = it->second;
     else impl_->fetching.emplace(url, promise.get_future().share());
   }
-  if (waiting.valid()) return waiting.get();
+  if (waiting.valid()) {
+    Blob blob = waiting.get();
+    check_digest(blob, expected, url);
+    return blob;
+  }
 
   try {
     Blob blob = internal::fetch_remote(url);
+    check_digest(blob, expected, url);
     try {
       impl_->store.set(key, std::string(kBlobType), std::make_shared<Blob>(blob), blob.size(),
                        false);

@@ -1,8 +1,9 @@
 #include "s3/sigv4.hpp"
 
+#include "core/digest.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cctype>
@@ -16,16 +17,6 @@ namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 constexpr std::string_view kEmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-std::string hex(const unsigned char* data, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (size_t i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 0xf];
-  }
-  return out;
-}
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -87,12 +78,6 @@ std::string canonical_query(const std::vector<std::pair<std::string, std::string
   return out;
 }
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return hex(digest, sizeof digest);
-}
-
 std::string amz_date(std::chrono::system_clock::time_point time) {
   std::time_t t = std::chrono::system_clock::to_time_t(time);
   std::tm tm{};
@@ -137,7 +122,7 @@ Signed sign(const Request& rq, const Credentials& creds, std::chrono::system_clo
   key = hmac_sha256(key, rq.service);
   key = hmac_sha256(key, "aws4_request");
   const std::string mac = hmac_sha256(key, out.string_to_sign);
-  out.signature = hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
+  out.signature = to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
 
   out.headers.emplace_back("authorization", std::string(kAlgorithm) + " Credential=" + creds.access_key_id + "/" +
                                                 scope + ", SignedHeaders=" + signed_headers +

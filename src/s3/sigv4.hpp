@@ -7,6 +7,8 @@
 // twice), and x-amz-content-sha256 is always sent and signed.
 #pragma once
 
+#include "core/digest.hpp"
+
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -49,7 +51,7 @@ Signed sign(const Request& request, const Credentials& credentials, std::chrono:
 std::string uri_encode(std::string_view text, bool keep_slash);
 // "?a=1&b" in the canonical (sorted, encoded) form, without the '?'.
 std::string canonical_query(const std::vector<std::pair<std::string, std::string>>& query);
-std::string sha256_hex(std::string_view data);
+using internal::sha256_hex;  // core/digest.hpp
 // "20130524T000000Z"
 std::string amz_date(std::chrono::system_clock::time_point time);
 

@@ -89,6 +89,28 @@ TEST(GetOrFetch, FileUrlThenRamHit) {
   std::remove(path.c_str());
 }
 
+TEST(GetOrFetch, ExpectedDigestIsCheckedBeforeAnythingIsCached) {
+  std::string path = testing::TempDir() + "/memrun_digest_test.bin";
+  { std::ofstream(path) << "hello blob"; }
+  // sha256("hello blob"), computed independently with sha256sum.
+  const std::string good = "file://" + path + "#sha256=" + HELLO_BLOB_SHA256;
+  const std::string bad = "file://" + path + "#sha256=" + std::string(64, '0');
+  memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
+  try {
+    ctx.get_or_fetch(bad);
+    ADD_FAILURE() << "a wrong digest was accepted";
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("expected 000"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ctx.stats().objects, 0u) << "the mismatching bytes were cached";
+  EXPECT_EQ(ctx.get_or_fetch(good).tier(), memrun::Tier::kRemote);
+  EXPECT_EQ(ctx.get_or_fetch(good).tier(), memrun::Tier::kRam);
+  EXPECT_THROW(ctx.get_or_fetch(bad), memrun::Error) << "a RAM hit is checked too";
+  EXPECT_THROW(ctx.get_or_fetch("file://" + path + "#md5=abc"), memrun::Error);
+  std::remove(path.c_str());
+}
+
 TEST(GetOrFetch, ErrorsAreClassified) {
   memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
   auto code_of = [&](const std::string& url) {
