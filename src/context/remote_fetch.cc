@@ -1,6 +1,7 @@
 #include "context/remote_fetch.hpp"
 
 #include "remote/http.hpp"
+#include "remote/retry.hpp"
 #include "s3/client.hpp"
 
 #include <fcntl.h>
@@ -63,18 +64,19 @@ Blob fetch_file(const std::string& url) {
 }
 
 Blob fetch_http(const std::string& url) {
-  auto response = http::request("GET", url);
-  if (response.status < 200 || response.status >= 300) throw http::status_error("GET " + url, response.status);
+  auto response = with_retries("GET " + url, [&] {
+    auto r = http::request("GET", url);
+    if (r.status < 200 || r.status >= 300) throw http::status_error("GET " + url, r.status);
+    return r;
+  });
   const std::byte* data = response.body->data();
   const size_t size = response.body->size();
   return Blob(std::move(response.body), data, size, Tier::kRemote);
 }
 
 Blob fetch_s3(const std::string& url) {
-  auto response = s3::Client(s3::Config::from_env()).get(s3::parse_url(url));
-  const std::byte* data = response.body->data();
-  const size_t size = response.body->size();
-  return Blob(std::move(response.body), data, size, Tier::kRemote);
+  auto object = s3::Client(s3::Config::from_env()).get(s3::parse_url(url));
+  return Blob(std::move(object.owner), object.data, object.size, Tier::kRemote);
 }
 
 }  // namespace

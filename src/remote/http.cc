@@ -22,11 +22,21 @@ struct Transfer {
   bool has_length = false;
   std::string_view upload;
   size_t uploaded = 0;
+  Sink* sink = nullptr;
+  bool overflow = false;
 };
 
 size_t on_header(char* line, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   std::string_view h(line, size * n);
+  if (auto colon = h.find(':'); colon != std::string_view::npos) {
+    std::string name(h.substr(0, colon));
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view value = h.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+    t->response->headers.emplace_back(std::move(name), std::string(value));
+  }
   constexpr std::string_view kLen = "content-length:";
   if (h.size() > kLen.size()) {
     std::string name(h.substr(0, kLen.size()));
@@ -34,7 +44,7 @@ size_t on_header(char* line, size_t size, size_t n, void* user) {
     if (name == kLen) {
       t->announced = std::strtoull(std::string(h.substr(kLen.size())).c_str(), nullptr, 10);
       t->has_length = true;
-      if (t->announced < (1ull << 40)) t->response->body->reserve(static_cast<size_t>(t->announced));
+      if (!t->sink && t->announced < (1ull << 40)) t->response->body->reserve(static_cast<size_t>(t->announced));
     }
   }
   return size * n;
@@ -43,6 +53,15 @@ size_t on_header(char* line, size_t size, size_t n, void* user) {
 size_t on_body(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const auto* p = reinterpret_cast<const std::byte*>(data);
+  if (t->sink) {
+    if (size * n > t->sink->capacity - t->sink->written) {
+      t->overflow = true;
+      return 0;  // aborts the transfer
+    }
+    std::copy_n(p, size * n, t->sink->data + t->sink->written);
+    t->sink->written += size * n;
+    return size * n;
+  }
   t->response->body->insert(t->response->body->end(), p, p + size * n);
   return size * n;
 }
@@ -57,7 +76,8 @@ size_t on_upload(char* buffer, size_t size, size_t n, void* user) {
 
 }  // namespace
 
-Response request(const std::string& method, const std::string& url, const Headers& headers, std::string_view body) {
+Response request(const std::string& method, const std::string& url, const Headers& headers, std::string_view body,
+                 Sink* sink) {
   curl_global();
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) throw Error(Code::kInternal, "curl_easy_init failed");
@@ -65,6 +85,7 @@ Response request(const std::string& method, const std::string& url, const Header
   Transfer t;
   t.response = &response;
   t.upload = body;
+  t.sink = sink;
   std::unique_ptr<curl_slist, void (*)(curl_slist*)> list(nullptr, curl_slist_free_all);
   for (const auto& [name, value] : headers) list.reset(curl_slist_append(list.release(), (name + ": " + value).c_str()));
   // libcurl would add "Expect: 100-continue" to uploads; S3-compatible servers
@@ -96,19 +117,23 @@ Response request(const std::string& method, const std::string& url, const Header
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body.size()));
   } else {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
-    if (!body.empty()) {
+    if (method == "POST" || !body.empty()) {  // a POST says Content-Length: 0 when empty
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     }
   }
   CURLcode rc = curl_easy_perform(c);
+  if (t.overflow)
+    throw Error(Code::kUnavailable, method + " " + url + ": response larger than the " +
+                                        std::to_string(sink->capacity) + " bytes expected");
   if (rc != CURLE_OK)
     throw Error(Code::kUnavailable,
                 method + " " + url + " failed: " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
   if (method != "HEAD" && t.has_length && response.status >= 200 && response.status < 300 &&
-      response.body->size() != t.announced)
-    throw Error(Code::kUnavailable, method + " " + url + ": body of " + std::to_string(response.body->size()) +
+      (sink ? sink->written : response.body->size()) != t.announced)
+    throw Error(Code::kUnavailable, method + " " + url + ": body of " +
+                                        std::to_string(sink ? sink->written : response.body->size()) +
                                         " bytes, Content-Length said " + std::to_string(t.announced));
   return response;
 }

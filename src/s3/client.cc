@@ -1,7 +1,15 @@
 #include "s3/client.hpp"
 
+#include "remote/buffer.hpp"
+#include "remote/retry.hpp"
+
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 namespace memrun::internal::s3 {
 
@@ -44,17 +52,21 @@ Config Config::from_env() {
   return c;
 }
 
-http::Response Client::send(const std::string& method, const Location& where, std::string_view body) const {
+http::Response Client::send(const std::string& method, const Location& where, const Query& query, Headers extra,
+                            std::string_view body, http::Sink* sink) const {
   std::string scheme = "https://", host = "s3." + config_.region + ".amazonaws.com";
   if (!config_.endpoint.empty()) {
     auto sep = config_.endpoint.find("://");
-    if (sep == std::string::npos) throw Error(Code::kInvalidArgument, "S3 endpoint '" + config_.endpoint + "' needs a scheme");
+    if (sep == std::string::npos)
+      throw Error(Code::kInvalidArgument, "S3 endpoint '" + config_.endpoint + "' needs a scheme");
     scheme = config_.endpoint.substr(0, sep + 3);
     host = config_.endpoint.substr(sep + 3);
   }
   Request rq;
   rq.method = method;
   rq.region = config_.region;
+  rq.query = query;
+  rq.headers = std::move(extra);
   if (config_.path_style) {
     rq.host = host;
     rq.path = "/" + where.bucket + "/" + where.key;
@@ -63,22 +75,137 @@ http::Response Client::send(const std::string& method, const Location& where, st
     rq.path = "/" + where.key;
   }
   rq.payload_sha256 = sha256_hex(body);
-  const std::string url = scheme + rq.host + uri_encode(rq.path, true);
-  http::Headers headers;
+  std::string url = scheme + rq.host + uri_encode(rq.path, true);
+  if (!query.empty()) url += "?" + canonical_query(query);
+  Headers headers = rq.headers;
   if (!config_.credentials.access_key_id.empty()) {
     headers = sign(rq, config_.credentials, std::chrono::system_clock::now()).headers;
     // libcurl sends Host itself, from the URL; a second one would be wrong.
     std::erase_if(headers, [](const auto& h) { return h.first == "host"; });
   }
-  auto response = http::request(method, url, headers, body);
-  if (response.status < 200 || response.status >= 300)
-    throw http::status_error(method + " s3://" + where.bucket + "/" + where.key, response.status,
-                             s3_message(response.text()));
+  auto response = http::request(method, url, headers, body, sink);
+  const std::string text = sink ? "" : response.text();
+  // CompleteMultipartUpload can fail with 200 and an <Error> body.
+  if (response.status < 200 || response.status >= 300 || text.find("<Error>") != std::string::npos)
+    throw http::status_error(method + " s3://" + where.bucket + "/" + where.key, response.status, s3_message(text));
   return response;
 }
 
-http::Response Client::get(const Location& where) const { return send("GET", where, {}); }
+void Client::parallel_parts(size_t count, const std::function<void(size_t)>& part) const {
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  std::exception_ptr error;
+  auto worker = [&] {
+    for (size_t i; (i = next++) < count;) {
+      {
+        std::lock_guard lock(mu);
+        if (error) return;
+      }
+      try {
+        part(i);
+      } catch (...) {
+        std::lock_guard lock(mu);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  const size_t n = std::min<size_t>(count, static_cast<size_t>(std::max(1, config_.parallelism)));
+  for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+}
 
-void Client::put(const Location& where, std::string_view bytes) const { send("PUT", where, bytes); }
+Client::Object Client::get(const Location& where) const {
+  const std::string what = "GET s3://" + where.bucket + "/" + where.key;
+  const size_t part = std::max<size_t>(config_.part_size, 1);
+  // The first range: a small object ends here, a larger one tells its size.
+  http::Response first = with_retries(what, [&] {
+    return send("GET", where, {}, {{"range", "bytes=0-" + std::to_string(part - 1)}}, {});
+  });
+  Object whole{first.body, first.body->data(), first.body->size()};
+  if (first.status == 200) return whole;  // the server sent it all
+  const std::string range = first.header("content-range");  // "bytes 0-N/TOTAL"
+  const auto slash = range.rfind('/');
+  if (slash == std::string::npos || range.substr(slash + 1) == "*")
+    throw Error(Code::kUnavailable, what + ": unusable Content-Range '" + range + "'");
+  const size_t total = std::stoull(range.substr(slash + 1));
+  if (first.body->size() == total) return whole;
+  if (first.body->size() != part)
+    throw Error(Code::kUnavailable, what + ": first range is " + std::to_string(first.body->size()) + " bytes");
+
+  PrefaultedBuffer buffer = prefaulted_buffer(total);
+  std::memcpy(buffer.data, first.body->data(), part);
+  std::atomic<size_t> done{part};
+  if (config_.progress) config_.progress(part, total);
+  const size_t parts = (total + part - 1) / part;
+  parallel_parts(parts - 1, [&](size_t i) {
+    const size_t offset = (i + 1) * part, length = std::min(part, total - offset);
+    const std::string bytes = "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1);
+    with_retries(what + " " + bytes, [&] {
+      http::Sink sink{buffer.data + offset, length, 0};
+      send("GET", where, {}, {{"range", bytes}}, {}, &sink);
+      if (sink.written != length)
+        throw Error(Code::kUnavailable, what + " " + bytes + ": " + std::to_string(sink.written) + " bytes arrived");
+    });
+    const size_t now = done += length;
+    if (config_.progress) config_.progress(now, total);
+  });
+  return {buffer.owner, buffer.data, total};
+}
+
+void Client::put(const Location& where, std::string_view bytes) const {
+  if (bytes.size() > config_.multipart_threshold) return put_multipart(where, bytes);
+  with_retries("PUT s3://" + where.bucket + "/" + where.key, [&] { send("PUT", where, {}, {}, bytes); });
+  if (config_.progress) config_.progress(bytes.size(), bytes.size());
+}
+
+namespace {
+
+std::string xml_field(const std::string& xml, const std::string& tag) {
+  auto start = xml.find("<" + tag + ">");
+  auto end = xml.find("</" + tag + ">");
+  if (start == std::string::npos || end == std::string::npos) return "";
+  start += tag.size() + 2;
+  return xml.substr(start, end - start);
+}
+
+}  // namespace
+
+void Client::put_multipart(const Location& where, std::string_view bytes) const {
+  const std::string what = "multipart PUT s3://" + where.bucket + "/" + where.key;
+  const size_t part = std::max<size_t>(config_.part_size, 5u << 20);
+  const std::string upload_id = xml_field(
+      with_retries(what, [&] { return send("POST", where, {{"uploads", ""}}, {}, {}); }).text(), "UploadId");
+  if (upload_id.empty()) throw Error(Code::kUnavailable, what + ": no UploadId in the answer");
+  const size_t parts = (bytes.size() + part - 1) / part;
+  std::vector<std::string> etags(parts);
+  std::atomic<size_t> done{0};
+  try {
+    parallel_parts(parts, [&](size_t i) {
+      const std::string_view slice = bytes.substr(i * part, part);
+      const Query query{{"partNumber", std::to_string(i + 1)}, {"uploadId", upload_id}};
+      etags[i] = with_retries(what + " part " + std::to_string(i + 1),
+                              [&] { return send("PUT", where, query, {}, slice).header("etag"); });
+      if (etags[i].empty()) throw Error(Code::kUnavailable, what + ": part " + std::to_string(i + 1) + " has no ETag");
+      const size_t now = done += slice.size();
+      if (config_.progress) config_.progress(now, bytes.size());
+    });
+    std::string complete = "<CompleteMultipartUpload>";
+    for (size_t i = 0; i < parts; ++i)
+      complete += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + etags[i] + "</ETag></Part>";
+    complete += "</CompleteMultipartUpload>";
+    with_retries(what, [&] {
+      send("POST", where, {{"uploadId", upload_id}}, {{"content-type", "application/xml"}}, complete);
+    });
+  } catch (...) {
+    try {  // leave no orphaned parts behind (they are billed)
+      send("DELETE", where, {{"uploadId", upload_id}}, {}, {});
+    } catch (const Error&) {
+    }
+    throw;
+  }
+}
 
 }  // namespace memrun::internal::s3

@@ -7,6 +7,9 @@
 #include "remote/http.hpp"
 #include "s3/sigv4.hpp"
 
+#include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -26,6 +29,16 @@ struct Config {
   bool path_style = false;  // /bucket/key instead of bucket.host/key
   Credentials credentials;  // empty access key: unsigned requests (public objects)
 
+  // Objects larger than one part are fetched as parallel ranged GETs written
+  // straight into one pre-faulted buffer at their offsets.
+  size_t part_size = 8u << 20;
+  int parallelism = 8;
+  // Uploads above this size go as a multipart upload of part_size parts
+  // (S3's minimum part is 5 MiB).
+  size_t multipart_threshold = 64u << 20;
+  // Called from transfer threads as parts complete: (bytes done, total).
+  std::function<void(size_t, size_t)> progress;
+
   // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
   // (else AWS_DEFAULT_REGION), AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL).
   static Config from_env();
@@ -35,13 +48,25 @@ class Client {
  public:
   explicit Client(Config config) : config_(std::move(config)) {}
 
+  struct Object {
+    std::shared_ptr<void> owner;  // keeps the bytes alive
+    const std::byte* data = nullptr;
+    size_t size = 0;
+  };
+
   // Throws Error: kNotFound (no such bucket/key), kUnavailable (transport,
-  // 5xx: retriable), kInvalidArgument (refused, e.g. bad credentials).
-  http::Response get(const Location& where) const;
+  // 5xx after retries, a short response), kInvalidArgument (refused, e.g.
+  // bad credentials). Retriable failures are retried with backoff, per part.
+  Object get(const Location& where) const;
   void put(const Location& where, std::string_view bytes) const;
 
  private:
-  http::Response send(const std::string& method, const Location& where, std::string_view body) const;
+  http::Response send(const std::string& method, const Location& where, const Query& query,
+                      Headers headers, std::string_view body, http::Sink* sink = nullptr) const;
+  void put_multipart(const Location& where, std::string_view bytes) const;
+  // Runs part(i) for i in [0, count) on up to `parallelism` threads; the first
+  // error stops the rest and is rethrown.
+  void parallel_parts(size_t count, const std::function<void(size_t)>& part) const;
 
   Config config_;
 };

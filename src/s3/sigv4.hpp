@@ -18,6 +18,7 @@
 namespace memrun::internal::s3 {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+using Query = std::vector<std::pair<std::string, std::string>>;
 
 struct Credentials {
   std::string access_key_id;
