@@ -74,6 +74,27 @@ struct ObjectStoreStats {
   uint64_t evictions = 0;
 };
 
+// The disk tier ({cache_root}/{service}, bounded by the service's disk budget).
+struct DiskCacheStats {
+  uint64_t entries = 0;
+  uint64_t bytes = 0;     // committed entries
+  uint64_t capacity = 0;  // 0: the disk tier is off
+  uint64_t hits = 0;
+  uint64_t writes = 0;
+  uint64_t evictions = 0;
+  uint64_t corrupt_dropped = 0;  // failed their checksums, removed, refetched
+  uint64_t not_cached = 0;       // too large, no space, or a write error
+};
+
+// Where get_or_fetch found its bytes.
+struct CacheStats {
+  uint64_t ram_hits = 0;
+  uint64_t disk_hits = 0;
+  uint64_t remote_fetches = 0;
+  uint64_t remote_bytes = 0;
+  DiskCacheStats disk;
+};
+
 class MEMRUN_API SharedWorkerContext {
  public:
   struct Options {
@@ -82,6 +103,10 @@ class MEMRUN_API SharedWorkerContext {
     // Where upload_result writes, e.g. "s3://bucket/results" or
     // "file:///var/lib/memrun/results".
     std::string result_url;
+    // The disk tier: a directory that outlives the process, and its byte
+    // budget. Empty or 0: no disk tier.
+    std::string disk_dir{};
+    uint64_t disk_budget_bytes = 0;
   };
 
   explicit SharedWorkerContext(Options options);
@@ -130,6 +155,7 @@ class MEMRUN_API SharedWorkerContext {
   std::string upload_result(std::string_view bytes, const std::string& key);
 
   ObjectStoreStats stats() const;
+  CacheStats cache_stats() const;
 
   // For the worker: objects set between these calls are pinned.
   void begin_init();

@@ -28,9 +28,9 @@ struct WorkerOptions {
   KafkaOptions kafka;
   // Unique per process; default "{hostname}-{pid}".
   std::string worker_id;
-  // Directory of the crash journal, normally {cache_root}/{service}; it must
-  // outlive the process (not a per-run temp dir). Empty = no crash-loop
-  // protection.
+  // The worker's directory, normally {cache_root}/{service}: the disk cache
+  // (bounded by the service's `disk`) and the crash journal. It must outlive
+  // the process (not a per-run temp dir). Empty = neither.
   std::string state_dir;
   // Where upload_result writes (file:// prefix).
   std::string result_url;

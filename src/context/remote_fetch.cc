@@ -1,12 +1,12 @@
 #include "context/remote_fetch.hpp"
 
+#include "cache/mapped_file.hpp"
+
 #include "remote/http.hpp"
 #include "remote/retry.hpp"
 #include "s3/client.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,43 +24,14 @@ constexpr std::string_view kFileScheme = "file://";
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-// A read-only private mapping, unmapped with the last Blob that points into it.
-struct Mapping {
-  void* addr = nullptr;
-  size_t size = 0;
-  ~Mapping() {
-    if (addr != nullptr && addr != MAP_FAILED) ::munmap(addr, size);
-  }
-};
-
 Blob fetch_file(const std::string& url) {
   std::string path = url.substr(kFileScheme.size());
   if (path.empty() || path.front() != '/')
     throw Error(Code::kInvalidArgument, "file URL must hold an absolute path: " + url);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    throw Error(err == ENOENT ? Code::kNotFound : Code::kUnavailable,
-                "cannot open " + url + ": " + errno_text(err));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(Code::kInvalidArgument, url + " is not a regular file");
-  }
-  auto map = std::make_shared<Mapping>();
-  map->size = static_cast<size_t>(st.st_size);
-  if (map->size > 0) {
-    map->addr = ::mmap(nullptr, map->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map->addr == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      throw Error(Code::kUnavailable, "cannot map " + url + ": " + errno_text(err));
-    }
-  }
-  ::close(fd);
-  const auto* data = static_cast<const std::byte*>(map->addr == MAP_FAILED ? nullptr : map->addr);
-  return Blob(std::move(map), data, static_cast<size_t>(st.st_size), Tier::kRemote);
+  auto map = map_file(path, url);
+  const std::byte* data = map->data();
+  const size_t size = map->size;
+  return Blob(std::move(map), data, size, Tier::kRemote);
 }
 
 Blob fetch_http(const std::string& url) {

@@ -1,5 +1,6 @@
 #include <memrun/context.hpp>
 
+#include "cache/disk_cache.hpp"
 #include "context/object_store.hpp"
 #include "context/remote_fetch.hpp"
 #include "core/digest.hpp"
@@ -11,6 +12,17 @@
 
 namespace memrun {
 namespace {
+// The bytes must hash to what the caller named; otherwise an error, and the
+// caller that fetched caches nothing.
+void check_digest(const Blob& blob, const std::string& expected, const std::string& url) {
+  if (expected.empty()) return;
+  const std::string actual =
+      internal::sha256_hex(std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()));
+  if (actual != expected)
+    throw Error(Code::kInvalidArgument,
+                "sha256 of " + url + " is " + actual + ", expected " + expected + "; not cached");
+}
+
 // Fetched blobs live in the object store under a reserved name, so one budget
 // and one eviction order cover decoded objects and raw bytes alike.
 constexpr std::string_view kBlobPrefix = "\x01" "blob:";
@@ -32,8 +44,33 @@ struct SharedWorkerContext::Impl {
   std::atomic<bool> initializing{false};
   std::mutex fetch_mu;
   std::map<std::string, std::shared_future<Blob>> fetching;  // GUARDED_BY(fetch_mu)
+  std::unique_ptr<internal::DiskCache> disk;  // null: no disk tier
+  struct {
+    std::atomic<uint64_t> ram_hits{0}, disk_hits{0}, remote_fetches{0}, remote_bytes{0};
+  } counters;
 
-  explicit Impl(Options o) : options(std::move(o)), store(options.memory_budget_bytes) {}
+  explicit Impl(Options o) : options(std::move(o)), store(options.memory_budget_bytes) {
+    if (!options.disk_dir.empty() && options.disk_budget_bytes > 0)
+      disk = std::make_unique<internal::DiskCache>(
+          internal::DiskCache::Options{options.disk_dir, options.disk_budget_bytes});
+  }
+
+  // Disk, then remote (written to disk once, by the one caller that fetched).
+  Blob load(const std::string& url, const std::string& expected) {
+    if (disk) {
+      if (auto hit = disk->get(url)) {
+        check_digest(*hit, expected, url);
+        ++counters.disk_hits;
+        return *hit;
+      }
+    }
+    Blob blob = internal::fetch_remote(url);
+    ++counters.remote_fetches;
+    counters.remote_bytes += blob.size();
+    check_digest(blob, expected, url);
+    if (disk) disk->put(url, blob.view());
+    return blob;
+  }
 };
 
 SharedWorkerContext::SharedWorkerContext(Options options)
@@ -59,27 +96,13 @@ std::shared_ptr<void> SharedWorkerContext::get_object_erased(std::string_view na
 
 bool SharedWorkerContext::erase_object(std::string_view name) { return impl_->store.erase(name); }
 
-namespace {
-
-// The bytes must hash to what the caller named; otherwise an error, and the
-// caller that fetched caches nothing.
-void check_digest(const Blob& blob, const std::string& expected, const std::string& url) {
-  if (expected.empty()) return;
-  const std::string actual =
-      internal::sha256_hex(std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()));
-  if (actual != expected)
-    throw Error(Code::kInvalidArgument,
-                "sha256 of " + url + " is " + actual + ", expected " + expected + "; not cached");
-}
-
-}  // namespace
-
 Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest) {
   const auto [url, expected] = internal::split_digest(url_and_digest);
   const std::string key = std::string(kBlobPrefix) + url;
   if (auto hit = impl_->store.find(key, kBlobType)) {
     Blob blob = static_cast<const Blob*>(hit.get())->with_tier(Tier::kRam);
     check_digest(blob, expected, url);
+    ++impl_->counters.ram_hits;
     return blob;
   }
 
@@ -99,8 +122,7 @@ Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest) {
   }
 
   try {
-    Blob blob = internal::fetch_remote(url);
-    check_digest(blob, expected, url);
+    Blob blob = impl_->load(url, expected);
     try {
       impl_->store.set(key, std::string(kBlobType), std::make_shared<Blob>(blob), blob.size(),
                        false);
@@ -129,6 +151,16 @@ std::string SharedWorkerContext::upload_result(std::string_view bytes, const std
 }
 
 ObjectStoreStats SharedWorkerContext::stats() const { return impl_->store.stats(); }
+
+CacheStats SharedWorkerContext::cache_stats() const {
+  CacheStats s;
+  s.ram_hits = impl_->counters.ram_hits;
+  s.disk_hits = impl_->counters.disk_hits;
+  s.remote_fetches = impl_->counters.remote_fetches;
+  s.remote_bytes = impl_->counters.remote_bytes;
+  if (impl_->disk) s.disk = impl_->disk->stats();
+  return s;
+}
 
 void SharedWorkerContext::begin_init() { impl_->initializing = true; }
 void SharedWorkerContext::end_init() { impl_->initializing = false; }

@@ -129,7 +129,8 @@ struct Worker::Impl {
   Impl(MemoryService s, WorkerOptions o)
       : svc(std::move(s)),
         opts(std::move(o)),
-        ctx(SharedWorkerContext::Options{svc.name, svc.memory_bytes(), opts.result_url}),
+        ctx(SharedWorkerContext::Options{svc.name, svc.memory_bytes(), opts.result_url, opts.state_dir,
+                                         opts.state_dir.empty() ? 0 : svc.disk_bytes()}),
         sticky(svc.sticky_key),
         topic(protocol::request_topic(svc.name)),
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
@@ -314,6 +315,12 @@ struct Worker::Impl {
         {"paused_times", counters.paused_times.load()},
         {"objects", cache.objects},     {"object_bytes", cache.bytes},
         {"memory_budget_bytes", cache.budget_bytes}, {"evictions", cache.evictions}};
+    const auto tiers = ctx.cache_stats();
+    status["cache"] = {{"ram_hits", tiers.ram_hits},       {"disk_hits", tiers.disk_hits},
+                       {"remote_fetches", tiers.remote_fetches}, {"remote_bytes", tiers.remote_bytes},
+                       {"disk_entries", tiers.disk.entries}, {"disk_bytes", tiers.disk.bytes},
+                       {"disk_capacity", tiers.disk.capacity}, {"disk_evictions", tiers.disk.evictions},
+                       {"disk_corrupt_dropped", tiers.disk.corrupt_dropped}};
     std::string value = status.dump();
     auto err = rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC(std::string(protocol::kHeartbeatsTopic).c_str()),
                                  RD_KAFKA_V_KEY(worker_id.data(), worker_id.size()),

@@ -1,6 +1,8 @@
 #include <memrun/context.hpp>
 
 #include <gtest/gtest.h>
+#include <vector>
+#include <filesystem>
 
 #include <atomic>
 #include <cstdio>
@@ -109,6 +111,37 @@ TEST(GetOrFetch, ExpectedDigestIsCheckedBeforeAnythingIsCached) {
   EXPECT_THROW(ctx.get_or_fetch(bad), memrun::Error) << "a RAM hit is checked too";
   EXPECT_THROW(ctx.get_or_fetch("file://" + path + "#md5=abc"), memrun::Error);
   std::remove(path.c_str());
+}
+
+TEST(GetOrFetch, RemoteThenRamAndAfterARestartFromDisk) {
+  const std::string root = testing::TempDir() + "/memrun_tiers";
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root);
+  const std::string path = root + "/source.bin";
+  { std::ofstream(path) << std::string(100000, 'z'); }
+  const std::string url = "file://" + path;
+  memrun::SharedWorkerContext::Options o{"test", 1 << 20, "", root + "/cache", 64 << 20};
+  {
+    memrun::SharedWorkerContext ctx(o);
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 16; ++i)
+      threads.emplace_back([&] { ok += ctx.get_or_fetch(url).size() == 100000; });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ok.load(), 16);
+    auto s = ctx.cache_stats();
+    EXPECT_EQ(s.remote_fetches, 1u) << "single flight: one fetch for 16 callers";
+    EXPECT_EQ(s.disk.writes, 1u) << "and one disk write";
+    EXPECT_EQ(ctx.get_or_fetch(url).tier(), memrun::Tier::kRam);
+  }
+  std::filesystem::remove(path);  // the source is gone: only the disk tier can answer
+  memrun::SharedWorkerContext restarted(o);
+  auto blob = restarted.get_or_fetch(url);
+  EXPECT_EQ(blob.tier(), memrun::Tier::kDisk);
+  EXPECT_EQ(blob.view(), std::string(100000, 'z'));
+  EXPECT_EQ(restarted.get_or_fetch(url).tier(), memrun::Tier::kRam);
+  EXPECT_EQ(restarted.cache_stats().disk_hits, 1u);
+  std::filesystem::remove_all(root);
 }
 
 TEST(GetOrFetch, ErrorsAreClassified) {

@@ -1,0 +1,45 @@
+#include "cache/mapped_file.hpp"
+
+#include <memrun/status.hpp>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace memrun::internal {
+
+MappedFile::~MappedFile() {
+  if (addr != nullptr) ::munmap(addr, size);
+}
+
+std::shared_ptr<MappedFile> map_file(const std::string& path, const std::string& what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    throw Error(err == ENOENT ? Code::kNotFound : Code::kUnavailable, "cannot open " + what + ": " + std::strerror(err));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error(Code::kInvalidArgument, what + " is not a regular file");
+  }
+  auto map = std::make_shared<MappedFile>();
+  if (st.st_size > 0) {
+    void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      ::close(fd);
+      throw Error(Code::kUnavailable, "cannot map " + what + ": " + std::strerror(err));
+    }
+    map->addr = p;
+    map->size = static_cast<size_t>(st.st_size);
+  }
+  ::close(fd);
+  return map;
+}
+
+}  // namespace memrun::internal

@@ -1,0 +1,23 @@
+// A whole file mapped read-only: zero-copy reads for file:// sources and disk
+// cache entries. The mapping lives as long as the last Blob that points into
+// it, even if the file is unlinked meanwhile.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace memrun::internal {
+
+struct MappedFile {
+  void* addr = nullptr;
+  size_t size = 0;
+  ~MappedFile();
+  const std::byte* data() const { return static_cast<const std::byte*>(addr); }
+};
+
+// Throws Error: kNotFound (no such file), kInvalidArgument (not a regular
+// file), kUnavailable (cannot open or map). `what` names it in messages.
+std::shared_ptr<MappedFile> map_file(const std::string& path, const std::string& what);
+
+}  // namespace memrun::internal

@@ -1,0 +1,161 @@
+#include "cache/disk_cache.hpp"
+
+#include <memrun/context.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+using memrun::internal::DiskCache;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "memrun-disk-XXXXXX").string();
+    path = ::mkdtemp(pattern.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+constexpr uint64_t kMiB = 1 << 20;
+
+std::string bytes_of(size_t n, char fill) { return std::string(n, fill); }
+
+std::vector<fs::path> files_under(const std::string& dir, const std::string& ext) {
+  std::vector<fs::path> out;
+  for (const auto& f : fs::recursive_directory_iterator(dir))
+    if (f.path().extension() == ext) out.push_back(f.path());
+  return out;
+}
+
+}  // namespace
+
+TEST(DiskCache, StoresOneFilePerObjectNamedByHashAndMapsItBack) {
+  TempDir dir;
+  DiskCache cache({dir.path, 10 * kMiB});
+  const std::string url = "s3://bucket/../../etc/passwd?x=1 #frag";
+  ASSERT_TRUE(cache.put(url, "hello disk"));
+  auto blob = cache.get(url);
+  ASSERT_TRUE(blob);
+  EXPECT_EQ(blob->view(), "hello disk");
+  EXPECT_EQ(blob->tier(), memrun::Tier::kDisk);
+  auto data = files_under(dir.path, ".data");
+  ASSERT_EQ(data.size(), 1u);
+  EXPECT_EQ(data[0].stem().string().size(), 64u) << "named by SHA-256, not by the URL";
+  EXPECT_EQ(data[0].parent_path().parent_path(), fs::path(dir.path)) << "no path traversal";
+  EXPECT_FALSE(cache.get("s3://bucket/other"));
+}
+
+TEST(DiskCache, ARestartedCacheServesWhatWasCommittedAndDropsHalfWrites) {
+  TempDir dir;
+  {
+    DiskCache cache({dir.path, 10 * kMiB});
+    ASSERT_TRUE(cache.put("file:///a", bytes_of(3 * kMiB, 'a')));
+    ASSERT_TRUE(cache.put("file:///b", "bee"));
+  }
+  // A crash mid-write leaves a temporary file, or data whose meta never landed.
+  const auto shard = files_under(dir.path, ".data")[0].parent_path();
+  std::ofstream(shard / "deadbeef.data.123.1.tmp") << "partial";
+  std::ofstream(shard / (std::string(64, 'f') + ".data")) << "uncommitted";
+  DiskCache cache({dir.path, 10 * kMiB});
+  auto s = cache.stats();
+  EXPECT_EQ(s.entries, 2u);
+  EXPECT_EQ(s.bytes, 3 * kMiB + 3);
+  ASSERT_TRUE(cache.get("file:///a"));
+  EXPECT_EQ(cache.get("file:///b")->view(), "bee");
+  EXPECT_TRUE(files_under(dir.path, ".tmp").empty());
+  EXPECT_EQ(files_under(dir.path, ".data").size(), 2u);
+}
+
+TEST(DiskCache, ACorruptedChunkIsDetectedOnFirstReadAfterRestartAndDropped) {
+  TempDir dir;
+  {
+    DiskCache cache({dir.path, 64 * kMiB, DiskCache::Policy::kSieve, 1 * kMiB});
+    ASSERT_TRUE(cache.put("file:///big", bytes_of(5 * kMiB, 'x')));
+  }
+  {
+    std::fstream f(files_under(dir.path, ".data")[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3 * kMiB + 17);
+    f.put('y');  // one flipped byte in the fourth chunk
+  }
+  DiskCache cache({dir.path, 64 * kMiB});
+  EXPECT_FALSE(cache.get("file:///big"));
+  EXPECT_EQ(cache.stats().corrupt_dropped, 1u);
+  EXPECT_EQ(cache.stats().entries, 0u);
+  EXPECT_TRUE(files_under(dir.path, ".data").empty());
+  EXPECT_TRUE(cache.put("file:///big", bytes_of(5 * kMiB, 'x')));  // the refetch is stored again
+}
+
+TEST(DiskCache, SieveKeepsVisitedEntriesAndCapacityAlwaysHolds) {
+  TempDir dir;
+  DiskCache cache({dir.path, 10 * kMiB});
+  for (const char* k : {"a", "b", "c"}) ASSERT_TRUE(cache.put(std::string("u:") + k, bytes_of(3 * kMiB, *k)));
+  ASSERT_TRUE(cache.get("u:a"));  // visited; its mapping is released at once
+  ASSERT_TRUE(cache.put("u:d", bytes_of(3 * kMiB, 'd')));
+  EXPECT_TRUE(cache.get("u:a")) << "SIEVE spares a visited entry";
+  EXPECT_FALSE(cache.get("u:b")) << "the oldest unvisited one goes";
+  EXPECT_LE(cache.stats().bytes, 10 * kMiB);
+  EXPECT_EQ(cache.stats().evictions, 1u);
+}
+
+TEST(DiskCache, LruEvictsTheLeastRecentlyRead) {
+  TempDir dir;
+  DiskCache cache({dir.path, 10 * kMiB, DiskCache::Policy::kLru});
+  for (const char* k : {"a", "b", "c"}) ASSERT_TRUE(cache.put(std::string("u:") + k, bytes_of(3 * kMiB, *k)));
+  ASSERT_TRUE(cache.get("u:a"));
+  ASSERT_TRUE(cache.put("u:d", bytes_of(3 * kMiB, 'd')));
+  EXPECT_FALSE(cache.get("u:b"));
+  EXPECT_TRUE(cache.get("u:a"));
+}
+
+TEST(DiskCache, AnEntryAHandlerHoldsIsNeverEvicted) {
+  TempDir dir;
+  DiskCache cache({dir.path, 6 * kMiB});
+  ASSERT_TRUE(cache.put("u:held", bytes_of(3 * kMiB, 'h')));
+  auto held = cache.get("u:held");  // a handler is reading it
+  ASSERT_TRUE(held);
+  ASSERT_TRUE(cache.put("u:next", bytes_of(3 * kMiB, 'n')));
+  ASSERT_TRUE(cache.put("u:third", bytes_of(3 * kMiB, 't'))) << "u:next, not held, makes room";
+  EXPECT_FALSE(cache.get("u:next"));
+  auto also_held = cache.get("u:third");
+  EXPECT_FALSE(cache.put("u:fourth", bytes_of(3 * kMiB, 'f'))) << "every entry is held: no room";
+  EXPECT_TRUE(cache.get("u:held"));
+  EXPECT_EQ(held->view()[0], 'h');
+  EXPECT_LE(cache.stats().bytes, 6 * kMiB);
+}
+
+TEST(DiskCache, TooLargeAFullDiskOrAnUnwritableDirectoryMeanNotCached) {
+  TempDir dir;
+  DiskCache small({dir.path, 1 * kMiB});
+  EXPECT_FALSE(small.put("u:big", bytes_of(2 * kMiB, 'b')));
+  EXPECT_EQ(small.stats().not_cached, 1u);
+
+  // A full disk: writes past RLIMIT_FSIZE fail (EFBIG) as they would with ENOSPC.
+  DiskCache cache({dir.path + "/full", 64 * kMiB});
+  std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  ::getrlimit(RLIMIT_FSIZE, &old);
+  rlimit tiny = old;
+  tiny.rlim_cur = 1 * kMiB;
+  ::setrlimit(RLIMIT_FSIZE, &tiny);
+  const bool stored = cache.put("u:toobig", bytes_of(2 * kMiB, 'f'));
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_FALSE(stored);
+  EXPECT_EQ(cache.stats().not_cached, 1u);
+  EXPECT_EQ(cache.stats().bytes, 0u) << "the reservation was released";
+  EXPECT_TRUE(files_under(dir.path + "/full", ".tmp").empty());
+  EXPECT_TRUE(cache.put("u:fits", "ok"));
+
+  DiskCache nowhere({"/proc/memrun-cannot-write-here", 64 * kMiB});
+  EXPECT_FALSE(nowhere.enabled());
+  EXPECT_FALSE(nowhere.put("u:x", "x"));
+  EXPECT_FALSE(nowhere.get("u:x"));
+}
