@@ -4,12 +4,19 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
+#include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 using memrun::internal::DiskCache;
 namespace fs = std::filesystem;
@@ -132,27 +139,86 @@ TEST(DiskCache, AnEntryAHandlerHoldsIsNeverEvicted) {
   EXPECT_LE(cache.stats().bytes, 6 * kMiB);
 }
 
+TEST(DiskCache, CapacityHoldsUnderConcurrentRandomFetches) {
+  TempDir dir;
+  DiskCache cache({dir.path, 8 * kMiB});
+  std::atomic<bool> over{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t));
+      for (int i = 0; i < 60; ++i) {
+        const std::string url = "u:" + std::to_string(rng() % 40);
+        if (!cache.get(url)) cache.put(url, bytes_of((1 + rng() % 3) * 256 * 1024, 'r'));
+        if (cache.stats().bytes > 8 * kMiB) over = true;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(over.load());
+  uint64_t on_disk = 0;
+  for (const auto& f : files_under(dir.path, ".data")) on_disk += fs::file_size(f);
+  EXPECT_EQ(on_disk, cache.stats().bytes) << "index and directory agree";
+  EXPECT_LE(on_disk, 8 * kMiB);
+  EXPECT_GT(cache.stats().evictions, 0u);
+}
+
+// A process killed with SIGKILL in the middle of writing a large entry: the
+// next one to open the cache never serves a partial entry.
+TEST(DiskCache, KillMinusNineMidWriteLeavesNoPartialEntry) {
+  TempDir dir;
+  const std::string big(512 * kMiB, 'k');
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    DiskCache cache({dir.path, 1024 * kMiB});
+    cache.put("u:big", big);
+    ::_exit(0);
+  }
+  // Wait until the write is under way (its temporary file has grown), then kill.
+  for (int i = 0; i < 2000; ++i) {
+    auto tmps = files_under(dir.path, ".tmp");
+    if (!tmps.empty() && fs::file_size(tmps[0]) > 16 * kMiB) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the write finished before the kill; make it larger";
+  DiskCache cache({dir.path, 1024 * kMiB});
+  EXPECT_FALSE(cache.get("u:big"));
+  EXPECT_EQ(cache.stats().entries, 0u);
+  EXPECT_TRUE(files_under(dir.path, ".tmp").empty()) << "leftovers are removed on start";
+}
+
 TEST(DiskCache, TooLargeAFullDiskOrAnUnwritableDirectoryMeanNotCached) {
   TempDir dir;
   DiskCache small({dir.path, 1 * kMiB});
   EXPECT_FALSE(small.put("u:big", bytes_of(2 * kMiB, 'b')));
   EXPECT_EQ(small.stats().not_cached, 1u);
 
-  // A full disk: writes past RLIMIT_FSIZE fail (EFBIG) as they would with ENOSPC.
-  DiskCache cache({dir.path + "/full", 64 * kMiB});
-  std::signal(SIGXFSZ, SIG_IGN);
-  rlimit old{};
-  ::getrlimit(RLIMIT_FSIZE, &old);
-  rlimit tiny = old;
-  tiny.rlim_cur = 1 * kMiB;
-  ::setrlimit(RLIMIT_FSIZE, &tiny);
-  const bool stored = cache.put("u:toobig", bytes_of(2 * kMiB, 'f'));
-  ::setrlimit(RLIMIT_FSIZE, &old);
-  EXPECT_FALSE(stored);
-  EXPECT_EQ(cache.stats().not_cached, 1u);
-  EXPECT_EQ(cache.stats().bytes, 0u) << "the reservation was released";
-  EXPECT_TRUE(files_under(dir.path + "/full", ".tmp").empty());
-  EXPECT_TRUE(cache.put("u:fits", "ok"));
+  // A full disk: a 2 MiB tmpfs whose cache claims 64 MiB, so the write hits
+  // ENOSPC. Where mounting is not permitted, writes past RLIMIT_FSIZE fail
+  // with EFBIG instead, down the same path.
+  const std::string full = dir.path + "/full";
+  fs::create_directories(full);
+  const bool tmpfs = ::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=2m") == 0;
+  {
+    DiskCache cache({full, 64 * kMiB});
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit old{};
+    ::getrlimit(RLIMIT_FSIZE, &old);
+    rlimit tiny = old;
+    tiny.rlim_cur = 1 * kMiB;
+    if (!tmpfs) ::setrlimit(RLIMIT_FSIZE, &tiny);
+    const bool stored = cache.put("u:toobig", bytes_of(3 * kMiB, 'f'));
+    if (!tmpfs) ::setrlimit(RLIMIT_FSIZE, &old);
+    EXPECT_FALSE(stored) << (tmpfs ? "tmpfs" : "rlimit");
+    EXPECT_EQ(cache.stats().not_cached, 1u);
+    EXPECT_EQ(cache.stats().bytes, 0u) << "the reservation was released";
+    EXPECT_TRUE(files_under(full, ".tmp").empty());
+    EXPECT_TRUE(cache.put("u:fits", "ok")) << "the disk is usable again";
+  }
+  if (tmpfs) ::umount(full.c_str());
 
   DiskCache nowhere({"/proc/memrun-cannot-write-here", 64 * kMiB});
   EXPECT_FALSE(nowhere.enabled());
