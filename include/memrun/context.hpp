@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -107,6 +108,9 @@ class MEMRUN_API SharedWorkerContext {
     // budget. Empty or 0: no disk tier.
     std::string disk_dir{};
     uint64_t disk_budget_bytes = 0;
+    // Progress of large remote transfers (S3 objects fetched in parts), called
+    // from transfer threads: (url, bytes done, total bytes).
+    std::function<void(const std::string& url, uint64_t done, uint64_t total)> on_progress{};
   };
 
   explicit SharedWorkerContext(Options options);

@@ -45,17 +45,19 @@ Blob fetch_http(const std::string& url) {
   return Blob(std::move(response.body), data, size, Tier::kRemote);
 }
 
-Blob fetch_s3(const std::string& url) {
-  auto object = s3::Client(s3::Config::from_env()).get(s3::parse_url(url));
+Blob fetch_s3(const std::string& url, const std::function<void(uint64_t, uint64_t)>& progress) {
+  auto config = s3::Config::from_env();
+  if (progress) config.progress = [&](size_t done, size_t total) { progress(done, total); };
+  auto object = s3::Client(std::move(config)).get(s3::parse_url(url));
   return Blob(std::move(object.owner), object.data, object.size, Tier::kRemote);
 }
 
 }  // namespace
 
-Blob fetch_remote(const std::string& url) {
+Blob fetch_remote(const std::string& url, const std::function<void(uint64_t, uint64_t)>& progress) {
   if (url.rfind(kFileScheme, 0) == 0) return fetch_file(url);
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) return fetch_http(url);
-  if (url.rfind("s3://", 0) == 0) return fetch_s3(url);
+  if (url.rfind("s3://", 0) == 0) return fetch_s3(url, progress);
   throw Error(Code::kInvalidArgument,
               "unsupported URL '" + url + "': expected file://, http://, https:// or s3://");
 }

@@ -6,6 +6,8 @@
 
 #include <memrun/context.hpp>
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -13,7 +15,8 @@ namespace memrun::internal {
 
 // Throws Error: kInvalidArgument (malformed/unsupported URL), kNotFound,
 // kUnavailable (transport error, 5xx; retriable).
-Blob fetch_remote(const std::string& url);
+// `progress` (optional) hears of large transfers: (bytes done, total).
+Blob fetch_remote(const std::string& url, const std::function<void(uint64_t, uint64_t)>& progress = {});
 
 // Writes `bytes` to `dir_url`/`key`: an S3 PUT for s3://bucket/prefix, a
 // file written atomically (temp + fsync + rename) for file://.

@@ -64,7 +64,10 @@ struct SharedWorkerContext::Impl {
         return *hit;
       }
     }
-    Blob blob = internal::fetch_remote(url);
+    std::function<void(uint64_t, uint64_t)> progress;
+    if (options.on_progress)
+      progress = [&](uint64_t done, uint64_t total) { options.on_progress(url, done, total); };
+    Blob blob = internal::fetch_remote(url, progress);
     ++counters.remote_fetches;
     counters.remote_bytes += blob.size();
     check_digest(blob, expected, url);

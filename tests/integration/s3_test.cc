@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -110,10 +111,22 @@ TEST_F(S3, LargeObjectArrivesInParallelRangesIntact) {
   const std::string url = std::string("s3://") + kBucket + "/data/big.bin";
   auto [code, out] = aws({"s3", "cp", local, url});
   ASSERT_EQ(code, 0) << out;
-  memrun::SharedWorkerContext ctx({"s3test", 256 << 20, ""});
+  std::atomic<int> reports{0};
+  std::atomic<uint64_t> last_done{0}, reported_total{0};
+  memrun::SharedWorkerContext::Options o{"s3test", 256 << 20, ""};
+  o.on_progress = [&](const std::string& u, uint64_t done, uint64_t total) {
+    EXPECT_EQ(u, url);
+    ++reports;
+    last_done = std::max<uint64_t>(last_done, done);
+    reported_total = total;
+  };
+  memrun::SharedWorkerContext ctx(o);
   memrun::Blob blob = ctx.get_or_fetch(url);
   ASSERT_EQ(blob.size(), bytes.size());
   EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), reinterpret_cast<const char*>(blob.data())));
+  EXPECT_EQ(reports.load(), 6) << "one progress report per part";
+  EXPECT_EQ(last_done.load(), bytes.size());
+  EXPECT_EQ(reported_total.load(), bytes.size());
 }
 
 TEST_F(S3, LargeResultGoesAsMultipartUploadAndAwscliReadsIt) {
