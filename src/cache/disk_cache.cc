@@ -282,6 +282,10 @@ bool DiskCache::put(const std::string& url, std::string_view bytes) {
   {
     std::lock_guard lock(mu_);
     if (index_.count(url)) return true;
+    // Another thread is writing this URL: its entry will serve. Two writers
+    // would rename over each other's files and leave an entry whose files the
+    // other's eviction removes.
+    if (writing_.count(url)) return false;
     if (!reserve_locked(bytes.size())) {
       ++stats_.not_cached;
       spdlog::warn("disk cache: no room for {} ({} bytes, capacity {}); serving it uncached", url, bytes.size(),
@@ -289,10 +293,12 @@ bool DiskCache::put(const std::string& url, std::string_view bytes) {
       return false;
     }
     reserved_ += bytes.size();
+    writing_.insert(url);
   }
   const bool ok = write_entry(hash, url, bytes);
   std::lock_guard lock(mu_);
   reserved_ -= bytes.size();
+  writing_.erase(url);
   if (!ok) {
     ++stats_.not_cached;
     return false;

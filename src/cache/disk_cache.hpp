@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace memrun::internal {
 
@@ -81,6 +82,7 @@ class DiskCache {
   List::iterator hand_;  // SIEVE's hand; entries_.end() = start from the tail
   uint64_t used_ = 0;      // committed entries
   uint64_t reserved_ = 0;  // writes in progress
+  std::unordered_set<std::string> writing_;  // URLs being written: one writer each
   DiskCacheStats stats_;
 };
 

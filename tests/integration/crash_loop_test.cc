@@ -9,6 +9,8 @@
 #include "support/host_process.hpp"
 #include "support/kafka_probe.hpp"
 
+#include "support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -18,23 +20,15 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using memrun::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "memrun-crash-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 TEST(CrashLoop, ARequestThatKillsTheWorkerIsDeadLetteredAfterTwoDeathsAndTheRestAreAnswered) {
   memrun::EmbeddedKafka kafka(3);
   kafka.create_service_topics("crashy", memrun::test::kTestPartitions);
   memrun::test::KafkaProbe probe(kafka.bootstrap_servers());
-  TempDir cache;
+  TempDir cache("memrun-crash");
   const std::vector<std::string> flags{"--cache-root", cache.path, "--heartbeat-interval", "0"};
 
   auto worker = memrun::test::start_worker(CRASHY_PLUGIN, kafka.bootstrap_servers(), "w0", flags);

@@ -5,6 +5,7 @@
 #include <memrun/status.hpp>
 
 #include "support/subprocess.hpp"
+#include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -22,11 +23,6 @@ namespace {
 
 constexpr const char* kBucket = "memrun-test";
 constexpr const char* kAws = "/usr/bin/aws";
-
-std::string temp_dir(const std::string& name) {
-  std::string pattern = (std::filesystem::temp_directory_path() / (name + "-XXXXXX")).string();
-  return ::mkdtemp(pattern.data());
-}
 
 std::string random_bytes(size_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -46,9 +42,9 @@ class S3 : public testing::Test {
  protected:
   static void SetUpTestSuite() {
     ASSERT_TRUE(std::filesystem::exists(S3RVER_BIN)) << S3RVER_BIN << " missing: scripts/test installs s3rver with npm";
-    data_ = temp_dir("memrun-s3rver");
+    data_ = std::make_unique<memrun::test::TempDir>("memrun-s3rver");
     server_ = std::make_unique<memrun::test::Subprocess>(std::vector<std::string>{
-        S3RVER_BIN, "-d", data_, "-a", "127.0.0.1", "-p", "0", "--configure-bucket", kBucket});
+        S3RVER_BIN, "-d", data_->path, "-a", "127.0.0.1", "-p", "0", "--configure-bucket", kBucket});
     auto port = server_->wait_for("S3rver listening on 127.0.0.1:", 30s);
     ASSERT_TRUE(port) << server_->output();
     endpoint_ = "http://127.0.0.1:" + *port;
@@ -61,7 +57,7 @@ class S3 : public testing::Test {
   }
   static void TearDownTestSuite() {
     server_.reset();  // stops s3rver
-    std::filesystem::remove_all(data_);
+    data_.reset();
   }
 
   std::pair<int, std::string> aws(std::vector<std::string> args) {
@@ -71,7 +67,8 @@ class S3 : public testing::Test {
   }
 
   static inline std::unique_ptr<memrun::test::Subprocess> server_;
-  static inline std::string data_, endpoint_;
+  static inline std::unique_ptr<memrun::test::TempDir> data_;
+  static inline std::string endpoint_;
 };
 
 TEST_F(S3, UploadResultIsReadBackByAwscli) {
@@ -79,7 +76,8 @@ TEST_F(S3, UploadResultIsReadBackByAwscli) {
   const std::string bytes = random_bytes(3 << 20, 1);
   const std::string url = ctx.upload_result(bytes, "run-1/out.bin");
   EXPECT_EQ(url, std::string("s3://") + kBucket + "/results/run-1/out.bin");
-  const std::string local = temp_dir("memrun-aws") + "/out.bin";
+  memrun::test::TempDir scratch("memrun-aws");
+  const std::string local = scratch.path + "/out.bin";
   auto [code, out] = aws({"s3", "cp", url, local});
   ASSERT_EQ(code, 0) << out;
   EXPECT_EQ(read_file(local), bytes);
@@ -87,7 +85,8 @@ TEST_F(S3, UploadResultIsReadBackByAwscli) {
 
 TEST_F(S3, ObjectWrittenByAwscliIsFetchedThenServedFromRam) {
   const std::string bytes = random_bytes(5 << 20, 2);
-  const std::string local = temp_dir("memrun-aws") + "/in put.bin";
+  memrun::test::TempDir scratch("memrun-aws");
+  const std::string local = scratch.path + "/in put.bin";
   std::ofstream(local, std::ios::binary) << bytes;
   const std::string url = std::string("s3://") + kBucket + "/data/in put+1.bin";  // key needs encoding
   auto [code, out] = aws({"s3", "cp", local, url});
@@ -106,7 +105,8 @@ TEST_F(S3, ObjectWrittenByAwscliIsFetchedThenServedFromRam) {
 // tests/unit/sigv4_test.cc, not here.
 TEST_F(S3, LargeObjectArrivesInParallelRangesIntact) {
   const std::string bytes = random_bytes((40 << 20) + 12345, 3);  // 6 parts of 8 MiB, the last one short
-  const std::string local = temp_dir("memrun-aws") + "/big.bin";
+  memrun::test::TempDir scratch("memrun-aws");
+  const std::string local = scratch.path + "/big.bin";
   std::ofstream(local, std::ios::binary) << bytes;
   const std::string url = std::string("s3://") + kBucket + "/data/big.bin";
   auto [code, out] = aws({"s3", "cp", local, url});
@@ -133,7 +133,8 @@ TEST_F(S3, LargeResultGoesAsMultipartUploadAndAwscliReadsIt) {
   memrun::SharedWorkerContext ctx({"s3test", 1 << 20, std::string("s3://") + kBucket + "/results"});
   const std::string bytes = random_bytes((70 << 20) + 7, 4);  // above the 64 MiB threshold: 9 parts
   const std::string url = ctx.upload_result(bytes, "big/out.bin");
-  const std::string local = temp_dir("memrun-aws") + "/big-out.bin";
+  memrun::test::TempDir scratch("memrun-aws");
+  const std::string local = scratch.path + "/big-out.bin";
   auto [code, out] = aws({"s3", "cp", url, local});
   ASSERT_EQ(code, 0) << out;
   EXPECT_TRUE(read_file(local) == bytes) << "multipart upload reassembled differently";

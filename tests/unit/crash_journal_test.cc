@@ -2,6 +2,8 @@
 
 #include <memrun/status.hpp>
 
+#include "support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,22 +13,14 @@
 
 using memrun::internal::CrashJournal;
 using memrun::internal::SuspectGate;
+using memrun::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "memrun-journal-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 }  // namespace
 
 TEST(CrashJournal, CountsOneCrashPerRestartForWhatWasLeftRunning) {
-  TempDir dir;
+  TempDir dir("memrun-journal");
   const CrashJournal::Request a{3, 41, "req-a"}, b{3, 42, "req-b"};
   {
     CrashJournal j(dir.path);
@@ -50,7 +44,7 @@ TEST(CrashJournal, CountsOneCrashPerRestartForWhatWasLeftRunning) {
 }
 
 TEST(CrashJournal, SkipsALineCutShortAndOddRequestIdsStayOneToken) {
-  TempDir dir;
+  TempDir dir("memrun-journal");
   {
     CrashJournal j(dir.path);
     j.started({0, 7, "id with spaces\nand newline"});
@@ -62,7 +56,7 @@ TEST(CrashJournal, SkipsALineCutShortAndOddRequestIdsStayOneToken) {
 }
 
 TEST(CrashJournal, LiveWorkersTakeSeparateSlots) {
-  TempDir dir;
+  TempDir dir("memrun-journal");
   CrashJournal first(dir.path);
   CrashJournal second(dir.path);
   EXPECT_NE(first.path(), second.path());

@@ -2,6 +2,8 @@
 
 #include <memrun/context.hpp>
 
+#include "support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <sys/mount.h>
@@ -20,17 +22,9 @@
 
 using memrun::internal::DiskCache;
 namespace fs = std::filesystem;
+using memrun::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "memrun-disk-XXXXXX").string();
-    path = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 constexpr uint64_t kMiB = 1 << 20;
 
@@ -46,7 +40,7 @@ std::vector<fs::path> files_under(const std::string& dir, const std::string& ext
 }  // namespace
 
 TEST(DiskCache, StoresOneFilePerObjectNamedByHashAndMapsItBack) {
-  TempDir dir;
+  TempDir dir("memrun-disk");
   DiskCache cache({dir.path, 10 * kMiB});
   const std::string url = "s3://bucket/../../etc/passwd?x=1 #frag";
   ASSERT_TRUE(cache.put(url, "hello disk"));
@@ -62,7 +56,7 @@ TEST(DiskCache, StoresOneFilePerObjectNamedByHashAndMapsItBack) {
 }
 
 TEST(DiskCache, ARestartedCacheServesWhatWasCommittedAndDropsHalfWrites) {
-  TempDir dir;
+  TempDir dir("memrun-disk");
   {
     DiskCache cache({dir.path, 10 * kMiB});
     ASSERT_TRUE(cache.put("file:///a", bytes_of(3 * kMiB, 'a')));
@@ -83,7 +77,7 @@ TEST(DiskCache, ARestartedCacheServesWhatWasCommittedAndDropsHalfWrites) {
 }
 
 TEST(DiskCache, ACorruptedChunkIsDetectedOnFirstReadAfterRestartAndDropped) {
-  TempDir dir;
+  TempDir dir("memrun-disk");
   {
     DiskCache cache({dir.path, 64 * kMiB, DiskCache::Policy::kSieve, 1 * kMiB});
     ASSERT_TRUE(cache.put("file:///big", bytes_of(5 * kMiB, 'x')));
@@ -102,7 +96,7 @@ TEST(DiskCache, ACorruptedChunkIsDetectedOnFirstReadAfterRestartAndDropped) {
 }
 
 TEST(DiskCache, SieveKeepsVisitedEntriesAndCapacityAlwaysHolds) {
-  TempDir dir;
+  TempDir dir("memrun-disk");
   DiskCache cache({dir.path, 10 * kMiB});
   for (const char* k : {"a", "b", "c"}) ASSERT_TRUE(cache.put(std::string("u:") + k, bytes_of(3 * kMiB, *k)));
   ASSERT_TRUE(cache.get("u:a"));  // visited; its mapping is released at once
@@ -114,7 +108,7 @@ TEST(DiskCache, SieveKeepsVisitedEntriesAndCapacityAlwaysHolds) {
 }
 
 TEST(DiskCache, LruEvictsTheLeastRecentlyRead) {
-  TempDir dir;
+  TempDir dir("memrun-disk");
   DiskCache cache({dir.path, 10 * kMiB, DiskCache::Policy::kLru});
   for (const char* k : {"a", "b", "c"}) ASSERT_TRUE(cache.put(std::string("u:") + k, bytes_of(3 * kMiB, *k)));
   ASSERT_TRUE(cache.get("u:a"));
@@ -124,7 +118,7 @@ TEST(DiskCache, LruEvictsTheLeastRecentlyRead) {
 }
 
 TEST(DiskCache, AnEntryAHandlerHoldsIsNeverEvicted) {
-  TempDir dir;
+  TempDir dir("memrun-disk");
   DiskCache cache({dir.path, 6 * kMiB});
   ASSERT_TRUE(cache.put("u:held", bytes_of(3 * kMiB, 'h')));
   auto held = cache.get("u:held");  // a handler is reading it
@@ -140,7 +134,7 @@ TEST(DiskCache, AnEntryAHandlerHoldsIsNeverEvicted) {
 }
 
 TEST(DiskCache, CapacityHoldsUnderConcurrentRandomFetches) {
-  TempDir dir;
+  TempDir dir("memrun-disk");
   DiskCache cache({dir.path, 8 * kMiB});
   std::atomic<bool> over{false};
   std::vector<std::thread> threads;
@@ -165,7 +159,7 @@ TEST(DiskCache, CapacityHoldsUnderConcurrentRandomFetches) {
 // A process killed with SIGKILL in the middle of writing a large entry: the
 // next one to open the cache never serves a partial entry.
 TEST(DiskCache, KillMinusNineMidWriteLeavesNoPartialEntry) {
-  TempDir dir;
+  TempDir dir("memrun-disk");
   const std::string big(512 * kMiB, 'k');
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
@@ -191,7 +185,7 @@ TEST(DiskCache, KillMinusNineMidWriteLeavesNoPartialEntry) {
 }
 
 TEST(DiskCache, TooLargeAFullDiskOrAnUnwritableDirectoryMeanNotCached) {
-  TempDir dir;
+  TempDir dir("memrun-disk");
   DiskCache small({dir.path, 1 * kMiB});
   EXPECT_FALSE(small.put("u:big", bytes_of(2 * kMiB, 'b')));
   EXPECT_EQ(small.stats().not_cached, 1u);
