@@ -18,6 +18,7 @@
 
 #include <memrun/status.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -35,25 +36,61 @@ enum class Tier : uint32_t {
 };
 MEMRUN_API std::string_view tier_name(Tier tier) noexcept;
 
+// Checks a disk-cache entry against its per-chunk checksums the first time
+// each chunk is read after a restart, so a multi-GB entry is trusted without
+// a full rescan. Implemented by the disk tier; a Blob points at one.
+class MEMRUN_API ChunkCheck {
+ public:
+  virtual ~ChunkCheck();
+  bool all_verified() const noexcept { return all_verified_.load(std::memory_order_acquire); }
+  // True once a chunk failed: the entry is dropped and the next get_or_fetch refetches.
+  bool corrupt() const noexcept { return corrupt_.load(std::memory_order_acquire); }
+  // Verifies the chunks under [offset, offset + length) not verified yet.
+  // Throws Error(kUnavailable) on a mismatch (retriable: a retry refetches).
+  virtual void verify(std::size_t offset, std::size_t length) const = 0;
+
+ protected:
+  mutable std::atomic<bool> all_verified_{false};
+  mutable std::atomic<bool> corrupt_{false};
+};
+
 // A reference-counted, read-only, contiguous view of fetched bytes. Copies share
 // the bytes; they stay valid while any copy lives, even after the cache drops
 // the entry.
+//
+// Bytes served from the disk tier after a restart are checked lazily:
+// read(offset, length) checks only the chunks it covers; data() and view()
+// check every chunk not checked yet on their first call (after that they
+// cost an atomic load). Either throws Error(kUnavailable) if the entry turns
+// out corrupted.
 class Blob {
  public:
   Blob() = default;
-  const std::byte* data() const noexcept { return data_; }
+  const std::byte* data() const {
+    if (check_ && !check_->all_verified()) check_->verify(0, size_);
+    return data_;
+  }
   std::size_t size() const noexcept { return size_; }
-  std::string_view view() const noexcept {
-    return {reinterpret_cast<const char*>(data_), size_};
+  std::string_view view() const { return {reinterpret_cast<const char*>(data()), size_}; }
+  // [offset, offset + length) of the bytes, checked. Throws
+  // Error(kInvalidArgument) when the range is out of bounds.
+  const std::byte* read(std::size_t offset, std::size_t length) const {
+    if (offset > size_ || length > size_ - offset)
+      throw Error(Code::kInvalidArgument, "blob range out of bounds");
+    if (check_ && !check_->all_verified()) check_->verify(offset, length);
+    return data_ + offset;
   }
   // The tier that served this particular lookup.
   Tier tier() const noexcept { return tier_; }
   explicit operator bool() const noexcept { return owner_ != nullptr; }
+  // True when a lazy check found the bytes corrupted.
+  bool corrupt() const noexcept { return check_ && check_->corrupt(); }
 
-  // For the cache implementation: wraps bytes kept alive by `owner`.
+  // For the cache implementation: wraps bytes kept alive by `owner`, which
+  // also keeps `check` (may be null: nothing left to check) alive.
   Blob(std::shared_ptr<const void> owner, const std::byte* data, std::size_t size,
-       Tier tier)
-      : owner_(std::move(owner)), data_(data), size_(size), tier_(tier) {}
+       Tier tier, const ChunkCheck* check = nullptr)
+      : owner_(std::move(owner)), data_(data), size_(size), tier_(tier), check_(check) {}
   Blob with_tier(Tier tier) const {
     Blob b = *this;
     b.tier_ = tier;
@@ -65,6 +102,7 @@ class Blob {
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;
   Tier tier_ = Tier::kRam;
+  const ChunkCheck* check_ = nullptr;
 };
 
 struct ObjectStoreStats {

@@ -108,9 +108,19 @@ int host_get_or_fetch(memrun_call* call, const char* url, memrun_blob* out) {
     if (out->struct_size < offsetof(memrun_blob, host_token) + sizeof(void*))
       return fail(call, MEMRUN_ERR_ABI_MISMATCH, "memrun_blob.struct_size is too small");
     Blob blob = call->worker->get_or_fetch(url);
+    // A plain pointer leaves no later point to check chunks at: check them all
+    // now, and if the disk entry turns out corrupted, fetch it again at once.
+    const std::byte* data = nullptr;
+    try {
+      data = blob.data();
+    } catch (const Error&) {
+      if (!blob.corrupt()) throw;
+      blob = call->worker->get_or_fetch(url);
+      data = blob.data();
+    }
     call->lent_blobs.push_back(std::move(blob));
     const Blob& held = call->lent_blobs.back();
-    out->data = held.data();
+    out->data = data;
     out->size = held.size();
     out->tier = static_cast<uint32_t>(held.tier());
     out->host_token = const_cast<Blob*>(&held);

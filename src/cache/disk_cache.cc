@@ -27,13 +27,6 @@ namespace {
 
 constexpr int kFormat = 1;
 
-std::vector<uint64_t> checksums(std::string_view bytes, size_t chunk) {
-  std::vector<uint64_t> out;
-  for (size_t off = 0; off < bytes.size(); off += chunk)
-    out.push_back(XXH3_64bits(bytes.data() + off, std::min(chunk, bytes.size() - off)));
-  return out;
-}
-
 // Writes all of `bytes` and fsyncs; errno is kept on failure.
 bool write_file(const std::string& path, std::string_view bytes) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -150,23 +143,68 @@ void DiskCache::rebuild() {
                opts_.capacity);
 }
 
-bool DiskCache::verify(const Entry& e) const {
-  std::string meta_text;
-  {
-    std::ifstream in(meta_path(e.hash));
-    std::stringstream s;
-    s << in.rdbuf();
-    meta_text = s.str();
+// The expected checksums of an entry from before the restart, and which
+// chunks have been checked since. Shared by the entry and its Blobs.
+struct DiskCache::Verification {
+  size_t chunk = 0;
+  std::vector<uint64_t> expected;
+  std::unique_ptr<std::atomic<bool>[]> checked;
+  std::atomic<size_t> remaining{0};
+  std::atomic<bool> corrupt{false};
+};
+
+namespace {
+
+// A mapped entry whose chunks are checked on first read; the Blob's owner.
+class CheckedMapping final : public ChunkCheck {
+ public:
+  CheckedMapping(std::shared_ptr<MappedFile> map, std::shared_ptr<DiskCache::Verification> v, std::string url)
+      : map_(std::move(map)), v_(std::move(v)), url_(std::move(url)) {
+    all_verified_ = v_->remaining == 0;
   }
-  try {
-    auto meta = nlohmann::json::parse(meta_text);
-    const auto expected = meta.at("xxh3").get<std::vector<uint64_t>>();
-    const size_t chunk = meta.at("chunk").get<size_t>();
-    auto map = map_file(data_path(e.hash), "cache entry " + e.hash);
-    return checksums(std::string_view(reinterpret_cast<const char*>(map->data()), map->size), chunk) == expected;
-  } catch (const std::exception&) {
-    return false;
+
+  void verify(size_t offset, size_t length) const override {
+    if (v_->corrupt) {  // found by another blob of this entry
+      corrupt_ = true;
+      throw Error(Code::kUnavailable, "disk cache entry for " + url_ + " failed its checksums; a retry refetches it");
+    }
+    const size_t chunk = v_->chunk;
+    const size_t first = offset / chunk;
+    const size_t last = length == 0 ? first : (offset + length - 1) / chunk + 1;
+    for (size_t i = first; i < last && i < v_->expected.size(); ++i) {
+      if (v_->checked[i].load(std::memory_order_acquire)) continue;
+      const size_t at = i * chunk, n = std::min(chunk, map_->size - at);
+      if (XXH3_64bits(map_->data() + at, n) != v_->expected[i]) {
+        v_->corrupt = true;
+        corrupt_ = true;
+        throw Error(Code::kUnavailable, "disk cache entry for " + url_ + ": bytes " + std::to_string(at) + "-" +
+                                            std::to_string(at + n - 1) +
+                                            " failed their checksum; the entry is dropped and a retry refetches it");
+      }
+      if (!v_->checked[i].exchange(true) && --v_->remaining == 0) all_verified_ = true;
+    }
+    if (v_->remaining == 0) all_verified_ = true;
   }
+
+ private:
+  std::shared_ptr<MappedFile> map_;
+  std::shared_ptr<DiskCache::Verification> v_;
+  std::string url_;
+};
+
+}  // namespace
+
+std::shared_ptr<DiskCache::Verification> DiskCache::load_checksums(const Entry& e) const {
+  std::ifstream in(meta_path(e.hash));
+  auto meta = nlohmann::json::parse(in);
+  auto v = std::make_shared<Verification>();
+  v->chunk = meta.at("chunk").get<size_t>();
+  v->expected = meta.at("xxh3").get<std::vector<uint64_t>>();
+  if (v->chunk == 0 || v->expected.size() != (e.size + v->chunk - 1) / v->chunk)
+    throw std::runtime_error("checksums do not cover the data");
+  v->checked = std::make_unique<std::atomic<bool>[]>(v->expected.size());
+  v->remaining = v->expected.size();
+  return v;
 }
 
 std::optional<Blob> DiskCache::get(const std::string& url) {
@@ -174,17 +212,23 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
   Entry snapshot;
   {
     std::lock_guard lock(mu_);
+    if (drop_if_corrupt_locked(url)) return std::nullopt;
     auto it = index_.find(url);
     if (it == index_.end()) return std::nullopt;
     snapshot = *it->second;
   }
-  // Checked outside the lock: a multi-GB entry takes a while.
-  if (!snapshot.verified && !verify(snapshot)) {
-    spdlog::warn("disk cache: entry for {} failed its checksums; dropped, will refetch", url);
-    std::lock_guard lock(mu_);
-    if (auto it = index_.find(url); it != index_.end()) remove_locked(it->second);
-    ++stats_.corrupt_dropped;
-    return std::nullopt;
+  // First read since the restart: the checksums come from the meta file (a
+  // few KiB per GiB), the chunks are checked as they are read.
+  if (!snapshot.trusted && !snapshot.pending) {
+    try {
+      snapshot.pending = load_checksums(snapshot);
+    } catch (const std::exception& ex) {
+      spdlog::warn("disk cache: entry for {} has unusable checksums ({}); dropped, will refetch", url, ex.what());
+      std::lock_guard lock(mu_);
+      if (auto it = index_.find(url); it != index_.end()) remove_locked(it->second);
+      ++stats_.corrupt_dropped;
+      return std::nullopt;
+    }
   }
   std::shared_ptr<MappedFile> map;
   try {
@@ -197,17 +241,42 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
   auto it = index_.find(url);
   if (it == index_.end()) return std::nullopt;  // evicted meanwhile
   Entry& e = *it->second;
-  e.verified = true;
-  e.mapping = map;
+  if (!e.trusted && !e.pending) e.pending = snapshot.pending;  // the first reader's checks are everyone's
+  if (e.pending && e.pending->remaining == 0) {
+    e.trusted = true;
+    e.pending.reset();
+  }
+  std::shared_ptr<const void> owner;
+  const ChunkCheck* check = nullptr;
+  if (e.pending) {
+    auto checked = std::make_shared<CheckedMapping>(map, e.pending, url);
+    check = checked.get();
+    owner = std::move(checked);
+  } else {
+    owner = map;
+  }
+  e.mapping = owner;
   if (opts_.policy == Policy::kSieve) {
     e.visited = true;
   } else if (it->second != entries_.begin()) {
     entries_.splice(entries_.begin(), entries_, it->second);  // LRU: to the front
   }
   ++stats_.hits;
-  const std::byte* data = map->data();
-  const size_t size = map->size;
-  return Blob(std::move(map), data, size, Tier::kDisk);
+  return Blob(std::move(owner), map->data(), map->size, Tier::kDisk, check);
+}
+
+bool DiskCache::drop_if_corrupt(const std::string& url) {
+  std::lock_guard lock(mu_);
+  return drop_if_corrupt_locked(url);
+}
+
+bool DiskCache::drop_if_corrupt_locked(const std::string& url) {
+  auto it = index_.find(url);
+  if (it == index_.end() || !it->second->pending || !it->second->pending->corrupt) return false;
+  spdlog::warn("disk cache: entry for {} failed its checksums; dropped, will refetch", url);
+  remove_locked(it->second);
+  ++stats_.corrupt_dropped;
+  return true;
 }
 
 void DiskCache::remove_locked(List::iterator it) {
@@ -250,68 +319,173 @@ bool DiskCache::reserve_locked(uint64_t bytes) {
   return used_ + reserved_ + bytes <= opts_.capacity;
 }
 
-bool DiskCache::write_entry(const std::string& hash, const std::string& url, std::string_view bytes) {
-  std::error_code ec;
-  const std::string shard = opts_.dir + "/" + hash.substr(0, 2);
-  fs::create_directories(shard, ec);
-  const std::string data = data_path(hash), meta = meta_path(hash);
-  static std::atomic<uint64_t> writes{0};
-  const std::string suffix = "." + std::to_string(::getpid()) + "." + std::to_string(++writes) + ".tmp";
-  nlohmann::json m = {{"format", kFormat},   {"url", url},
-                      {"size", bytes.size()}, {"chunk", opts_.chunk_size},
-                      {"xxh3", checksums(bytes, opts_.chunk_size)}};
-  const std::string meta_text = m.dump();
-  bool ok = write_file(data + suffix, bytes) && write_file(meta + suffix, meta_text) &&
-            ::rename((data + suffix).c_str(), data.c_str()) == 0 &&
-            ::rename((meta + suffix).c_str(), meta.c_str()) == 0;  // the commit point
-  if (!ok) {
-    const int err = errno;
-    spdlog::warn("disk cache: cannot store {} ({} bytes): {}; serving it uncached", url, bytes.size(),
-                 std::strerror(err));
-    ::unlink((data + suffix).c_str());
-    ::unlink((meta + suffix).c_str());
-    return false;
-  }
-  fsync_dir(shard);
-  return true;
+std::unique_ptr<DiskCache::Writer> DiskCache::writer(const std::string& url) {
+  if (!enabled_) return nullptr;
+  std::lock_guard lock(mu_);
+  // Another writer of this URL would rename over the first one's files and
+  // leave an entry whose files the other's eviction removes.
+  if (index_.count(url) || writing_.count(url)) return nullptr;
+  writing_.insert(url);
+  return std::unique_ptr<Writer>(new Writer(*this, url));
 }
 
 bool DiskCache::put(const std::string& url, std::string_view bytes) {
-  if (!enabled_) return false;
-  const std::string hash = sha256_hex(url);
-  {
+  auto w = writer(url);
+  if (!w) {
     std::lock_guard lock(mu_);
-    if (index_.count(url)) return true;
-    // Another thread is writing this URL: its entry will serve. Two writers
-    // would rename over each other's files and leave an entry whose files the
-    // other's eviction removes.
-    if (writing_.count(url)) return false;
-    if (!reserve_locked(bytes.size())) {
-      ++stats_.not_cached;
-      spdlog::warn("disk cache: no room for {} ({} bytes, capacity {}); serving it uncached", url, bytes.size(),
-                   opts_.capacity);
-      return false;
-    }
-    reserved_ += bytes.size();
-    writing_.insert(url);
+    return index_.count(url) > 0;
   }
-  const bool ok = write_entry(hash, url, bytes);
-  std::lock_guard lock(mu_);
-  reserved_ -= bytes.size();
-  writing_.erase(url);
+  try {
+    w->allocate(bytes.size());
+    w->write(0, reinterpret_cast<const std::byte*>(bytes.data()), bytes.size());
+    w->completed(0, bytes.size());
+    return w->commit();
+  } catch (const Error&) {
+    return false;  // logged and counted by the writer
+  }
+}
+
+DiskCache::Writer::Writer(DiskCache& cache, std::string url)
+    : cache_(cache), url_(std::move(url)), hash_(sha256_hex(url_)) {
+  static std::atomic<uint64_t> writes{0};
+  const std::string suffix = "." + std::to_string(::getpid()) + "." + std::to_string(++writes) + ".tmp";
+  data_tmp_ = cache_.data_path(hash_) + suffix;
+  meta_tmp_ = cache_.meta_path(hash_) + suffix;
+}
+
+DiskCache::Writer::~Writer() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) {
+    ::unlink(data_tmp_.c_str());
+    ::unlink(meta_tmp_.c_str());
+  }
+  std::lock_guard lock(cache_.mu_);
+  if (allocated_ && !committed_) cache_.reserved_ -= size_;
+  cache_.writing_.erase(url_);
+}
+
+void DiskCache::Writer::report(const std::string& what, int err) {
+  failed_ = true;
+  {
+    std::lock_guard lock(cache_.mu_);
+    ++cache_.stats_.not_cached;
+  }
+  spdlog::warn("disk cache: cannot store {} ({} bytes): {}: {}; serving it uncached", url_, size_, what,
+               std::strerror(err));
+}
+
+void DiskCache::Writer::fail(const std::string& what, int err) {
+  report(what, err);
+  throw Error(err == ENOSPC || err == EFBIG || err == EDQUOT ? Code::kResourceExhausted : Code::kInternal,
+              "disk cache: " + what + ": " + std::strerror(err));
+}
+
+uint64_t DiskCache::Writer::chunk_length(size_t i) const {
+  return std::min<uint64_t>(cache_.opts_.chunk_size, size_ - i * cache_.opts_.chunk_size);
+}
+
+void DiskCache::Writer::allocate(uint64_t size) {
+  if (allocated_) {
+    if (size != size_)
+      throw Error(Code::kUnavailable, url_ + " changed size during the download (" + std::to_string(size_) + " → " +
+                                          std::to_string(size) + " bytes)");
+    return;
+  }
+  size_ = size;
+  {
+    std::lock_guard lock(cache_.mu_);
+    if (!cache_.reserve_locked(size)) {
+      failed_ = true;
+      ++cache_.stats_.not_cached;
+      spdlog::warn("disk cache: no room for {} ({} bytes, capacity {}); serving it uncached", url_, size,
+                   cache_.opts_.capacity);
+      throw Error(Code::kResourceExhausted, "disk cache: no room for " + std::to_string(size) + " bytes");
+    }
+    cache_.reserved_ += size;
+    allocated_ = true;
+  }
+  std::error_code ec;
+  fs::create_directories(fs::path(data_tmp_).parent_path(), ec);
+  fd_ = ::open(data_tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("cannot create " + data_tmp_, errno);
+  // Allocated up front: a full disk shows here, not half way through.
+  if (size > 0) {
+    const int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+    if (rc == EOPNOTSUPP || rc == EINVAL) {
+      if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) fail("cannot size " + data_tmp_, errno);
+    } else if (rc != 0) {
+      fail("cannot allocate " + std::to_string(size) + " bytes", rc);
+    }
+  }
+  try {
+    map_ = map_fd(fd_, size, data_tmp_);
+  } catch (const Error&) {
+    fail("cannot map " + data_tmp_, errno);
+  }
+  const size_t chunks = (size + cache_.opts_.chunk_size - 1) / cache_.opts_.chunk_size;
+  arrived_ = std::make_unique<std::atomic<uint64_t>[]>(chunks);
+  sums_.assign(chunks, 0);
+}
+
+void DiskCache::Writer::write(uint64_t offset, const std::byte* data, size_t n) {
+  if (!allocated_ || offset > size_ || n > size_ - offset)
+    throw Error(Code::kUnavailable, url_ + ": the source sent more bytes than its size (" + std::to_string(size_) + ")");
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd_, data, n, static_cast<off_t>(offset));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) fail("cannot write " + data_tmp_, w < 0 ? errno : ENOSPC);
+    data += w;
+    offset += static_cast<uint64_t>(w);
+    n -= static_cast<size_t>(w);
+  }
+}
+
+// Each chunk is hashed by the thread that completes it, while other ranges
+// are still arriving, from the page cache it was just written to.
+void DiskCache::Writer::completed(uint64_t offset, uint64_t n) {
+  const uint64_t chunk = cache_.opts_.chunk_size;
+  for (uint64_t at = offset, end = offset + n; at < end;) {
+    const size_t i = static_cast<size_t>(at / chunk);
+    const uint64_t part = std::min(end, (i + 1) * chunk) - at;
+    if (arrived_[i].fetch_add(part) + part == chunk_length(i))
+      sums_[i] = XXH3_64bits(map_->data() + i * chunk, chunk_length(i));
+    at += part;
+  }
+}
+
+Blob DiskCache::Writer::bytes() const {
+  if (!map_) return Blob();
+  return Blob(map_, map_->data(), map_->size, Tier::kRemote);
+}
+
+bool DiskCache::Writer::commit() {
+  for (size_t i = 0; i < sums_.size(); ++i)
+    if (arrived_[i] != chunk_length(i))
+      throw Error(Code::kInternal, "disk cache: " + url_ + " committed before all of it arrived");
+  const std::string data = cache_.data_path(hash_), meta = cache_.meta_path(hash_);
+  nlohmann::json m = {{"format", kFormat}, {"url", url_}, {"size", size_}, {"chunk", cache_.opts_.chunk_size},
+                      {"xxh3", sums_}};
+  const bool ok = ::fsync(fd_) == 0 && write_file(meta_tmp_, m.dump()) &&
+                  ::rename(data_tmp_.c_str(), data.c_str()) == 0 &&
+                  ::rename(meta_tmp_.c_str(), meta.c_str()) == 0;  // the commit point
   if (!ok) {
-    ++stats_.not_cached;
+    report("cannot commit", errno);
     return false;
   }
+  fsync_dir(fs::path(data).parent_path().string());
+  committed_ = true;
+  std::lock_guard lock(cache_.mu_);
+  cache_.reserved_ -= size_;
   Entry e;
-  e.url = url;
-  e.hash = hash;
-  e.size = bytes.size();
-  e.verified = true;  // written by this process
-  entries_.push_front(std::move(e));
-  index_[url] = entries_.begin();
-  used_ += bytes.size();
-  ++stats_.writes;
+  e.url = url_;
+  e.hash = hash_;
+  e.size = size_;
+  e.trusted = true;
+  e.mapping = map_;
+  cache_.entries_.push_front(std::move(e));
+  cache_.index_[url_] = cache_.entries_.begin();
+  cache_.used_ += size_;
+  ++cache_.stats_.writes;
   return true;
 }
 

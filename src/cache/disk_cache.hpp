@@ -2,13 +2,17 @@
 // is the SHA-256 of the URL (no URL text reaches a file name), beside
 // {h}.meta holding the URL, the size and an XXH3 checksum per chunk.
 //
-// Writes go to temporary files, are fsynced, and become visible by renaming
-// the data file and then the meta file: an entry without its meta was never
-// committed and is removed at startup. The index (URL → size, policy bits,
-// ~100 bytes per entry whatever its size) is rebuilt from the meta files
-// when the cache opens, so a restarted worker serves disk hits at once.
-// Entries from before the restart are checked against their checksums when
-// first read; a mismatch drops the entry (counted) and the caller refetches.
+// A download is written in place (a Writer is its target): ranges land in a
+// temporary file at their offsets, whose space is allocated up front, and
+// each chunk is hashed as soon as all of it has arrived. The file is fsynced
+// and becomes visible by renaming the data file and then the meta file: an
+// entry without its meta was never committed and is removed at startup. The
+// index (URL → size, policy bits, ~100 bytes per entry whatever its size) is
+// rebuilt from the meta files when the cache opens, so a restarted worker
+// serves disk hits at once. Entries from before the restart are checked chunk
+// by chunk when each chunk is first read (Blob::read, or all of them on
+// Blob::data); a mismatch marks the entry corrupt, the next lookup drops it
+// (counted) and the caller refetches.
 //
 // Space is reserved before a write, so the capacity holds while many writes
 // run. Eviction is SIEVE (Zhang et al., NSDI '24) or LRU; an entry whose
@@ -19,6 +23,10 @@
 
 #include <memrun/context.hpp>
 
+#include "cache/mapped_file.hpp"
+#include "remote/target.hpp"
+
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -29,6 +37,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 namespace memrun::internal {
 
@@ -41,6 +50,10 @@ class DiskCache {
     Policy policy = Policy::kSieve;
     size_t chunk_size = 4u << 20;  // bytes per checksum
   };
+  class Writer;
+  // An entry's expected checksums after a restart, and which chunks have
+  // been checked since; shared by the entry and the Blobs that map it.
+  struct Verification;
 
   explicit DiskCache(Options options);
   ~DiskCache();
@@ -49,8 +62,13 @@ class DiskCache {
 
   // A zero-copy mapping of the entry (tier kDisk), or nullopt.
   std::optional<Blob> get(const std::string& url);
-  // Stores the bytes; false when they were not cached (see above).
+  // A writer that makes `url` an entry, or null: the tier is off, the URL is
+  // cached already, or another writer has it.
+  std::unique_ptr<Writer> writer(const std::string& url);
+  // Stores the bytes through a writer; false when they were not cached (see above).
   bool put(const std::string& url, std::string_view bytes);
+  // Drops `url` if a lazy check found it corrupted (counted); true if it did.
+  bool drop_if_corrupt(const std::string& url);
   DiskCacheStats stats() const;
   bool enabled() const { return enabled_; }
 
@@ -59,20 +77,21 @@ class DiskCache {
     std::string url;
     std::string hash;
     uint64_t size = 0;
-    bool visited = false;   // SIEVE
-    bool verified = false;  // checksums checked since this process opened it
-    std::weak_ptr<void> mapping;  // alive while a Blob holds the file mapped
+    bool visited = false;  // SIEVE
+    bool trusted = false;  // written, or every chunk checked, by this process
+    std::shared_ptr<Verification> pending;  // chunk checks under way since the restart
+    std::weak_ptr<const void> mapping;  // alive while a Blob holds the file mapped
   };
   using List = std::list<Entry>;
 
   std::string data_path(const std::string& hash) const;
   std::string meta_path(const std::string& hash) const;
   void rebuild();
-  bool verify(const Entry& e) const;
+  std::shared_ptr<Verification> load_checksums(const Entry& e) const;
   // Frees space for `bytes` (evicting); false if it cannot. Caller holds mu_.
   bool reserve_locked(uint64_t bytes);
   void remove_locked(List::iterator it);
-  bool write_entry(const std::string& hash, const std::string& url, std::string_view bytes);
+  bool drop_if_corrupt_locked(const std::string& url);
 
   Options opts_;
   bool enabled_ = true;
@@ -84,6 +103,44 @@ class DiskCache {
   uint64_t reserved_ = 0;  // writes in progress
   std::unordered_set<std::string> writing_;  // URLs being written: one writer each
   DiskCacheStats stats_;
+};
+
+// One entry being written; the target of its download. Dropped without a
+// commit, it removes its file and releases its reservation.
+class DiskCache::Writer final : public DownloadTarget {
+ public:
+  ~Writer() override;
+  // Reserves the space (evicting) and allocates the file. Throws
+  // Error(kResourceExhausted) when there is no room or the disk is full.
+  void allocate(uint64_t size) override;
+  // Throws Error(kResourceExhausted / kInternal) when the disk fails.
+  void write(uint64_t offset, const std::byte* data, size_t n) override;
+  void completed(uint64_t offset, uint64_t n) override;
+  // The bytes written, readable before the commit (e.g. to check a digest);
+  // valid as long as the Blob lives, committed or not.
+  Blob bytes() const;
+  // Makes the entry visible. False (logged, counted) when it could not be
+  // committed; bytes() still serves.
+  bool commit();
+  // True when the disk, not the source, failed: fetch again into memory.
+  bool failed() const { return failed_; }
+
+ private:
+  friend class DiskCache;
+  Writer(DiskCache& cache, std::string url);
+  void report(const std::string& what, int err);  // logs and counts a disk failure
+  [[noreturn]] void fail(const std::string& what, int err);
+  uint64_t chunk_length(size_t i) const;
+
+  DiskCache& cache_;
+  const std::string url_, hash_;
+  std::string data_tmp_, meta_tmp_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  bool allocated_ = false, committed_ = false, failed_ = false;
+  std::shared_ptr<MappedFile> map_;
+  std::unique_ptr<std::atomic<uint64_t>[]> arrived_;  // bytes per chunk
+  std::vector<uint64_t> sums_;  // XXH3 per chunk, set when the chunk is whole
 };
 
 }  // namespace memrun::internal

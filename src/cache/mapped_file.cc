@@ -27,18 +27,24 @@ std::shared_ptr<MappedFile> map_file(const std::string& path, const std::string&
     ::close(fd);
     throw Error(Code::kInvalidArgument, what + " is not a regular file");
   }
-  auto map = std::make_shared<MappedFile>();
-  if (st.st_size > 0) {
-    void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      throw Error(Code::kUnavailable, "cannot map " + what + ": " + std::strerror(err));
-    }
-    map->addr = p;
-    map->size = static_cast<size_t>(st.st_size);
+  std::shared_ptr<MappedFile> map;
+  try {
+    map = map_fd(fd, static_cast<size_t>(st.st_size), what);
+  } catch (...) {
+    ::close(fd);
+    throw;
   }
   ::close(fd);
+  return map;
+}
+
+std::shared_ptr<MappedFile> map_fd(int fd, size_t size, const std::string& what) {
+  auto map = std::make_shared<MappedFile>();
+  if (size == 0) return map;
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) throw Error(Code::kUnavailable, "cannot map " + what + ": " + std::strerror(errno));
+  map->addr = p;
+  map->size = size;
   return map;
 }
 

@@ -19,5 +19,8 @@ struct MappedFile {
 // Throws Error: kNotFound (no such file), kInvalidArgument (not a regular
 // file), kUnavailable (cannot open or map). `what` names it in messages.
 std::shared_ptr<MappedFile> map_file(const std::string& path, const std::string& what);
+// Maps `size` bytes of an open file read-only and shared (a file being written
+// through `fd` is seen as it is written). Throws Error(kUnavailable).
+std::shared_ptr<MappedFile> map_fd(int fd, size_t size, const std::string& what);
 
 }  // namespace memrun::internal

@@ -2,6 +2,7 @@
 
 #include "cache/mapped_file.hpp"
 
+#include "remote/buffer.hpp"
 #include "remote/http.hpp"
 #include "remote/retry.hpp"
 #include "s3/client.hpp"
@@ -24,42 +25,71 @@ constexpr std::string_view kFileScheme = "file://";
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-Blob fetch_file(const std::string& url) {
+bool is_file_url(const std::string& url) { return url.rfind(kFileScheme, 0) == 0; }
+
+std::shared_ptr<MappedFile> map_source(const std::string& url) {
   std::string path = url.substr(kFileScheme.size());
   if (path.empty() || path.front() != '/')
     throw Error(Code::kInvalidArgument, "file URL must hold an absolute path: " + url);
-  auto map = map_file(path, url);
-  const std::byte* data = map->data();
-  const size_t size = map->size;
-  return Blob(std::move(map), data, size, Tier::kRemote);
+  return map_file(path, url);
 }
 
-Blob fetch_http(const std::string& url) {
-  auto response = with_retries("GET " + url, [&] {
-    auto r = http::request("GET", url);
+void fetch_http(const std::string& url, DownloadTarget& target) {
+  with_retries("GET " + url, [&] {
+    // With a Content-Length the body goes straight to the target; without
+    // one (chunked) it is collected first.
+    http::Sink sink;
+    bool sized = false;
+    sink.on_headers = [&](const http::Response& r) {
+      const std::string length = r.header("content-length");
+      if (length.empty()) return false;
+      target.allocate(std::stoull(length));
+      return sized = true;
+    };
+    sink.on_body = [&](uint64_t offset, const std::byte* data, size_t n) { target.write(offset, data, n); };
+    auto r = http::request("GET", url, {}, {}, &sink);
     if (r.status < 200 || r.status >= 300) throw http::status_error("GET " + url, r.status);
-    return r;
+    if (!sized) {
+      target.allocate(r.body->size());
+      target.write(0, r.body->data(), r.body->size());
+    }
+    target.completed(0, sized ? sink.written : r.body->size());
   });
-  const std::byte* data = response.body->data();
-  const size_t size = response.body->size();
-  return Blob(std::move(response.body), data, size, Tier::kRemote);
 }
 
-Blob fetch_s3(const std::string& url, const std::function<void(uint64_t, uint64_t)>& progress) {
+void fetch_s3(const std::string& url, DownloadTarget& target, const Progress& progress) {
   auto config = s3::Config::from_env();
   if (progress) config.progress = [&](size_t done, size_t total) { progress(done, total); };
-  auto object = s3::Client(std::move(config)).get(s3::parse_url(url));
-  return Blob(std::move(object.owner), object.data, object.size, Tier::kRemote);
+  s3::Client(std::move(config)).get(s3::parse_url(url), target);
 }
 
 }  // namespace
 
-Blob fetch_remote(const std::string& url, const std::function<void(uint64_t, uint64_t)>& progress) {
-  if (url.rfind(kFileScheme, 0) == 0) return fetch_file(url);
-  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) return fetch_http(url);
-  if (url.rfind("s3://", 0) == 0) return fetch_s3(url, progress);
+void fetch_remote(const std::string& url, DownloadTarget& target, const Progress& progress) {
+  if (is_file_url(url)) {
+    auto map = map_source(url);
+    target.allocate(map->size);
+    target.write(0, map->data(), map->size);
+    target.completed(0, map->size);
+    return;
+  }
+  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) return fetch_http(url, target);
+  if (url.rfind("s3://", 0) == 0) return fetch_s3(url, target, progress);
   throw Error(Code::kInvalidArgument,
               "unsupported URL '" + url + "': expected file://, http://, https:// or s3://");
+}
+
+Blob fetch_remote(const std::string& url, const Progress& progress) {
+  if (is_file_url(url)) {
+    auto map = map_source(url);
+    const std::byte* data = map->data();
+    const size_t size = map->size;
+    return Blob(std::move(map), data, size, Tier::kRemote);
+  }
+  MemoryTarget memory;
+  fetch_remote(url, memory, progress);
+  const auto& b = memory.buffer();
+  return Blob(b.owner, b.data, b.size, Tier::kRemote);
 }
 
 std::string store_result(const std::string& dir_url, const std::string& key,
@@ -75,7 +105,7 @@ std::string store_result(const std::string& dir_url, const std::string& key,
     s3::Client(s3::Config::from_env()).put(s3::parse_url(url), bytes);
     return url;
   }
-  if (dir_url.rfind(kFileScheme, 0) != 0)
+  if (!is_file_url(dir_url))
     throw Error(Code::kUnimplemented,
                 "result store '" + dir_url + "' is not supported: use s3://bucket/prefix or a file:// directory");
   std::filesystem::path target = std::filesystem::path(dir_url.substr(kFileScheme.size())) / rel;

@@ -6,6 +6,8 @@
 
 #include <memrun/context.hpp>
 
+#include "remote/target.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -13,10 +15,16 @@
 
 namespace memrun::internal {
 
+using Progress = std::function<void(uint64_t, uint64_t)>;
+
+// Fetches the bytes behind `url` into `target`.
 // Throws Error: kInvalidArgument (malformed/unsupported URL), kNotFound,
-// kUnavailable (transport error, 5xx; retriable).
+// kUnavailable (transport error, 5xx; retriable), or what the target threw.
 // `progress` (optional) hears of large transfers: (bytes done, total).
-Blob fetch_remote(const std::string& url, const std::function<void(uint64_t, uint64_t)>& progress = {});
+void fetch_remote(const std::string& url, DownloadTarget& target, const Progress& progress = {});
+
+// The same into memory; a file:// source is mapped instead of copied.
+Blob fetch_remote(const std::string& url, const Progress& progress = {});
 
 // Writes `bytes` to `dir_url`/`key`: an S3 PUT for s3://bucket/prefix, a
 // file written atomically (temp + fsync + rename) for file://.

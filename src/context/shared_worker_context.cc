@@ -55,26 +55,49 @@ struct SharedWorkerContext::Impl {
           internal::DiskCache::Options{options.disk_dir, options.disk_budget_bytes});
   }
 
-  // Disk, then remote (written to disk once, by the one caller that fetched).
+  // Disk, then remote. A remote object is downloaded straight into its disk
+  // entry (one writer per URL), checked against the digest, then committed;
+  // if the disk cannot take it, into memory.
   Blob load(const std::string& url, const std::string& expected) {
     if (disk) {
       if (auto hit = disk->get(url)) {
-        check_digest(*hit, expected, url);
-        ++counters.disk_hits;
-        return *hit;
+        try {
+          check_digest(*hit, expected, url);
+          ++counters.disk_hits;
+          return *hit;
+        } catch (const Error&) {
+          if (!disk->drop_if_corrupt(url)) throw;
+        }
       }
     }
-    std::function<void(uint64_t, uint64_t)> progress;
+    internal::Progress progress;
     if (options.on_progress)
       progress = [&](uint64_t done, uint64_t total) { options.on_progress(url, done, total); };
+    if (auto writer = disk ? disk->writer(url) : nullptr) {
+      try {
+        internal::fetch_remote(url, *writer, progress);
+        Blob blob = writer->bytes();
+        count_remote(blob);
+        check_digest(blob, expected, url);
+        writer->commit();
+        return blob;
+      } catch (const Error&) {
+        if (!writer->failed()) throw;  // the source failed, not the disk
+      }
+    }
     Blob blob = internal::fetch_remote(url, progress);
-    ++counters.remote_fetches;
-    counters.remote_bytes += blob.size();
+    count_remote(blob);
     check_digest(blob, expected, url);
-    if (disk) disk->put(url, blob.view());
     return blob;
   }
+
+  void count_remote(const Blob& blob) {
+    ++counters.remote_fetches;
+    counters.remote_bytes += blob.size();
+  }
 };
+
+ChunkCheck::~ChunkCheck() = default;
 
 SharedWorkerContext::SharedWorkerContext(Options options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -104,25 +127,27 @@ Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest) {
   const std::string key = std::string(kBlobPrefix) + url;
   if (auto hit = impl_->store.find(key, kBlobType)) {
     Blob blob = static_cast<const Blob*>(hit.get())->with_tier(Tier::kRam);
-    check_digest(blob, expected, url);
-    ++impl_->counters.ram_hits;
-    return blob;
+    if (!blob.corrupt()) {
+      check_digest(blob, expected, url);
+      ++impl_->counters.ram_hits;
+      return blob;
+    }
+    impl_->store.erase(key);  // a lazy check failed: the disk tier drops it, the fetch below replaces it
   }
 
   // Single flight: the first caller fetches, later callers wait on its future.
+  // Callers naming different digests fly apart, so one's mismatch is not
+  // another's error.
+  const std::string flight = url + "#" + expected;
   std::promise<Blob> promise;
   std::shared_future<Blob> waiting;
   {
     std::lock_guard lock(impl_->fetch_mu);
-    auto it = impl_->fetching.find(url);
+    auto it = impl_->fetching.find(flight);
     if (it != impl_->fetching.end()) waiting = it->second;
-    else impl_->fetching.emplace(url, promise.get_future().share());
+    else impl_->fetching.emplace(flight, promise.get_future().share());
   }
-  if (waiting.valid()) {
-    Blob blob = waiting.get();
-    check_digest(blob, expected, url);
-    return blob;
-  }
+  if (waiting.valid()) return waiting.get();
 
   try {
     Blob blob = impl_->load(url, expected);
@@ -139,7 +164,7 @@ Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest) {
   std::shared_future<Blob> done;
   {
     std::lock_guard lock(impl_->fetch_mu);
-    auto it = impl_->fetching.find(url);
+    auto it = impl_->fetching.find(flight);
     done = it->second;
     impl_->fetching.erase(it);
   }

@@ -23,4 +23,22 @@ PrefaultedBuffer prefaulted_buffer(size_t size) {
   return b;
 }
 
+
+void MemoryTarget::allocate(uint64_t size) {
+  if (buffer_.owner) {
+    if (size != buffer_.size)
+      throw Error(Code::kUnavailable, "the object changed size during the download (" + std::to_string(buffer_.size) +
+                                          " → " + std::to_string(size) + " bytes)");
+    return;
+  }
+  buffer_ = prefaulted_buffer(size);
+}
+
+void MemoryTarget::write(uint64_t offset, const std::byte* data, size_t n) {
+  if (!buffer_.owner || offset > buffer_.size || n > buffer_.size - offset)
+    throw Error(Code::kUnavailable, "the server sent more bytes than the object's size (" +
+                                        std::to_string(buffer_.size) + ")");
+  std::memcpy(buffer_.data + offset, data, n);
+}
+
 }  // namespace memrun::internal

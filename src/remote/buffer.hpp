@@ -4,6 +4,8 @@
 // MAP_POPULATE pays that up front, in one kernel call.
 #pragma once
 
+#include "remote/target.hpp"
+
 #include <cstddef>
 #include <memory>
 
@@ -18,5 +20,18 @@ struct PrefaultedBuffer {
 
 // Throws Error(kResourceExhausted) when the memory cannot be mapped.
 PrefaultedBuffer prefaulted_buffer(size_t size);
+
+// A download into a pre-faulted buffer: the target when there is no disk tier
+// (or it cannot take the object).
+class MemoryTarget final : public DownloadTarget {
+ public:
+  void allocate(uint64_t size) override;
+  void write(uint64_t offset, const std::byte* data, size_t n) override;
+  void completed(uint64_t, uint64_t) override {}
+  const PrefaultedBuffer& buffer() const { return buffer_; }
+
+ private:
+  PrefaultedBuffer buffer_;
+};
 
 }  // namespace memrun::internal

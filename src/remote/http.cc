@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 
 namespace memrun::internal::http {
@@ -23,29 +24,53 @@ struct Transfer {
   std::string_view upload;
   size_t uploaded = 0;
   Sink* sink = nullptr;
-  bool overflow = false;
+  bool diverted = false;  // this response's body goes to the sink
+  uint64_t received = 0;  // body bytes of the final response
+  std::exception_ptr error;  // thrown by a sink callback; aborts the transfer
 };
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
 
 size_t on_header(char* line, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   std::string_view h(line, size * n);
+  if (h.rfind("HTTP/", 0) == 0) {
+    // A new response (after a redirect or a 100 Continue): forget the last one's headers.
+    t->response->headers.clear();
+    t->response->body->clear();
+    t->has_length = false;
+    t->diverted = false;
+    t->received = 0;
+    const auto space = h.find(' ');
+    t->response->status = space == std::string_view::npos ? 0 : std::atol(std::string(h.substr(space + 1, 3)).c_str());
+    return size * n;
+  }
+  if (h == "\r\n" || h == "\n") {  // the end of this response's headers
+    if (t->sink && t->response->status >= 200 && t->response->status < 300) {
+      try {
+        t->diverted = t->sink->on_headers ? t->sink->on_headers(*t->response) : true;
+      } catch (...) {
+        t->error = std::current_exception();
+        return 0;
+      }
+    }
+    return size * n;
+  }
   if (auto colon = h.find(':'); colon != std::string_view::npos) {
-    std::string name(h.substr(0, colon));
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string name = lowercase(h.substr(0, colon));
     std::string_view value = h.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
-    t->response->headers.emplace_back(std::move(name), std::string(value));
-  }
-  constexpr std::string_view kLen = "content-length:";
-  if (h.size() > kLen.size()) {
-    std::string name(h.substr(0, kLen.size()));
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (name == kLen) {
-      t->announced = std::strtoull(std::string(h.substr(kLen.size())).c_str(), nullptr, 10);
+    if (name == "content-length") {
+      t->announced = std::strtoull(std::string(value).c_str(), nullptr, 10);
       t->has_length = true;
       if (!t->sink && t->announced < (1ull << 40)) t->response->body->reserve(static_cast<size_t>(t->announced));
     }
+    t->response->headers.emplace_back(std::move(name), std::string(value));
   }
   return size * n;
 }
@@ -53,16 +78,17 @@ size_t on_header(char* line, size_t size, size_t n, void* user) {
 size_t on_body(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const auto* p = reinterpret_cast<const std::byte*>(data);
-  if (t->sink) {
-    if (size * n > t->sink->capacity - t->sink->written) {
-      t->overflow = true;
+  if (t->diverted) {
+    try {
+      t->sink->on_body(t->received, p, size * n);
+    } catch (...) {
+      t->error = std::current_exception();
       return 0;  // aborts the transfer
     }
-    std::copy_n(p, size * n, t->sink->data + t->sink->written);
-    t->sink->written += size * n;
-    return size * n;
+  } else {
+    t->response->body->insert(t->response->body->end(), p, p + size * n);
   }
-  t->response->body->insert(t->response->body->end(), p, p + size * n);
+  t->received += size * n;
   return size * n;
 }
 
@@ -122,18 +148,17 @@ Response request(const std::string& method, const std::string& url, const Header
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     }
   }
+  if (sink) sink->written = 0;
   CURLcode rc = curl_easy_perform(c);
-  if (t.overflow)
-    throw Error(Code::kUnavailable, method + " " + url + ": response larger than the " +
-                                        std::to_string(sink->capacity) + " bytes expected");
+  if (t.error) std::rethrow_exception(t.error);
   if (rc != CURLE_OK)
     throw Error(Code::kUnavailable,
                 method + " " + url + " failed: " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+  if (t.diverted) sink->written = t.received;
   if (method != "HEAD" && t.has_length && response.status >= 200 && response.status < 300 &&
-      (sink ? sink->written : response.body->size()) != t.announced)
-    throw Error(Code::kUnavailable, method + " " + url + ": body of " +
-                                        std::to_string(sink ? sink->written : response.body->size()) +
+      t.received != t.announced)
+    throw Error(Code::kUnavailable, method + " " + url + ": body of " + std::to_string(t.received) +
                                         " bytes, Content-Length said " + std::to_string(t.announced));
   return response;
 }

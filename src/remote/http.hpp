@@ -5,6 +5,8 @@
 #include <memrun/status.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,13 +30,16 @@ struct Response {
   std::string text() const { return std::string(reinterpret_cast<const char*>(body->data()), body->size()); }
 };
 
-// Where a response body goes instead of Response::body: a caller's buffer
-// (e.g. one range of a pre-faulted download buffer). A body that would
-// overflow it is an error.
+// Where a 2xx response's body goes instead of Response::body, e.g. one range
+// of a download written at its offset in a file. Callbacks may throw Error to
+// abort the transfer; request() rethrows it.
 struct Sink {
-  std::byte* data = nullptr;
-  size_t capacity = 0;
-  size_t written = 0;
+  // Called once the headers of a 2xx response are complete, before its body.
+  // True: the body goes to on_body; false: it is kept in Response::body.
+  std::function<bool(const Response&)> on_headers;
+  // The body in order, in pieces: (offset within this body, bytes, count).
+  std::function<void(uint64_t, const std::byte*, size_t)> on_body;
+  uint64_t written = 0;  // bytes passed to on_body by the last request
 };
 
 // Throws Error(kUnavailable) on a transport failure (connect, reset,

@@ -1,8 +1,8 @@
 #include "s3/client.hpp"
 
-#include "remote/buffer.hpp"
 #include "remote/retry.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -53,7 +53,7 @@ Config Config::from_env() {
 }
 
 http::Response Client::send(const std::string& method, const Location& where, const Query& query, Headers extra,
-                            std::string_view body, http::Sink* sink) const {
+                            std::string_view body, http::Sink* sink, std::initializer_list<long> accept) const {
   std::string scheme = "https://", host = "s3." + config_.region + ".amazonaws.com";
   if (!config_.endpoint.empty()) {
     auto sep = config_.endpoint.find("://");
@@ -84,6 +84,7 @@ http::Response Client::send(const std::string& method, const Location& where, co
     std::erase_if(headers, [](const auto& h) { return h.first == "host"; });
   }
   auto response = http::request(method, url, headers, body, sink);
+  if (std::find(accept.begin(), accept.end(), response.status) != accept.end()) return response;
   const std::string text = sink ? "" : response.text();
   // CompleteMultipartUpload can fail with 200 and an <Error> body.
   if (response.status < 200 || response.status >= 300 || text.find("<Error>") != std::string::npos)
@@ -117,42 +118,76 @@ void Client::parallel_parts(size_t count, const std::function<void(size_t)>& par
   if (error) std::rethrow_exception(error);
 }
 
-Client::Object Client::get(const Location& where) const {
-  const std::string what = "GET s3://" + where.bucket + "/" + where.key;
-  const size_t part = std::max<size_t>(config_.part_size, 1);
-  // The first range: a small object ends here, a larger one tells its size.
-  http::Response first = with_retries(what, [&] {
-    return send("GET", where, {}, {{"range", "bytes=0-" + std::to_string(part - 1)}}, {});
-  });
-  Object whole{first.body, first.body->data(), first.body->size()};
-  if (first.status == 200) return whole;  // the server sent it all
-  const std::string range = first.header("content-range");  // "bytes 0-N/TOTAL"
-  const auto slash = range.rfind('/');
-  if (slash == std::string::npos || range.substr(slash + 1) == "*")
-    throw Error(Code::kUnavailable, what + ": unusable Content-Range '" + range + "'");
-  const size_t total = std::stoull(range.substr(slash + 1));
-  if (first.body->size() == total) return whole;
-  if (first.body->size() != part)
-    throw Error(Code::kUnavailable, what + ": first range is " + std::to_string(first.body->size()) + " bytes");
+namespace {
 
-  PrefaultedBuffer buffer = prefaulted_buffer(total);
-  std::memcpy(buffer.data, first.body->data(), part);
-  std::atomic<size_t> done{part};
-  if (config_.progress) config_.progress(part, total);
+// The object's size from the first ranged response: Content-Range's total
+// for a 206, Content-Length for a 200 (a server that ignored the range).
+uint64_t object_size(const http::Response& r, const std::string& what) {
+  if (r.status == 200) {
+    const std::string length = r.header("content-length");
+    if (length.empty()) throw Error(Code::kUnavailable, what + ": no Content-Length");
+    return std::stoull(length);
+  }
+  const std::string range = r.header("content-range");  // "bytes 0-N/TOTAL"
+  const auto slash = range.rfind('/');
+  if (r.status != 206 || slash == std::string::npos || range.substr(slash + 1) == "*")
+    throw Error(Code::kUnavailable, what + ": unusable Content-Range '" + range + "'");
+  return std::stoull(range.substr(slash + 1));
+}
+
+std::string byte_range(uint64_t offset, uint64_t length) {
+  return "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1);
+}
+
+}  // namespace
+
+void Client::get(const Location& where, DownloadTarget& target) const {
+  const std::string what = "GET s3://" + where.bucket + "/" + where.key;
+  const uint64_t part = std::max<size_t>(config_.part_size, 1);
+  // The first range: a small object ends here, a larger one tells its size.
+  uint64_t total = 0;
+  with_retries(what, [&] {
+    http::Sink sink;
+    sink.on_headers = [&](const http::Response& r) {
+      total = object_size(r, what);
+      target.allocate(total);
+      return true;
+    };
+    sink.on_body = [&](uint64_t offset, const std::byte* data, size_t n) { target.write(offset, data, n); };
+    // An empty object has no byte 0: S3 answers a range with 416; ask again without one.
+    if (send("GET", where, {}, {{"range", byte_range(0, part)}}, {}, &sink, {416}).status == 416)
+      send("GET", where, {}, {}, {}, &sink);
+    if (sink.written != std::min(part, total) && sink.written != total)
+      throw Error(Code::kUnavailable, what + ": first range is " + std::to_string(sink.written) + " bytes");
+    target.completed(0, sink.written);
+    return sink.written;
+  });
+  const uint64_t first = std::min(part, total);
+  std::atomic<uint64_t> done{first};
+  if (config_.progress) config_.progress(first, total);
+  if (first == total) return;
   const size_t parts = (total + part - 1) / part;
   parallel_parts(parts - 1, [&](size_t i) {
-    const size_t offset = (i + 1) * part, length = std::min(part, total - offset);
-    const std::string bytes = "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1);
-    with_retries(what + " " + bytes, [&] {
-      http::Sink sink{buffer.data + offset, length, 0};
-      send("GET", where, {}, {{"range", bytes}}, {}, &sink);
+    const uint64_t offset = (i + 1) * part, length = std::min(part, total - offset);
+    const std::string range = byte_range(offset, length);
+    with_retries(what + " " + range, [&] {
+      http::Sink sink;
+      sink.on_headers = [&](const http::Response& r) {
+        if (r.status != 206) throw Error(Code::kUnavailable, what + " " + range + ": HTTP " + std::to_string(r.status) + ", expected 206");
+        return true;
+      };
+      sink.on_body = [&](uint64_t at, const std::byte* data, size_t n) {
+        if (at + n > length) throw Error(Code::kUnavailable, what + " " + range + ": more bytes than asked for");
+        target.write(offset + at, data, n);
+      };
+      send("GET", where, {}, {{"range", range}}, {}, &sink);
       if (sink.written != length)
-        throw Error(Code::kUnavailable, what + " " + bytes + ": " + std::to_string(sink.written) + " bytes arrived");
+        throw Error(Code::kUnavailable, what + " " + range + ": " + std::to_string(sink.written) + " bytes arrived");
     });
-    const size_t now = done += length;
+    target.completed(offset, length);
+    const uint64_t now = done += length;
     if (config_.progress) config_.progress(now, total);
   });
-  return {buffer.owner, buffer.data, total};
 }
 
 void Client::put(const Location& where, std::string_view bytes) const {

@@ -5,10 +5,12 @@
 #pragma once
 
 #include "remote/http.hpp"
+#include "remote/target.hpp"
 #include "s3/sigv4.hpp"
 
 #include <cstddef>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,8 +31,8 @@ struct Config {
   bool path_style = false;  // /bucket/key instead of bucket.host/key
   Credentials credentials;  // empty access key: unsigned requests (public objects)
 
-  // Objects larger than one part are fetched as parallel ranged GETs written
-  // straight into one pre-faulted buffer at their offsets.
+  // Objects larger than one part are fetched as parallel ranged GETs, each
+  // written into the download target at its offset.
   size_t part_size = 8u << 20;
   int parallelism = 8;
   // Uploads above this size go as a multipart upload of part_size parts
@@ -48,21 +50,19 @@ class Client {
  public:
   explicit Client(Config config) : config_(std::move(config)) {}
 
-  struct Object {
-    std::shared_ptr<void> owner;  // keeps the bytes alive
-    const std::byte* data = nullptr;
-    size_t size = 0;
-  };
-
-  // Throws Error: kNotFound (no such bucket/key), kUnavailable (transport,
-  // 5xx after retries, a short response), kInvalidArgument (refused, e.g.
-  // bad credentials). Retriable failures are retried with backoff, per part.
-  Object get(const Location& where) const;
+  // Fetches the object into `target`. Throws Error: kNotFound (no such
+  // bucket/key), kUnavailable (transport, 5xx after retries, a short
+  // response), kInvalidArgument (refused, e.g. bad credentials), or what the
+  // target threw. Retriable failures are retried with backoff, per part.
+  void get(const Location& where, DownloadTarget& target) const;
   void put(const Location& where, std::string_view bytes) const;
 
  private:
+  // Throws the status's Error for a non-2xx answer, except for the statuses
+  // listed in `accept`.
   http::Response send(const std::string& method, const Location& where, const Query& query,
-                      Headers headers, std::string_view body, http::Sink* sink = nullptr) const;
+                      Headers headers, std::string_view body, http::Sink* sink = nullptr,
+                      std::initializer_list<long> accept = {}) const;
   void put_multipart(const Location& where, std::string_view bytes) const;
   // Runs part(i) for i in [0, count) on up to `parallelism` threads; the first
   // error stops the rest and is rethrown.

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """An HTTP server on 127.0.0.1 for the retry tests. GET /fail-N/NAME answers
 503 to the first N requests for that path, then 200 with NAME's bytes;
-GET /always-503 never recovers. Prints "listening on PORT" when ready."""
+GET /always-503 never recovers. GET /strict-range/NAME is an empty object
+served as AWS S3 serves one: a ranged GET is 416 (no byte 0 to send), a
+plain GET is 200 with no body. Prints "listening on PORT" when ready."""
 import http.server
 import sys
 from collections import Counter
@@ -12,6 +14,14 @@ seen = Counter()
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         seen[self.path] += 1
+        if self.path.startswith("/strict-range/"):
+            ranged = self.headers.get("Range") is not None
+            self.send_response(416 if ranged else 200)
+            if ranged:
+                self.send_header("Content-Range", "bytes */0")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         parts = self.path.strip("/").split("/")
         if parts[0].startswith("fail-") and seen[self.path] > int(parts[0][5:]):
             body = ("payload of " + parts[-1]).encode()

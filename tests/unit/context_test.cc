@@ -144,6 +144,58 @@ TEST(GetOrFetch, RemoteThenRamAndAfterARestartFromDisk) {
   std::filesystem::remove_all(root);
 }
 
+TEST(GetOrFetch, ACorruptedDiskEntryFailsItsReaderOnceThenIsRefetched) {
+  const std::string root = testing::TempDir() + "/memrun_corrupt";
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root);
+  const std::string path = root + "/source.bin";
+  const std::string bytes(6 << 20, 'q');
+  { std::ofstream(path) << bytes; }
+  const std::string url = "file://" + path;
+  memrun::SharedWorkerContext::Options o{"test", 64 << 20, "", root + "/cache", 64 << 20};
+  { memrun::SharedWorkerContext(o).get_or_fetch(url); }
+  for (const auto& f : std::filesystem::recursive_directory_iterator(root + "/cache"))
+    if (f.path().extension() == ".data") {
+      std::fstream(f.path(), std::ios::in | std::ios::out | std::ios::binary).put('!');
+    }
+  memrun::SharedWorkerContext restarted(o);
+  auto blob = restarted.get_or_fetch(url);
+  EXPECT_EQ(blob.tier(), memrun::Tier::kDisk);
+  EXPECT_EQ(static_cast<char>(blob.read(5 << 20, 1)[0]), 'q') << "the second chunk is intact";
+  EXPECT_THROW(blob.data(), memrun::Error) << "the first is not";
+  auto again = restarted.get_or_fetch(url);
+  EXPECT_EQ(again.tier(), memrun::Tier::kRemote) << "dropped from RAM and disk, fetched anew";
+  EXPECT_EQ(again.view(), bytes);
+  EXPECT_EQ(restarted.cache_stats().disk.corrupt_dropped, 1u);
+  std::filesystem::remove_all(root);
+}
+
+// A caller naming a wrong digest must not fail callers of the same URL that
+// named none, however their fetches overlap.
+TEST(GetOrFetch, ADigestMismatchIsOnlyTheErrorOfWhoNamedTheDigest) {
+  const std::string path = testing::TempDir() + "/memrun_digest_flight.bin";
+  { std::ofstream(path) << std::string(1 << 20, 'd'); }
+  for (int round = 0; round < 20; ++round) {
+    memrun::SharedWorkerContext ctx({"test", 64 << 20, ""});
+    std::atomic<int> plain_ok{0}, wrong_failed{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 8; ++i) {
+      threads.emplace_back([&] {
+        try {
+          ctx.get_or_fetch("file://" + path + "#sha256=" + std::string(64, 'a'));
+        } catch (const memrun::Error&) {
+          ++wrong_failed;
+        }
+      });
+      threads.emplace_back([&] { plain_ok += ctx.get_or_fetch("file://" + path).size() == (1 << 20); });
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(plain_ok.load(), 8) << "round " << round;
+    ASSERT_EQ(wrong_failed.load(), 8) << "round " << round;
+  }
+  std::remove(path.c_str());
+}
+
 TEST(GetOrFetch, ErrorsAreClassified) {
   memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
   auto code_of = [&](const std::string& url) {

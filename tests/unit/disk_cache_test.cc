@@ -76,7 +76,7 @@ TEST(DiskCache, ARestartedCacheServesWhatWasCommittedAndDropsHalfWrites) {
   EXPECT_EQ(files_under(dir.path, ".data").size(), 2u);
 }
 
-TEST(DiskCache, ACorruptedChunkIsDetectedOnFirstReadAfterRestartAndDropped) {
+TEST(DiskCache, ACorruptedChunkIsDetectedWhenFirstReadAfterRestartAndDropped) {
   TempDir dir("memrun-disk");
   {
     DiskCache cache({dir.path, 64 * kMiB, DiskCache::Policy::kSieve, 1 * kMiB});
@@ -88,11 +88,108 @@ TEST(DiskCache, ACorruptedChunkIsDetectedOnFirstReadAfterRestartAndDropped) {
     f.put('y');  // one flipped byte in the fourth chunk
   }
   DiskCache cache({dir.path, 64 * kMiB});
-  EXPECT_FALSE(cache.get("file:///big"));
+  auto blob = cache.get("file:///big");
+  ASSERT_TRUE(blob) << "served at once: nothing is read before the handler reads it";
+  EXPECT_EQ(static_cast<char>(blob->read(0, 3 * kMiB)[3 * kMiB - 1]), 'x') << "the first three chunks are intact";
+  EXPECT_EQ(static_cast<char>(blob->read(4 * kMiB, kMiB)[0]), 'x') << "and so is the fifth";
+  EXPECT_FALSE(blob->corrupt());
+  try {
+    blob->read(3 * kMiB + 100, 1);
+    ADD_FAILURE() << "the flipped byte's chunk was not checked";
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kUnavailable) << "retriable: a retry refetches";
+    EXPECT_NE(std::string(e.what()).find("bytes 3145728-4194303"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(blob->corrupt());
+  EXPECT_THROW(blob->data(), memrun::Error);
+  EXPECT_FALSE(cache.get("file:///big")) << "the next lookup drops it";
   EXPECT_EQ(cache.stats().corrupt_dropped, 1u);
   EXPECT_EQ(cache.stats().entries, 0u);
   EXPECT_TRUE(files_under(dir.path, ".data").empty());
   EXPECT_TRUE(cache.put("file:///big", bytes_of(5 * kMiB, 'x')));  // the refetch is stored again
+}
+
+TEST(DiskCache, EachChunkIsCheckedOncePerProcessWhateverTheBlob) {
+  TempDir dir("memrun-disk");
+  {
+    DiskCache cache({dir.path, 64 * kMiB, DiskCache::Policy::kSieve, 1 * kMiB});
+    ASSERT_TRUE(cache.put("u:e", bytes_of(3 * kMiB, 'e')));
+  }
+  DiskCache cache({dir.path, 64 * kMiB});
+  {
+    auto first = cache.get("u:e");
+    ASSERT_TRUE(first);
+    first->read(0, 1);  // checks chunk 0
+    auto second = cache.get("u:e");
+    EXPECT_EQ(second->view(), bytes_of(3 * kMiB, 'e')) << "checks chunks 1 and 2, shared with `first`";
+  }
+  // Damage after every chunk was checked goes unseen until the next restart:
+  // checks are per process, not per read.
+  {
+    std::fstream f(files_under(dir.path, ".data")[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.put('!');
+  }
+  auto third = cache.get("u:e");
+  ASSERT_TRUE(third);
+  EXPECT_NO_THROW(third->data());
+  EXPECT_FALSE(third->corrupt());
+  DiskCache restarted({dir.path, 64 * kMiB});
+  EXPECT_THROW(restarted.get("u:e")->read(0, 1), memrun::Error);
+}
+
+// A download written in place: ranges out of order from several threads, one
+// of them written twice (a retried range whose first attempt sent garbage).
+TEST(DiskCache, AWriterTakesRangesInAnyOrderAndCommitsOnlyWhole) {
+  TempDir dir("memrun-disk");
+  const std::string bytes = [] {
+    std::string s(10 * kMiB + 123, '\0');
+    std::mt19937 rng(7);
+    for (auto& c : s) c = static_cast<char>(rng());
+    return s;
+  }();
+  const auto* src = reinterpret_cast<const std::byte*>(bytes.data());
+  {
+    DiskCache cache({dir.path, 64 * kMiB, DiskCache::Policy::kSieve, 1 * kMiB});
+    auto w = cache.writer("s3://b/k");
+    ASSERT_TRUE(w);
+    EXPECT_FALSE(cache.writer("s3://b/k")) << "one writer per URL";
+    w->allocate(bytes.size());
+    w->allocate(bytes.size());  // a retried first range: same size, fine
+    EXPECT_THROW(w->allocate(bytes.size() + 1), memrun::Error) << "the object changed size";
+    constexpr uint64_t kRange = 3 * kMiB + 5;  // not aligned with the chunks
+    std::vector<std::thread> threads;
+    for (uint64_t off = 0; off < bytes.size(); off += kRange)
+      threads.emplace_back([&, off] {
+        const uint64_t n = std::min<uint64_t>(kRange, bytes.size() - off);
+        if (off == kRange) {
+          const std::string garbage(n, '?');
+          w->write(off, reinterpret_cast<const std::byte*>(garbage.data()), n);
+        }
+        for (uint64_t at = off; at < off + n; at += 16384)  // curl-sized pieces
+          w->write(at, src + at, std::min<uint64_t>(16384, off + n - at));
+        w->completed(off, n);
+      });
+    for (auto& t : threads) t.join();
+    EXPECT_THROW(w->write(bytes.size() - 1, src, 2), memrun::Error) << "past the end";
+    EXPECT_EQ(w->bytes().view(), bytes);
+    EXPECT_FALSE(cache.get("s3://b/k")) << "invisible before the commit";
+    ASSERT_TRUE(w->commit());
+    EXPECT_EQ(cache.get("s3://b/k")->view(), bytes);
+  }
+  DiskCache restarted({dir.path, 64 * kMiB});
+  EXPECT_EQ(restarted.get("s3://b/k")->view(), bytes) << "the checksums hashed during the download hold";
+
+  auto unfinished = restarted.writer("s3://b/other");
+  unfinished->allocate(2 * kMiB);
+  unfinished->write(0, src, kMiB);
+  unfinished->completed(0, kMiB);
+  EXPECT_THROW(unfinished->commit(), memrun::Error) << "half an object is never an entry";
+  unfinished.reset();
+  EXPECT_EQ(files_under(dir.path, ".tmp").size(), 0u) << "an abandoned write leaves nothing";
+  EXPECT_EQ(restarted.stats().bytes, bytes.size());
+  auto w = restarted.writer("s3://b/third");
+  EXPECT_THROW(w->allocate(65 * kMiB), memrun::Error) << "larger than the capacity";
+  EXPECT_TRUE(w->failed()) << "the disk, not the source: the caller fetches into memory";
 }
 
 TEST(DiskCache, SieveKeepsVisitedEntriesAndCapacityAlwaysHolds) {
