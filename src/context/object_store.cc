@@ -1,84 +1,104 @@
 #include "context/object_store.hpp"
 
-#include <vector>
+#include <limits>
 
 namespace memrun::internal {
 
 void ObjectStore::set(std::string name, std::string type_name, std::shared_ptr<void> object,
                       uint64_t size, bool pinned) {
-  // Destructors of dropped objects run after the lock is released: they are
+  // Destructors of dropped objects run after the locks are released: they are
   // user code and may be slow or touch the store.
   std::vector<std::shared_ptr<void>> dropped;
+  std::lock_guard set_lock(set_mu_);
+  Shard& shard = shard_for(name);
   {
-    std::lock_guard lock(mu_);
-    auto it = entries_.find(name);
-    uint64_t replaced_pinned = (it != entries_.end() && it->second.pinned) ? it->second.size : 0;
-    uint64_t room = budget_ - std::min(budget_, pinned_bytes_ - replaced_pinned);
+    std::unique_lock lock(shard.mu);
+    auto it = shard.entries.find(name);
+    const uint64_t replaced_pinned = (it != shard.entries.end() && it->second.pinned) ? it->second.size : 0;
+    const uint64_t pinned_now = pinned_bytes_ - replaced_pinned;
+    const uint64_t room = budget_ - std::min(budget_, pinned_now);
     if (size > room)
       throw Error(Code::kResourceExhausted,
-                  "object '" + name + "' of " + std::to_string(size) +
-                      " bytes does not fit the memory budget (" + std::to_string(budget_) +
-                      " bytes, " + std::to_string(pinned_bytes_ - replaced_pinned) + " pinned)");
-    if (it != entries_.end()) {
-      dropped.push_back(std::move(it->second.object));
-      remove_locked(it);
-    }
-    Entry e{std::move(type_name), std::move(object), size, pinned, {}};
-    if (!pinned) {
-      lru_.push_front(name);
-      e.lru = lru_.begin();
-    } else {
-      pinned_bytes_ += size;
-    }
+                  "object '" + name + "' of " + std::to_string(size) + " bytes does not fit the memory budget (" +
+                      std::to_string(budget_) + " bytes, " + std::to_string(pinned_now) + " pinned)");
+    if (it != shard.entries.end()) remove_locked(shard, it, dropped);
+    Entry& e = shard.entries.try_emplace(std::move(name)).first->second;
+    e.type_name = std::move(type_name);
+    e.object = std::move(object);
+    e.size = size;
+    e.pinned = pinned;
+    e.last_used = ++clock_;
+    if (pinned) pinned_bytes_ += size;
     bytes_ += size;
-    entries_.emplace(std::move(name), std::move(e));
-    evict_locked(dropped);
+    ++objects_;
   }
+  evict(dropped);
 }
 
 std::shared_ptr<void> ObjectStore::find(std::string_view name, std::string_view type_name) {
-  std::lock_guard lock(mu_);
-  auto it = entries_.find(std::string(name));
-  if (it == entries_.end()) return nullptr;
+  Shard& shard = shard_for(name);
+  std::shared_lock lock(shard.mu);
+  auto it = shard.entries.find(name);
+  if (it == shard.entries.end()) return nullptr;
   Entry& e = it->second;
   if (e.type_name != type_name)
-    throw Error(Code::kTypeMismatch, "object '" + std::string(name) + "' is a " + e.type_name +
-                                         ", not a " + std::string(type_name));
-  if (!e.pinned) lru_.splice(lru_.begin(), lru_, e.lru);
+    throw Error(Code::kTypeMismatch, "object '" + std::string(name) + "' is a " + e.type_name + ", not a " +
+                                         std::string(type_name));
+  // Stamped only when something else was stamped since: the object every
+  // handler reads stays a read-only cache line.
+  if (e.last_used.load(std::memory_order_relaxed) != clock_.load(std::memory_order_relaxed))
+    e.last_used.store(++clock_, std::memory_order_relaxed);
   return e.object;
 }
 
 bool ObjectStore::erase(std::string_view name) {
-  std::shared_ptr<void> dropped;
-  std::lock_guard lock(mu_);
-  auto it = entries_.find(std::string(name));
-  if (it == entries_.end()) return false;
-  dropped = std::move(it->second.object);
-  remove_locked(it);
+  std::vector<std::shared_ptr<void>> dropped;
+  Shard& shard = shard_for(name);
+  std::unique_lock lock(shard.mu);
+  auto it = shard.entries.find(name);
+  if (it == shard.entries.end()) return false;
+  remove_locked(shard, it, dropped);
   return true;
 }
 
-void ObjectStore::remove_locked(Map::iterator it) {
+void ObjectStore::remove_locked(Shard& shard, Map::iterator it, std::vector<std::shared_ptr<void>>& dropped) {
   Entry& e = it->second;
   bytes_ -= e.size;
   if (e.pinned) pinned_bytes_ -= e.size;
-  else lru_.erase(e.lru);
-  entries_.erase(it);
+  --objects_;
+  dropped.push_back(std::move(e.object));
+  shard.entries.erase(it);
 }
 
-void ObjectStore::evict_locked(std::vector<std::shared_ptr<void>>& dropped) {
-  while (bytes_ > budget_ && !lru_.empty()) {
-    auto it = entries_.find(lru_.back());
-    dropped.push_back(std::move(it->second.object));
-    remove_locked(it);
+void ObjectStore::evict(std::vector<std::shared_ptr<void>>& dropped) {
+  while (bytes_ > budget_) {
+    // The least recently used unpinned object of all shards.
+    size_t victim_shard = kShards;
+    std::string victim;
+    uint64_t oldest = std::numeric_limits<uint64_t>::max();
+    for (size_t i = 0; i < kShards; ++i) {
+      std::shared_lock lock(shards_[i].mu);
+      for (const auto& [name, e] : shards_[i].entries) {
+        const uint64_t t = e.last_used.load(std::memory_order_relaxed);
+        if (!e.pinned && t < oldest) {
+          oldest = t;
+          victim = name;
+          victim_shard = i;
+        }
+      }
+    }
+    if (victim_shard == kShards) return;  // only pinned objects left
+    std::unique_lock lock(shards_[victim_shard].mu);
+    auto it = shards_[victim_shard].entries.find(victim);
+    if (it == shards_[victim_shard].entries.end()) continue;  // erased meanwhile
+    remove_locked(shards_[victim_shard], it, dropped);
     ++evictions_;
   }
 }
 
 ObjectStoreStats ObjectStore::stats() const {
-  std::lock_guard lock(mu_);
   ObjectStoreStats s;
-  s.objects = entries_.size();
+  s.objects = objects_;
   s.bytes = bytes_;
   s.pinned_bytes = pinned_bytes_;
   s.budget_bytes = budget_;

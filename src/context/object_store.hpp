@@ -2,14 +2,23 @@
 // byte budget. Objects marked pinned are never evicted; the others are evicted
 // least recently used first once the budget is exceeded. A holder's shared_ptr
 // keeps an evicted or replaced object alive.
+//
+// Lookups are the hot path (every handler, every request), so they take a
+// shared lock on one of 16 shards and move nothing: recency is a logical
+// clock stamped on the entry, written only when it changed (a hot object read
+// by every handler is not written at all). Sets are rare by comparison; they
+// are serialised, and an eviction scans the shards for the oldest stamp.
 #pragma once
 
 #include <memrun/context.hpp>
 
+#include <array>
+#include <atomic>
 #include <cstdint>
-#include <list>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -36,20 +45,30 @@ class ObjectStore {
     std::shared_ptr<void> object;
     uint64_t size = 0;
     bool pinned = false;
-    std::list<std::string>::iterator lru;  // valid when !pinned
+    std::atomic<uint64_t> last_used{0};  // the clock at the last lookup
   };
-  using Map = std::unordered_map<std::string, Entry>;
+  struct Hash {
+    using is_transparent = void;  // lookups by string_view allocate nothing
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
+  struct alignas(64) Shard {
+    mutable std::shared_mutex mu;
+    Map entries;  // GUARDED_BY(mu)
+  };
+  static constexpr size_t kShards = 16;
 
-  void remove_locked(Map::iterator it);
-  void evict_locked(std::vector<std::shared_ptr<void>>& dropped);
+  Shard& shard_for(std::string_view name) { return shards_[Hash{}(name) % kShards]; }
+  // Caller holds the shard's lock exclusively; `dropped` outlives the lock.
+  void remove_locked(Shard& shard, Map::iterator it, std::vector<std::shared_ptr<void>>& dropped);
+  // Caller holds set_mu_.
+  void evict(std::vector<std::shared_ptr<void>>& dropped);
 
   const uint64_t budget_;
-  mutable std::mutex mu_;
-  Map entries_;                      // GUARDED_BY(mu_)
-  std::list<std::string> lru_;       // GUARDED_BY(mu_); front = most recent
-  uint64_t bytes_ = 0;               // GUARDED_BY(mu_)
-  uint64_t pinned_bytes_ = 0;        // GUARDED_BY(mu_)
-  uint64_t evictions_ = 0;           // GUARDED_BY(mu_)
+  std::array<Shard, kShards> shards_;
+  std::mutex set_mu_;  // one set (and its evictions) at a time
+  std::atomic<uint64_t> clock_{0};
+  std::atomic<uint64_t> objects_{0}, bytes_{0}, pinned_bytes_{0}, evictions_{0};
 };
 
 }  // namespace memrun::internal
