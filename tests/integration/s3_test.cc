@@ -16,6 +16,8 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -232,4 +234,25 @@ TEST(RemoteRetries, AnEmptyS3ObjectIsFetchedDespiteThe416) {
   EXPECT_EQ(blob.size(), 0u);
   EXPECT_EQ(ctx.cache_stats().disk.writes, 1u) << "an empty object is an entry too";
   ::unsetenv("AWS_ENDPOINT_URL");
+}
+
+// Single flight against a server that counts: 50 threads ask for one URL at
+// once; the server sees one GET, every thread gets the bytes, one disk write.
+TEST(RemoteRetries, FiftyConcurrentCallersMakeOneRemoteGet) {
+  memrun::test::Subprocess server({"/usr/bin/python3", FLAKY_HTTP});
+  auto port = server.wait_for("listening on ", 30s);
+  ASSERT_TRUE(port) << server.output();
+  const std::string base = "http://127.0.0.1:" + *port;
+  memrun::test::TempDir cache("memrun-flight");
+  memrun::SharedWorkerContext ctx({"flight", 1 << 20, "", cache.path, 1 << 20});
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 50; ++i)
+    threads.emplace_back([&] { ok += ctx.get_or_fetch(base + "/slow/x.bin").view() == "payload of /slow/x.bin"; });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 50);
+  memrun::SharedWorkerContext counter({"count", 1 << 20, ""});
+  EXPECT_EQ(counter.get_or_fetch(base + "/hits/slow/x.bin").view(), "1") << "GETs the server saw";
+  EXPECT_EQ(ctx.cache_stats().remote_fetches, 1u);
+  EXPECT_EQ(ctx.cache_stats().disk.writes, 1u);
 }

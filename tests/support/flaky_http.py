@@ -3,9 +3,12 @@
 503 to the first N requests for that path, then 200 with NAME's bytes;
 GET /always-503 never recovers. GET /strict-range/NAME is an empty object
 served as AWS S3 serves one: a ranged GET is 416 (no byte 0 to send), a
-plain GET is 200 with no body. Prints "listening on PORT" when ready."""
+plain GET is 200 with no body. GET /slow/NAME answers after 300 ms (so that
+concurrent fetches overlap); GET /hits/PATH tells how many GETs PATH had.
+Prints "listening on PORT" when ready."""
 import http.server
 import sys
+import time
 from collections import Counter
 
 seen = Counter()
@@ -13,7 +16,22 @@ seen = Counter()
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path.startswith("/hits/"):
+            body = str(seen[self.path[len("/hits"):]]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         seen[self.path] += 1
+        if self.path.startswith("/slow/"):
+            time.sleep(0.3)
+            body = ("payload of " + self.path).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path.startswith("/strict-range/"):
             ranged = self.headers.get("Range") is not None
             self.send_response(416 if ranged else 200)

@@ -1,0 +1,151 @@
+// vector_search — the demo's memory-bound handler: exact nearest-neighbour
+// search (cosine) over a float32 embedding matrix of a few hundred MB.
+//
+// Request: {"dataset_id": "products", "dataset": "file:///…/products.emb",
+//           "query": 1234, "k": 5}
+//   dataset_id  the sticky key: every request for one dataset lands on the
+//               worker that has it
+//   dataset     URL of an embedding file (embeddings.hpp)
+//   query       row whose vector is the query (keeps the payload small); the
+//               row itself is left out of the answer
+// Reply: the k nearest rows with their scores, and where the time went: which
+// tier served the raw bytes (or "decoded" when the normalised matrix was
+// already in the object store), fetch, decode and search milliseconds.
+//
+// The first request for a dataset fetches it through the tiered cache and
+// decodes it (every row scaled to unit length, so cosine is a dot product)
+// into the worker's object store; every later one only searches.
+#include "embeddings.hpp"
+
+#include <memrun/plugin.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Matrix {
+  uint32_t rows = 0, dim = 0;
+  std::vector<float> unit;  // rows × dim, each row of length 1
+  const float* row(uint32_t r) const { return unit.data() + static_cast<size_t>(r) * dim; }
+};
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+const char* tier_name(uint32_t tier) {
+  switch (tier) {
+    case MEMRUN_TIER_RAM: return "ram";
+    case MEMRUN_TIER_DISK: return "disk";
+    default: return "remote";
+  }
+}
+
+Matrix decode(const memrun::sdk::BlobView& raw, const std::string& url) {
+  vector_search::Header h{};
+  if (raw.size < sizeof h) throw memrun::Error(memrun::Code::kInvalidArgument, url + " is too short for a header");
+  std::memcpy(&h, raw.data, sizeof h);
+  const uint64_t expected = sizeof h + uint64_t{h.rows} * h.dim * sizeof(float);
+  if (std::memcmp(h.magic, vector_search::kMagic, sizeof h.magic) != 0 || h.dim == 0 || raw.size != expected)
+    throw memrun::Error(memrun::Code::kInvalidArgument, url + " is not an embedding file (" +
+                                                           std::to_string(raw.size) + " bytes)");
+  Matrix m;
+  m.rows = h.rows;
+  m.dim = h.dim;
+  m.unit.resize(size_t{h.rows} * h.dim);
+  const auto* src = reinterpret_cast<const float*>(raw.data + sizeof h);  // the header keeps floats aligned
+  for (uint32_t r = 0; r < h.rows; ++r) {
+    const float* in = src + size_t{r} * h.dim;
+    float norm = 0;
+    for (uint32_t d = 0; d < h.dim; ++d) norm += in[d] * in[d];
+    const float scale = norm > 0 ? 1.0f / std::sqrt(norm) : 0.0f;
+    float* out = m.unit.data() + size_t{r} * h.dim;
+    for (uint32_t d = 0; d < h.dim; ++d) out[d] = in[d] * scale;
+  }
+  return m;
+}
+
+// Eight independent sums let the compiler vectorise without -ffast-math.
+float dot(const float* a, const float* b, uint32_t n) {
+  float s[8] = {};
+  uint32_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) s[j] += a[i + j] * b[i + j];
+  float total = 0;
+  for (; i < n; ++i) total += a[i] * b[i];
+  for (float x : s) total += x;
+  return total;
+}
+
+nlohmann::json handle(memrun::sdk::Request& rq) {
+  const auto t0 = Clock::now();
+  const std::string url = rq.json.at("dataset").get<std::string>();
+  const auto query = rq.json.at("query").get<uint32_t>();
+  const auto k = std::clamp<uint32_t>(rq.json.value("k", 5u), 1u, 100u);
+  const std::string name = "vector_search:" + url;
+
+  std::string served_by = "decoded";
+  double fetch_ms = 0, decode_ms = 0;
+  const Matrix* m = nullptr;
+  try {
+    m = rq.host.get_object<Matrix>(name);
+  } catch (const memrun::Error& e) {
+    if (e.code() != memrun::Code::kNotFound) throw;
+    auto raw = rq.host.get_or_fetch(url);
+    served_by = tier_name(raw.tier);
+    fetch_ms = ms_since(t0);
+    const auto t1 = Clock::now();
+    Matrix decoded = decode(raw, url);
+    const uint64_t bytes = decoded.unit.size() * sizeof(float);
+    m = rq.host.make_object<Matrix>(name, bytes, std::move(decoded));
+    decode_ms = ms_since(t1);
+  }
+  if (query >= m->rows)
+    throw memrun::Error(memrun::Code::kInvalidArgument,
+                        "query row " + std::to_string(query) + " is past the dataset's " + std::to_string(m->rows));
+
+  const auto t2 = Clock::now();
+  const float* q = m->row(query);
+  std::vector<std::pair<float, uint32_t>> best;  // a min-heap of the k best so far
+  best.reserve(k + 1);
+  auto worse = [](const auto& a, const auto& b) { return a.first > b.first; };
+  for (uint32_t r = 0; r < m->rows; ++r) {
+    if (r == query) continue;
+    const float score = dot(q, m->row(r), m->dim);
+    if (best.size() < k) {
+      best.emplace_back(score, r);
+      std::push_heap(best.begin(), best.end(), worse);
+    } else if (score > best.front().first) {
+      std::pop_heap(best.begin(), best.end(), worse);
+      best.back() = {score, r};
+      std::push_heap(best.begin(), best.end(), worse);
+    }
+    if ((r & 0xffff) == 0 && rq.host.cancelled())
+      throw memrun::Error(memrun::Code::kCancelled, "cancelled after " + std::to_string(r) + " rows");
+  }
+  std::sort_heap(best.begin(), best.end(), worse);
+  const double search_ms = ms_since(t2);
+
+  nlohmann::json neighbours = nlohmann::json::array();
+  for (const auto& [score, row] : best) neighbours.push_back({{"row", row}, {"score", score}});
+  return {{"neighbours", neighbours},
+          {"rows", m->rows},
+          {"dim", m->dim},
+          {"served_by", served_by},
+          {"fetch_ms", fetch_ms},
+          {"decode_ms", decode_ms},
+          {"search_ms", search_ms},
+          {"total_ms", ms_since(t0)}};
+}
+
+}  // namespace
+
+MEMRUN_PLUGIN("vector_search", "1.0.0",
+              R"({"name": "vector_search", "sticky_key": "dataset_id", "memory": "2Gi", "disk": "4Gi",
+                  "concurrency": 4, "timeout_seconds": 60})",
+              nullptr, handle, nullptr)
