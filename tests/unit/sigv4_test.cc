@@ -114,11 +114,13 @@ TEST(SigV4, AgreesWithBotocore) {
   nlohmann::json batch = nlohmann::json::array();
   for (int i = 0; i < 60; ++i) {
     s3::Request r;
-    r.method = (i % 3 == 0) ? "PUT" : "GET";
+    const bool part = i % 6 == 5;  // a multipart upload's part
+    r.method = (i % 3 == 0 || part) ? "PUT" : "GET";
     r.host = (i % 2) ? "127.0.0.1:4568" : "bucket.s3.eu-west-1.amazonaws.com";
     r.region = (i % 2) ? "us-east-1" : "eu-west-1";
     r.path = "/bucket/" + random_text(20);
     for (int q = static_cast<int>(rng() % 3); q > 0; --q) r.query.emplace_back(random_text(6), random_text(6));
+    if (part) r.query = {{"partNumber", std::to_string(i)}, {"uploadId", random_text(16)}};
     if (i % 4 == 1) r.headers.emplace_back("Range", "bytes=" + std::to_string(i) + "-" + std::to_string(i * 1000));
     if (i % 5 == 2) r.headers.emplace_back("X-Amz-Meta-Note", "  two   spaces  ");
     const std::string body = r.method == "PUT" ? random_text(40) : "";
