@@ -60,7 +60,7 @@ void MemoryService::validate() const {
                  "service '" + name + "': invalid " + field + ": " + why);
   };
   if (!protocol::valid_service_name(name))
-    throw bad("name", "'" + name + "' must be 1-200 characters of [a-zA-Z0-9._-]");
+    throw bad("name", "'" + name + "' must be 1-200 characters of [a-zA-Z0-9._-], starting with a letter or digit");
   try {
     memory_bytes();
     disk_bytes();

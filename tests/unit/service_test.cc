@@ -71,6 +71,11 @@ TEST(Protocol, NamesFollowTheService) {
   EXPECT_TRUE(memrun::protocol::valid_service_name("a.b-c_9"));
   EXPECT_FALSE(memrun::protocol::valid_service_name("a/b"));
   EXPECT_FALSE(memrun::protocol::valid_service_name(""));
+  // The name is a directory under the cache root too.
+  EXPECT_FALSE(memrun::protocol::valid_service_name("."));
+  EXPECT_FALSE(memrun::protocol::valid_service_name(".."));
+  EXPECT_FALSE(memrun::protocol::valid_service_name(".hidden"));
+  EXPECT_FALSE(memrun::protocol::valid_service_name("-flag"));
 }
 
 TEST(Status, CodesRoundTripThroughNames) {
