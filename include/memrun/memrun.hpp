@@ -4,6 +4,7 @@
 #include <memrun/client.hpp>
 #include <memrun/context.hpp>
 #include <memrun/embedded_kafka.hpp>
+#include <memrun/metrics.hpp>
 #include <memrun/plugin_loader.hpp>
 #include <memrun/protocol.hpp>
 #include <memrun/routing.hpp>

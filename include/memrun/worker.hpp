@@ -16,11 +16,14 @@
 #include <memrun/kafka_options.hpp>
 #include <memrun/service.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace memrun {
 
@@ -47,6 +50,26 @@ struct WorkerOptions {
   std::chrono::milliseconds heartbeat_interval{10000};
 };
 
+// Upper bounds (seconds) of the request-latency histogram's buckets; a last
+// bucket (+Inf) follows.
+inline constexpr double kLatencyBuckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                             0.5,   1,     2.5,  5,     10,   30,  60};
+inline constexpr std::size_t kLatencyBucketCount = std::size(kLatencyBuckets) + 1;
+
+struct PartitionStatus {
+  int32_t partition = 0;
+  int64_t position = -1;        // next offset to fetch; -1 before the first fetch
+  int64_t high_watermark = -1;  // log end offset as of the last fetch; -1 unknown
+  int64_t lag = 0;              // high_watermark - position: records still waiting in Kafka
+};
+
+// One phase of a worker's start, for the cold-start table and metrics.
+struct StartupPhase {
+  std::string name;
+  double seconds = 0;
+  std::string detail;  // e.g. what was warm
+};
+
 struct WorkerStats {
   uint64_t received = 0;      // records taken from Kafka
   uint64_t succeeded = 0;     // handler returned a reply
@@ -59,6 +82,14 @@ struct WorkerStats {
   uint64_t dead_letters = 0;  // requests acknowledged on memrun.dlq.{service}
   uint64_t duplicates = 0;    // redelivered requests answered from the window
   uint32_t assigned_partitions = 0;
+  uint64_t rebalances = 0;       // assignment changes (each assign or revoke)
+  double paused_seconds = 0;     // summed over partitions
+  // Handler latency from taking a request to its reply (retries included):
+  // per-bucket counts (not cumulative), their sum in seconds, their total.
+  std::array<uint64_t, kLatencyBucketCount> latency_buckets{};
+  double latency_sum_seconds = 0;
+  uint64_t latency_count = 0;
+  std::vector<PartitionStatus> partitions;  // the assigned ones
 };
 
 class MEMRUN_API Worker {
@@ -83,7 +114,15 @@ class MEMRUN_API Worker {
   const std::string& worker_id() const noexcept;
   const MemoryService& service() const noexcept;
   SharedWorkerContext& context() noexcept;
+  const SharedWorkerContext& context() const noexcept;
   WorkerStats stats() const;
+
+  // True once the init handler ran and the first partitions were assigned,
+  // until stop() begins (for readiness probes).
+  bool ready() const noexcept;
+  // The phases of start() measured so far: cache index rebuild, init handler,
+  // Kafka setup, group join and first assignment, first request.
+  std::vector<StartupPhase> startup_phases() const;
 
  private:
   struct Impl;

@@ -9,6 +9,7 @@
 #include "runtime/offset_tracker.hpp"
 #include "runtime/recent_replies.hpp"
 #include "runtime/wire.hpp"
+#include "runtime/worker_metrics.hpp"
 
 #include <nlohmann/json.hpp>
 #include <fmt/ranges.h>
@@ -83,6 +84,7 @@ std::string_view payload_of(const rd_kafka_message_t* m) {
 }  // namespace
 
 struct Worker::Impl {
+  const Clock::time_point born = Clock::now();  // first member: times the context's construction
   MemoryService svc;
   WorkerOptions opts;
   SharedWorkerContext ctx;
@@ -122,8 +124,13 @@ struct Worker::Impl {
 
   struct {
     std::atomic<uint64_t> received{0}, succeeded{0}, failed{0}, max_in_flight{0},
-        paused_times{0}, commits{0}, retries{0}, dead_letters{0}, duplicates{0};
+        paused_times{0}, commits{0}, retries{0}, dead_letters{0}, duplicates{0}, rebalances{0};
   } counters;
+  internal::WorkerMetrics metrics;
+  std::atomic<bool> initialised{false};
+  std::atomic<bool> first_assignment{false};
+  std::atomic<bool> first_request{false};
+  Clock::time_point serving_since;  // end of start(): the group join begins
 
   Impl(MemoryService s, WorkerOptions o)
       : svc(std::move(s)),
@@ -134,7 +141,12 @@ struct Worker::Impl {
         topic(protocol::request_topic(svc.name)),
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
         recent(static_cast<size_t>(svc.dedup_window)),
-        read_ahead(opts.read_ahead > 0 ? opts.read_ahead : std::max<size_t>(2, static_cast<size_t>(svc.concurrency) / 4)) {}
+        read_ahead(opts.read_ahead > 0 ? opts.read_ahead : std::max<size_t>(2, static_cast<size_t>(svc.concurrency) / 4)) {
+    const auto disk = ctx.cache_stats().disk;
+    metrics.add_phase("cache index rebuild", Clock::now() - born,
+                      disk.capacity == 0 ? "no disk tier"
+                                         : fmt::format("{} entries, {} bytes found on disk", disk.entries, disk.bytes));
+  }
 
   // ---- request context seen by handlers --------------------------------
   class Context final : public RequestContext {
@@ -166,6 +178,7 @@ struct Worker::Impl {
   // ---- lifecycle ---------------------------------------------------------
   void start() {
     svc.validate();
+    const auto init_start = Clock::now();
     if (svc.init) {
       ctx.begin_init();
       try {
@@ -179,6 +192,11 @@ struct Worker::Impl {
       }
       ctx.end_init();
     }
+    const auto pinned = ctx.stats().pinned_bytes;
+    metrics.add_phase("init handler", Clock::now() - init_start,
+                      svc.init ? fmt::format("{} bytes pinned", pinned) : "none");
+    initialised = true;
+    const auto kafka_start = Clock::now();
 
     if (!opts.state_dir.empty() && svc.max_crashes > 0) {
       try {
@@ -226,6 +244,8 @@ struct Worker::Impl {
     delivery_thread = std::thread([this] {
       while (!delivery_stop.load()) rd_kafka_poll(producer.get(), 100);
     });
+    metrics.add_phase("kafka setup", Clock::now() - kafka_start);
+    serving_since = Clock::now();
     poll_thread = std::thread([this] { poll_loop(); });
     spdlog::info("worker {} serving '{}' from {} in group {} (concurrency {})", worker_id,
                  svc.name, topic, protocol::consumer_group(svc.name), svc.concurrency);
@@ -286,16 +306,19 @@ struct Worker::Impl {
         last_store = Clock::now();
       }
       if (opts.heartbeat_interval.count() > 0 && Clock::now() - last_heartbeat >= opts.heartbeat_interval) {
-        heartbeat();
+        heartbeat("serving");
         last_heartbeat = Clock::now();
       }
     }
     drain();
+    // A last record says this worker left, so `memrun status` drops it at
+    // once instead of after its heartbeats go stale.
+    if (opts.heartbeat_interval.count() > 0) heartbeat("stopped");
   }
 
   // Publishes this worker's status (memrun.heartbeats, keyed by worker id) and
-  // logs the same figures on one line.
-  void heartbeat() {
+  // logs the same figures on one line. `state`: "serving" or "stopped".
+  void heartbeat(std::string_view state) {
     std::vector<int32_t> parts;
     {
       std::lock_guard lock(state_mu);
@@ -304,7 +327,10 @@ struct Worker::Impl {
     const auto cache = ctx.stats();
     nlohmann::json status = {
         {"worker_id", worker_id},        {"service", svc.name},
-        {"time_ms", kafka::now_unix_ms()}, {"partitions", parts},
+        {"state", state},
+        {"time_ms", kafka::now_unix_ms()},
+        {"interval_ms", opts.heartbeat_interval.count()},
+        {"partitions", parts},
         {"in_flight", std::max(0, running.load())},
         {"handled", counters.succeeded.load() + counters.failed.load()},
         {"errors", counters.failed.load()},
@@ -327,10 +353,11 @@ struct Worker::Impl {
                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (err) spdlog::warn("heartbeat not sent: {}", rd_kafka_err2str(err));
     spdlog::info("heartbeat {}: {} partitions, {} in flight, {} handled, {} errors, {} dead letters, "
-                 "{} duplicates, {} objects ({} bytes)",
+                 "{} duplicates, {} objects ({} bytes){}",
                  worker_id, parts.size(), status["in_flight"].get<int>(), status["handled"].get<uint64_t>(),
                  status["errors"].get<uint64_t>(), status["dead_letters"].get<uint64_t>(),
-                 status["duplicates"].get<uint64_t>(), cache.objects, cache.bytes);
+                 status["duplicates"].get<uint64_t>(), cache.objects, cache.bytes,
+                 state == "stopped" ? "; stopped" : "");
   }
 
   void on_message(kafka::Message m) {
@@ -387,8 +414,10 @@ struct Worker::Impl {
     if (stop) {
       rd_kafka_pause_partitions(consumer.get(), parts.get());
       ++counters.paused_times;
+      for (int32_t p : partitions) metrics.paused(p);
     } else {
       rd_kafka_resume_partitions(consumer.get(), parts.get());
+      for (int32_t p : partitions) metrics.resumed(p);
       wake_fetchers(parts.get());
     }
   }
@@ -428,6 +457,7 @@ struct Worker::Impl {
 
   // ---- handler threads ------------------------------------------------------
   void process(InFlight* req) {
+    const auto taken = Clock::now();
     std::string problem;
     req->headers = internal::read_request_headers(req->msg.get(), &problem);
     if (req->headers.request_id.empty())
@@ -450,6 +480,9 @@ struct Worker::Impl {
       run_guarded(*req, received_ms);
       recent.remember(req->headers.request_id, {req->code, req->body});
     }
+    metrics.observe_latency(std::chrono::duration<double>(Clock::now() - taken).count());
+    if (!first_request.exchange(true))
+      metrics.add_phase("first request", Clock::now() - taken, std::string(code_name(req->code)));
     if (req->code == Code::kOk) {
       ++counters.succeeded;
     } else {
@@ -694,9 +727,14 @@ struct Worker::Impl {
         self->assigned.insert(ps.begin(), ps.end());
       }
       self->state_cv.notify_all();
+      ++self->counters.rebalances;
+      if (!ps.empty() && !self->first_assignment.exchange(true))
+        self->metrics.add_phase("group join + first assignment", Clock::now() - self->serving_since,
+                                fmt::format("{} partitions", ps.size()));
       spdlog::info("worker {} assigned partitions {}", self->worker_id, fmt::join(ps, ","));
       if (self->warmer && !ps.empty()) self->warmer->submit([self, ps] { self->warm(ps); });
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      ++self->counters.rebalances;
       self->revoke(ps, rd_kafka_assignment_lost(rk) != 0);
       if (cooperative) rd_kafka_incremental_unassign(rk, parts);
       else rd_kafka_assign(rk, nullptr);
@@ -723,7 +761,10 @@ struct Worker::Impl {
 
   void revoke(const std::vector<int32_t>& ps, bool lost) {
     pending.erase(ps);
-    for (int32_t p : ps) paused.erase(p);
+    for (int32_t p : ps) {
+      paused.erase(p);
+      metrics.resumed(p);
+    }
     if (!lost && !drained) {
       // Let in-flight work of these partitions finish, then commit it, so the
       // next owner starts exactly after what this worker answered.
@@ -809,6 +850,13 @@ bool Worker::wait_for_assignment(std::chrono::milliseconds timeout) {
 const std::string& Worker::worker_id() const noexcept { return impl_->worker_id; }
 const MemoryService& Worker::service() const noexcept { return impl_->svc; }
 SharedWorkerContext& Worker::context() noexcept { return impl_->ctx; }
+const SharedWorkerContext& Worker::context() const noexcept { return impl_->ctx; }
+
+bool Worker::ready() const noexcept {
+  return impl_->initialised && impl_->first_assignment && !impl_->stop_requested;
+}
+
+std::vector<StartupPhase> Worker::startup_phases() const { return impl_->metrics.phases(); }
 
 WorkerStats Worker::stats() const {
   WorkerStats s;
@@ -823,8 +871,31 @@ WorkerStats Worker::stats() const {
   s.retries = c.retries;
   s.dead_letters = c.dead_letters;
   s.duplicates = c.duplicates;
-  std::lock_guard lock(impl_->state_mu);
-  s.assigned_partitions = static_cast<uint32_t>(impl_->assigned.size());
+  s.rebalances = c.rebalances;
+  impl_->metrics.fill(s);
+  std::vector<int32_t> assigned;
+  {
+    std::lock_guard lock(impl_->state_mu);
+    assigned.assign(impl_->assigned.begin(), impl_->assigned.end());
+  }
+  s.assigned_partitions = static_cast<uint32_t>(assigned.size());
+  if (assigned.empty() || !impl_->consumer) return s;
+  // Positions and watermarks are librdkafka's cached values: no broker round trip.
+  kafka::PartitionList parts(rd_kafka_topic_partition_list_new(static_cast<int>(assigned.size())));
+  for (int32_t p : assigned) rd_kafka_topic_partition_list_add(parts.get(), impl_->topic.c_str(), p);
+  rd_kafka_position(impl_->consumer.get(), parts.get());
+  for (int i = 0; i < parts->cnt; ++i) {
+    PartitionStatus ps;
+    ps.partition = parts->elems[i].partition;
+    ps.position = parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1;
+    int64_t low = -1, high = -1;
+    if (rd_kafka_get_watermark_offsets(impl_->consumer.get(), impl_->topic.c_str(), ps.partition, &low, &high) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high >= 0)
+      ps.high_watermark = high;
+    if (ps.high_watermark >= 0) ps.lag = std::max<int64_t>(0, ps.high_watermark - std::max<int64_t>(0, ps.position));
+    s.partitions.push_back(ps);
+  }
   return s;
 }
 

@@ -1,0 +1,55 @@
+// The operators' HTTP endpoint, on cpp-httplib: a small, well-kept embedded
+// server; it runs on its own thread and never touches the request path.
+#include <memrun/metrics.hpp>
+#include <memrun/status.hpp>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+namespace memrun {
+
+struct MetricsServer::Impl {
+  httplib::Server server;
+  std::thread thread;
+  std::string host;
+  int port = 0;
+};
+
+MetricsServer::MetricsServer(const Worker& worker, const std::string& address) : impl_(std::make_unique<Impl>()) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    throw Error(Code::kInvalidArgument, "metrics address '" + address + "' must be HOST:PORT");
+  impl_->host = address.substr(0, colon);
+  int port = -1;
+  try {
+    port = std::stoi(address.substr(colon + 1));
+  } catch (const std::exception&) {
+  }
+  if (port < 0 || port > 65535) throw Error(Code::kInvalidArgument, "metrics address '" + address + "': bad port");
+
+  auto& s = impl_->server;
+  s.Get("/metrics", [&worker](const httplib::Request&, httplib::Response& res) {
+    res.set_content(prometheus_text(worker), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  s.Get("/readyz", [&worker](const httplib::Request&, httplib::Response& res) {
+    const bool ready = worker.ready();
+    res.status = ready ? 200 : 503;
+    res.set_content(ready ? "ready\n" : "not ready\n", "text/plain");
+  });
+  impl_->port = port == 0 ? s.bind_to_any_port(impl_->host) : (s.bind_to_port(impl_->host, port) ? port : -1);
+  if (impl_->port <= 0) throw Error(Code::kUnavailable, "cannot listen on " + address + " for metrics");
+  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+}
+
+MetricsServer::~MetricsServer() {
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+const std::string& MetricsServer::host() const noexcept { return impl_->host; }
+int MetricsServer::port() const noexcept { return impl_->port; }
+
+}  // namespace memrun

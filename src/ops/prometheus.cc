@@ -1,0 +1,135 @@
+// The Prometheus text exposition format (0.0.4): a HELP and a TYPE line per
+// family, then its samples. Names follow Prometheus conventions: counters end
+// in _total, units are base units (seconds, bytes).
+#include <memrun/context.hpp>
+#include <memrun/metrics.hpp>
+
+#include <fmt/format.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace memrun {
+namespace {
+
+using Labels = std::vector<std::pair<std::string_view, std::string>>;
+
+std::string escape(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+class Exposition {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  void sample(std::string_view name, double value, const Labels& labels = {}) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      for (size_t i = 0; i < labels.size(); ++i)
+        fmt::format_to(std::back_inserter(out_), "{}{}=\"{}\"", i ? "," : "", labels[i].first,
+                       escape(labels[i].second));
+      out_ += '}';
+    }
+    fmt::format_to(std::back_inserter(out_), " {}\n", value);
+  }
+  void one(std::string_view name, std::string_view type, std::string_view help, double value) {
+    family(name, type, help);
+    sample(name, value);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace
+
+std::string prometheus_text(const Worker& worker) {
+  const WorkerStats w = worker.stats();
+  const CacheStats c = worker.context().cache_stats();
+  const ObjectStoreStats o = worker.context().stats();
+  Exposition x;
+
+  x.family("memrun_worker_info", "gauge", "The worker's identity; always 1.");
+  x.sample("memrun_worker_info", 1, {{"service", worker.service().name}, {"worker", worker.worker_id()}});
+  x.one("memrun_ready", "gauge", "1 once init ran and partitions are assigned, 0 before and while stopping.",
+        worker.ready() ? 1 : 0);
+
+  x.one("memrun_requests_received_total", "counter", "Requests taken from Kafka.", static_cast<double>(w.received));
+  x.family("memrun_requests_total", "counter", "Requests answered, by outcome.");
+  x.sample("memrun_requests_total", static_cast<double>(w.succeeded), {{"outcome", "ok"}});
+  x.sample("memrun_requests_total", static_cast<double>(w.failed), {{"outcome", "error"}});
+  x.family("memrun_request_duration_seconds", "histogram",
+           "From taking a request to its reply, retries included.");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < kLatencyBucketCount; ++i) {
+    cumulative += w.latency_buckets[i];
+    x.sample("memrun_request_duration_seconds_bucket", static_cast<double>(cumulative),
+             {{"le", i + 1 < kLatencyBucketCount ? fmt::format("{}", kLatencyBuckets[i]) : "+Inf"}});
+  }
+  x.sample("memrun_request_duration_seconds_sum", w.latency_sum_seconds);
+  x.sample("memrun_request_duration_seconds_count", static_cast<double>(w.latency_count));
+  x.one("memrun_in_flight", "gauge", "Handlers running now.", static_cast<double>(w.in_flight));
+  x.one("memrun_concurrency", "gauge", "Handlers that may run at once.", worker.service().concurrency);
+  x.one("memrun_retries_total", "counter", "Handler attempts beyond the first.", static_cast<double>(w.retries));
+  x.one("memrun_dead_letters_total", "counter", "Requests sent to the dead-letter topic.",
+        static_cast<double>(w.dead_letters));
+  x.one("memrun_duplicates_suppressed_total", "counter", "Redelivered requests answered from the reply window.",
+        static_cast<double>(w.duplicates));
+  x.one("memrun_pauses_total", "counter", "Times a partition was paused for backpressure.",
+        static_cast<double>(w.paused_times));
+  x.one("memrun_paused_seconds_total", "counter", "Time partitions spent paused, summed over partitions.",
+        w.paused_seconds);
+  x.one("memrun_commits_total", "counter", "Offset commits acknowledged.", static_cast<double>(w.commits));
+  x.one("memrun_rebalances_total", "counter", "Partition assignments and revocations.",
+        static_cast<double>(w.rebalances));
+  x.one("memrun_assigned_partitions", "gauge", "Partitions this worker holds.", w.assigned_partitions);
+  x.family("memrun_partition_lag", "gauge", "Records of an assigned partition still waiting in Kafka.");
+  for (const auto& p : w.partitions)
+    x.sample("memrun_partition_lag", static_cast<double>(p.lag), {{"partition", std::to_string(p.partition)}});
+
+  x.family("memrun_cache_hits_total", "counter", "get_or_fetch answers by the tier that had the bytes.");
+  x.sample("memrun_cache_hits_total", static_cast<double>(c.ram_hits), {{"tier", "ram"}});
+  x.sample("memrun_cache_hits_total", static_cast<double>(c.disk_hits), {{"tier", "disk"}});
+  x.one("memrun_remote_fetches_total", "counter", "Fetches from remote storage.",
+        static_cast<double>(c.remote_fetches));
+  x.one("memrun_remote_bytes_total", "counter", "Bytes fetched from remote storage.",
+        static_cast<double>(c.remote_bytes));
+  x.one("memrun_object_store_bytes", "gauge", "Bytes charged to the memory budget.", static_cast<double>(o.bytes));
+  x.one("memrun_object_store_pinned_bytes", "gauge", "Of which pinned by the init handler.",
+        static_cast<double>(o.pinned_bytes));
+  x.one("memrun_object_store_budget_bytes", "gauge", "The service's memory budget.",
+        static_cast<double>(o.budget_bytes));
+  x.one("memrun_object_store_objects", "gauge", "Objects held.", static_cast<double>(o.objects));
+  x.one("memrun_object_store_evictions_total", "counter", "Objects evicted for the budget.",
+        static_cast<double>(o.evictions));
+  x.one("memrun_disk_cache_bytes", "gauge", "Bytes of committed disk-cache entries.",
+        static_cast<double>(c.disk.bytes));
+  x.one("memrun_disk_cache_capacity_bytes", "gauge", "The disk cache's capacity (0: no disk tier).",
+        static_cast<double>(c.disk.capacity));
+  x.one("memrun_disk_cache_entries", "gauge", "Disk-cache entries.", static_cast<double>(c.disk.entries));
+  x.one("memrun_disk_cache_evictions_total", "counter", "Disk-cache entries evicted.",
+        static_cast<double>(c.disk.evictions));
+  x.one("memrun_disk_cache_corrupt_total", "counter", "Entries that failed their checksums and were dropped.",
+        static_cast<double>(c.disk.corrupt_dropped));
+  x.one("memrun_disk_cache_not_cached_total", "counter", "Objects served uncached (no room, disk full, errors).",
+        static_cast<double>(c.disk.not_cached));
+
+  x.family("memrun_startup_phase_seconds", "gauge", "How long each phase of the worker's start took.");
+  for (const auto& phase : worker.startup_phases())
+    x.sample("memrun_startup_phase_seconds", phase.seconds, {{"phase", phase.name}});
+  return x.take();
+}
+
+}  // namespace memrun
