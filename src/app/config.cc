@@ -1,4 +1,4 @@
-#include "host/config.hpp"
+#include "app/config.hpp"
 
 #include <memrun/status.hpp>
 
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace memrun::host {
+namespace memrun::app {
 
 std::pair<std::string, std::string> split_property(const std::string& text) {
   auto eq = text.find('=');
@@ -69,4 +69,4 @@ std::string default_cache_root() {
   return "/tmp/memrun-cache";
 }
 
-}  // namespace memrun::host
+}  // namespace memrun::app

@@ -1,4 +1,6 @@
-// memrun-host's configuration: a JSON file, then command-line flags on top.
+// What memrun-host and the memrun CLI share: the host's configuration (a
+// JSON file, then command-line flags on top), the default cache root and
+// -X key=value parsing.
 //
 // {
 //   "service":   { "name": "echo", "sticky_key": "user_id", "concurrency": 8 },
@@ -16,7 +18,7 @@
 
 #include <string>
 
-namespace memrun::host {
+namespace memrun::app {
 
 struct HostConfig {
   nlohmann::json service = nlohmann::json::object();  // service field overrides
@@ -37,4 +39,4 @@ std::string default_cache_root();
 // Splits "key=value"; throws Error(kInvalidArgument) without '='.
 std::pair<std::string, std::string> split_property(const std::string& text);
 
-}  // namespace memrun::host
+}  // namespace memrun::app

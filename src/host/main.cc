@@ -7,7 +7,7 @@
 #include <memrun/protocol.hpp>
 #include <memrun/worker.hpp>
 
-#include "host/config.hpp"
+#include "app/config.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -81,17 +81,17 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [memrun-host] %v");
 
-  memrun::host::HostConfig config;
+  memrun::app::HostConfig config;
   try {
-    if (!config_path.empty()) config = memrun::host::load_config(config_path);
+    if (!config_path.empty()) config = memrun::app::load_config(config_path);
     for (const auto& p : properties) {
-      auto [key, value] = memrun::host::split_property(p);
+      auto [key, value] = memrun::app::split_property(p);
       config.kafka.properties.insert_or_assign(key, value);
     }
     if (!bootstrap.empty()) config.kafka.bootstrap_servers = bootstrap;
     if (!worker_id.empty()) config.worker_id = worker_id;
     if (!cache_root.empty()) config.cache_root = cache_root;
-    if (config.cache_root.empty()) config.cache_root = memrun::host::default_cache_root();
+    if (config.cache_root.empty()) config.cache_root = memrun::app::default_cache_root();
   } catch (const memrun::Error& e) {
     fmt::print(stderr, "memrun-host: {}\n", e.what());
     return kExitUsage;

@@ -1,0 +1,33 @@
+// The memrun CLI's subcommands, one file each. Every add_* registers its
+// subcommand on `app` with a callback that runs it and stores the process
+// exit code in `*exit_code`.
+#pragma once
+
+#include <memrun/kafka_options.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace memrun::cli {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;  // the service answered with an error, timed out, or a check failed
+constexpr int kExitUsage = 2;   // bad usage or input
+
+void add_invoke(CLI::App& app, int* exit_code);
+void add_partition(CLI::App& app, int* exit_code);
+
+// The Kafka flags every Kafka-facing subcommand takes: --bootstrap-servers
+// (env MEMRUN_BOOTSTRAP_SERVERS) and repeatable -X key=value.
+struct KafkaFlags {
+  std::string bootstrap;
+  std::vector<std::string> properties;
+  void add_to(CLI::App& command);
+  // Throws Error(kInvalidArgument) without a bootstrap address or for a
+  // malformed -X.
+  KafkaOptions options() const;
+};
+
+}  // namespace memrun::cli
