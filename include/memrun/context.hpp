@@ -149,6 +149,9 @@ class MEMRUN_API SharedWorkerContext {
     // Progress of large remote transfers (S3 objects fetched in parts), called
     // from transfer threads: (url, bytes done, total bytes).
     std::function<void(const std::string& url, uint64_t done, uint64_t total)> on_progress{};
+    // Where the worker's package was unpacked (its data files are under
+    // data/); empty when it was not started from a package.
+    std::string package_dir{};
   };
 
   explicit SharedWorkerContext(Options options);
@@ -157,6 +160,8 @@ class MEMRUN_API SharedWorkerContext {
   SharedWorkerContext& operator=(const SharedWorkerContext&) = delete;
 
   const std::string& service() const noexcept;
+  // Options::package_dir: the unpacked package's files, or "".
+  const std::string& package_dir() const noexcept;
 
   // Stores `object` under `name`, charging `size` bytes against the memory
   // budget. Replacing an object never invalidates holders of the old one.

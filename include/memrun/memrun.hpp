@@ -4,7 +4,9 @@
 #include <memrun/client.hpp>
 #include <memrun/context.hpp>
 #include <memrun/embedded_kafka.hpp>
+#include <memrun/logging.hpp>
 #include <memrun/metrics.hpp>
+#include <memrun/package.hpp>
 #include <memrun/plugin_loader.hpp>
 #include <memrun/protocol.hpp>
 #include <memrun/routing.hpp>

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define MEMRUN_ABI_MAJOR 1
-#define MEMRUN_ABI_MINOR 1
+#define MEMRUN_ABI_MINOR 2
 
 /* Name of the one function every plugin exports. */
 #define MEMRUN_PLUGIN_ENTRY_SYMBOL "memrun_plugin_entry"
@@ -174,6 +174,17 @@ typedef struct memrun_host_api {
   /* The call's current error message ("" if none). Valid until the next host
    * function is called with the same call. */
   const char* (*last_error)(memrun_call* call);
+
+  /* Slots below were added in ABI 1.2: a plugin built against 1.2 checks
+   * MEMRUN_HAS_FIELD(host, memrun_host_api, package_dir) before calling one,
+   * since a 1.0 or 1.1 host's table ends above them. */
+
+  /* The directory holding the files of the package the worker runs from
+   * (memrun-host --package): data files are under "data/", as listed in its
+   * manifest.json. "" when the worker was not started from a package.
+   * Ownership: host-owned, NUL-terminated, valid as long as the worker
+   * lives; the files in it are read-only for the plugin. */
+  const char* (*package_dir)(memrun_call* call);
 } memrun_host_api;
 
 /* Hook signatures. Each returns MEMRUN_OK or an error code (and may call

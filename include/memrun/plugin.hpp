@@ -101,6 +101,13 @@ class Host {
   }
   bool cancelled() const { return api_->is_cancelled(call_) != 0; }
 
+  // The unpacked package's directory (data files under data/); "" when the
+  // worker was not started from a package or the host predates ABI 1.2.
+  std::string package_dir() const {
+    if (!MEMRUN_HAS_FIELD(api_, memrun_host_api, package_dir)) return "";
+    return api_->package_dir(call_);
+  }
+
   const memrun_host_api* api() const { return api_; }
   memrun_call* call() const { return call_; }
 

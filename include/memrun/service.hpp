@@ -99,6 +99,9 @@ struct MEMRUN_API MemoryService {
 
   // Throws Error(kInvalidArgument) naming the first bad field.
   void validate() const;
+  // What validate() checks except the handlers: for service fields that
+  // travel without code (a package manifest, a config file).
+  void validate_fields() const;
   uint64_t memory_bytes() const;
   uint64_t disk_bytes() const;
 };

@@ -27,6 +27,13 @@
 
 namespace memrun {
 
+// One phase of a worker's start, for the cold-start table and metrics.
+struct StartupPhase {
+  std::string name;
+  double seconds = 0;
+  std::string detail;  // e.g. what was warm
+};
+
 struct WorkerOptions {
   KafkaOptions kafka;
   // Unique per process; default "{hostname}-{pid}".
@@ -48,6 +55,11 @@ struct WorkerOptions {
   size_t read_ahead = 0;
   // Status record to memrun.heartbeats and a one-line log summary; 0 = off.
   std::chrono::milliseconds heartbeat_interval{10000};
+  // The unpacked package the service came from (SharedWorkerContext::package_dir).
+  std::string package_dir;
+  // Phases of the start measured before the worker existed (e.g. the host's
+  // package fetch and plugin load); they open the cold-start table.
+  std::vector<StartupPhase> startup_phases;
 };
 
 // Upper bounds (seconds) of the request-latency histogram's buckets; a last
@@ -61,13 +73,6 @@ struct PartitionStatus {
   int64_t position = -1;        // next offset to fetch; -1 before the first fetch
   int64_t high_watermark = -1;  // log end offset as of the last fetch; -1 unknown
   int64_t lag = 0;              // high_watermark - position: records still waiting in Kafka
-};
-
-// One phase of a worker's start, for the cold-start table and metrics.
-struct StartupPhase {
-  std::string name;
-  double seconds = 0;
-  std::string detail;  // e.g. what was warm
 };
 
 struct WorkerStats {
@@ -120,8 +125,9 @@ class MEMRUN_API Worker {
   // True once the init handler ran and the first partitions were assigned,
   // until stop() begins (for readiness probes).
   bool ready() const noexcept;
-  // The phases of start() measured so far: cache index rebuild, init handler,
-  // Kafka setup, group join and first assignment, first request.
+  // The phases of the start measured so far: WorkerOptions::startup_phases,
+  // then cache index rebuild, init handler, Kafka setup, group join and first
+  // assignment (when the worker logs them as one table), first request.
   std::vector<StartupPhase> startup_phases() const;
 
  private:

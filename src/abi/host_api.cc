@@ -156,12 +156,16 @@ const char* host_last_error(memrun_call* call) {
   return call == nullptr ? "" : call->error.c_str();
 }
 
+const char* host_package_dir(memrun_call* call) {
+  return call == nullptr || call->worker == nullptr ? "" : call->worker->package_dir().c_str();
+}
+
 const memrun_host_api kHostApi = {
     sizeof(memrun_host_api), MEMRUN_ABI_MAJOR, MEMRUN_ABI_MINOR,
     host_log,           host_set_error,      host_reply,
     host_deadline,      host_cancelled,      host_set_object,
     host_get_object,    host_get_or_fetch,   host_release_blob,
-    host_upload_result, host_last_error,
+    host_upload_result, host_last_error,    host_package_dir,
 };
 
 }  // namespace

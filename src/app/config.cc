@@ -51,6 +51,8 @@ HostConfig load_config(const std::string& path) {
       c.cache_root = str(value, key);
     } else if (key == "result_url") {
       c.result_url = str(value, key);
+    } else if (key == "metrics_address") {
+      c.metrics_address = str(value, key);
     } else {
       throw Error(Code::kInvalidArgument, path + ": unknown key '" + key + "'");
     }

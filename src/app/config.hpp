@@ -8,7 +8,8 @@
 //                  "properties": { "session.timeout.ms": "6000" } },
 //   "worker_id": "w1",
 //   "cache_root": "/var/cache/memrun",
-//   "result_url": "file:///var/lib/memrun/results"
+//   "result_url": "file:///var/lib/memrun/results",
+//   "metrics_address": "127.0.0.1:9464"
 // }
 #pragma once
 
@@ -26,6 +27,7 @@ struct HostConfig {
   std::string worker_id;
   std::string cache_root;
   std::string result_url;
+  std::string metrics_address = "127.0.0.1:9464";  // "off": no endpoint
 };
 
 // Reads and checks a config file. Throws Error(kInvalidArgument) naming the

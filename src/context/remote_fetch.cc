@@ -93,7 +93,7 @@ Blob fetch_remote(const std::string& url, const Progress& progress) {
 }
 
 std::string store_result(const std::string& dir_url, const std::string& key,
-                         std::string_view bytes) {
+                         std::string_view bytes, const Progress& progress) {
   std::filesystem::path rel(key);
   if (key.empty() || rel.is_absolute() ||
       std::any_of(rel.begin(), rel.end(), [](const auto& part) { return part == ".."; }))
@@ -102,7 +102,9 @@ std::string store_result(const std::string& dir_url, const std::string& key,
     std::string prefix = dir_url;
     while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
     const std::string url = prefix + "/" + key;
-    s3::Client(s3::Config::from_env()).put(s3::parse_url(url), bytes);
+    auto config = s3::Config::from_env();
+    if (progress) config.progress = [&](size_t done, size_t total) { progress(done, total); };
+    s3::Client(std::move(config)).put(s3::parse_url(url), bytes);
     return url;
   }
   if (!is_file_url(dir_url))
@@ -133,6 +135,7 @@ std::string store_result(const std::string& dir_url, const std::string& key,
     ::unlink(tmp.c_str());
     throw Error(Code::kUnavailable, "cannot commit " + target.string() + ": " + errno_text(err));
   }
+  if (progress) progress(bytes.size(), bytes.size());
   return std::string(kFileScheme) + target.string();
 }
 

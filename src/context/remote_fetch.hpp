@@ -28,8 +28,8 @@ Blob fetch_remote(const std::string& url, const Progress& progress = {});
 
 // Writes `bytes` to `dir_url`/`key`: an S3 PUT for s3://bucket/prefix, a
 // file written atomically (temp + fsync + rename) for file://.
-// Returns the URL written. Throws Error.
+// Returns the URL written. Throws Error. `progress` hears of the upload.
 std::string store_result(const std::string& dir_url, const std::string& key,
-                         std::string_view bytes);
+                         std::string_view bytes, const Progress& progress = {});
 
 }  // namespace memrun::internal

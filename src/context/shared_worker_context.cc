@@ -104,6 +104,7 @@ SharedWorkerContext::SharedWorkerContext(Options options)
 SharedWorkerContext::~SharedWorkerContext() = default;
 
 const std::string& SharedWorkerContext::service() const noexcept { return impl_->options.service; }
+const std::string& SharedWorkerContext::package_dir() const noexcept { return impl_->options.package_dir; }
 
 void SharedWorkerContext::set_object_erased(std::string name, std::string type_name,
                                             std::shared_ptr<void> object, uint64_t size) {

@@ -2,6 +2,7 @@
 
 #include <memrun/status.hpp>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -23,6 +24,28 @@ std::string sha256_hex(std::string_view data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
   return to_hex(digest, sizeof digest);
+}
+
+struct Sha256::State {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~State() { EVP_MD_CTX_free(ctx); }
+};
+
+Sha256::Sha256() : state_(std::make_unique<State>()) {
+  if (state_->ctx == nullptr || EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr) != 1)
+    throw Error(Code::kInternal, "OpenSSL cannot start a SHA-256 digest");
+}
+Sha256::~Sha256() = default;
+
+void Sha256::update(const void* data, size_t size) {
+  if (EVP_DigestUpdate(state_->ctx, data, size) != 1) throw Error(Code::kInternal, "OpenSSL SHA-256 update failed");
+}
+
+std::string Sha256::hex() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_DigestFinal_ex(state_->ctx, digest, &n) != 1) throw Error(Code::kInternal, "OpenSSL SHA-256 final failed");
+  return to_hex(digest, n);
 }
 
 std::pair<std::string, std::string> split_digest(const std::string& url) {

@@ -55,6 +55,12 @@ uint64_t MemoryService::memory_bytes() const { return parse_bytes(memory); }
 uint64_t MemoryService::disk_bytes() const { return parse_bytes(disk); }
 
 void MemoryService::validate() const {
+  validate_fields();
+  if (!handle)
+    throw Error(Code::kInvalidArgument, "service '" + name + "': invalid handle: a request handler is required");
+}
+
+void MemoryService::validate_fields() const {
   auto bad = [&](const std::string& field, const std::string& why) {
     return Error(Code::kInvalidArgument,
                  "service '" + name + "': invalid " + field + ": " + why);
@@ -81,7 +87,6 @@ void MemoryService::validate() const {
   } catch (const Error& e) {
     throw bad("sticky_key", e.what());
   }
-  if (!handle) throw bad("handle", "a request handler is required");
 }
 
 void apply_service_fields(MemoryService& s, const nlohmann::json& fields) {

@@ -1,8 +1,13 @@
-// memrun-host: loads a handler plugin and runs it as a worker of its service.
+// memrun-host: loads a handler plugin — from a file, or from a package it
+// fetches, verifies and unpacks — and runs it as a worker of its service.
 //
-// Exit codes: 0 clean stop, 1 runtime failure (Kafka, init handler),
-// 2 bad usage or config, 3 the plugin cannot be loaded.
+// Exit codes: 0 clean stop, 1 runtime failure (Kafka, init handler, a package
+// that cannot be fetched), 2 bad usage or config, 3 the plugin or package is
+// refused.
 #include <memrun/embedded_kafka.hpp>
+#include <memrun/logging.hpp>
+#include <memrun/metrics.hpp>
+#include <memrun/package.hpp>
 #include <memrun/plugin_loader.hpp>
 #include <memrun/protocol.hpp>
 #include <memrun/worker.hpp>
@@ -14,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <optional>
@@ -32,6 +38,16 @@ void announce(const std::string& line) {
   std::fflush(stdout);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// A package that is not what it claims is refused (the plugin's exit code);
+// one that cannot be reached is a runtime failure a restart may cure.
+int package_exit_code(const memrun::Error& e) {
+  return memrun::is_retriable(e.code()) || e.code() == memrun::Code::kNotFound ? kExitRuntime : kExitPlugin;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,13 +60,20 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   CLI::App app{"memrun-host: runs a memrun handler plugin as a worker of its service"};
-  std::string plugin_path, config_path, bootstrap, worker_id, log_level = "info", service_name, cache_root;
+  std::string plugin_path, package_url, config_path, bootstrap, worker_id, log_level = "info", log_format = "text",
+      service_name, cache_root, package_cache = "8Gi";
+  std::optional<std::string> metrics_address;
   std::vector<std::string> properties;
   bool embedded = false;
   int brokers = 3;
   std::optional<int> partitions;
   std::optional<int> concurrency;
-  app.add_option("--plugin", plugin_path, "Plugin shared object (.so) to run")->required();
+  auto* plugin_opt = app.add_option("--plugin", plugin_path, "Plugin shared object (.so) to run");
+  auto* package_opt = app.add_option("--package", package_url,
+                                     "Package to run (s3://, http(s)://, file://; '#sha256=' pins it), as printed "
+                                     "by `memrun deploy`");
+  plugin_opt->excludes(package_opt);
+  app.add_option("--package-cache", package_cache, "Disk budget for fetched packages in {cache-root}/.packages");
   app.add_option("--config", config_path, "JSON config file (see docs/operations.md)");
   app.add_flag("--embedded-kafka", embedded,
                "Start librdkafka's mock Kafka cluster in this process and print its bootstrap address");
@@ -59,30 +82,36 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 10000));
   app.add_option("--concurrency", concurrency, "Handlers running at once (service setting)")
       ->check(CLI::Range(1, 4096));
-  app.add_option("--service", service_name, "Service name (overrides plugin and config)");
+  app.add_option("--service", service_name, "Service name (overrides plugin, package and config)");
   app.add_option("--bootstrap-servers,-b", bootstrap, "Kafka bootstrap servers host:port[,...]");
   app.add_option("-X", properties, "Extra librdkafka property key=value (repeatable)");
   app.add_option("--worker-id", worker_id, "Worker id (default {hostname}-{pid})");
   app.add_option("--cache-root", cache_root,
                  "Worker state and caches live in {cache-root}/{service} (default $MEMRUN_CACHE_ROOT, "
                  "else $XDG_CACHE_HOME/memrun or ~/.cache/memrun)");
+  app.add_option("--metrics-address", metrics_address,
+                 "HOST:PORT of the /metrics, /healthz and /readyz endpoint (default 127.0.0.1:9464; port 0 picks "
+                 "a free one; 'off' disables it)");
   double heartbeat_s = 10;
   app.add_option("--heartbeat-interval", heartbeat_s, "Seconds between status records on memrun.heartbeats (0: off)")
       ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option("--log-format", log_format, "text, or json for one JSON object per line")
+      ->check(CLI::IsMember({"text", "json"}));
   try {
     app.parse(argc, argv);
+    if (plugin_path.empty() && package_url.empty()) throw CLI::RequiredError("--plugin or --package");
   } catch (const CLI::ParseError& e) {
     // --help exits 0; every usage error exits with our one usage code.
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
 
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [memrun-host] %v");
-
   memrun::app::HostConfig config;
+  uint64_t package_cache_bytes = 0;
+  bool config_sets_metrics = false;
   try {
+    memrun::configure_logging({"memrun-host", log_level, memrun::parse_log_format(log_format)});
     if (!config_path.empty()) config = memrun::app::load_config(config_path);
     for (const auto& p : properties) {
       auto [key, value] = memrun::app::split_property(p);
@@ -92,23 +121,57 @@ int main(int argc, char** argv) {
     if (!worker_id.empty()) config.worker_id = worker_id;
     if (!cache_root.empty()) config.cache_root = cache_root;
     if (config.cache_root.empty()) config.cache_root = memrun::app::default_cache_root();
+    config_sets_metrics = config.metrics_address != memrun::app::HostConfig{}.metrics_address;
+    if (metrics_address) config.metrics_address = *metrics_address;
+    package_cache_bytes = memrun::parse_bytes(package_cache);
   } catch (const memrun::Error& e) {
     fmt::print(stderr, "memrun-host: {}\n", e.what());
     return kExitUsage;
   }
 
+  // Phases of the start measured here; the worker measures the rest.
+  std::vector<memrun::StartupPhase> phases;
+  std::optional<memrun::OpenedPackage> package;
+  if (!package_url.empty()) {
+    try {
+      package = memrun::open_package(package_url, config.cache_root, {package_cache_bytes, {}});
+    } catch (const memrun::Error& e) {
+      fmt::print(stderr, "memrun-host: package refused: {}\n", e.what());
+      return package_exit_code(e);
+    }
+    plugin_path = package->plugin_path;
+    phases.push_back({"package fetch", package->fetch_seconds, std::string(memrun::tier_name(package->fetched_from))});
+    phases.push_back({"package verify + unpack", package->unpack_seconds,
+                      fmt::format("{} {} files, digests checked", package->reused ? "reused" : "unpacked",
+                                  package->manifest.files.size() + 1)});
+    spdlog::info("package {} (sha256 {}): service {}, plugin {} {}, fetched from {}, in {}", package_url,
+                 package->sha256, package->manifest.service_name(), package->manifest.plugin_name,
+                 package->manifest.plugin_version, memrun::tier_name(package->fetched_from), package->dir);
+  }
+
+  const auto load_start = std::chrono::steady_clock::now();
   std::shared_ptr<const memrun::LoadedPlugin> plugin;
   try {
     plugin = memrun::load_plugin(plugin_path);
+    if (package && plugin->name() != package->manifest.plugin_name)
+      throw memrun::Error(memrun::Code::kInvalidArgument, "the package's manifest names plugin '" +
+                                                              package->manifest.plugin_name + "', its .so is '" +
+                                                              plugin->name() + "'");
   } catch (const memrun::Error& e) {
     fmt::print(stderr, "memrun-host: {}\n", e.what());
     return kExitPlugin;
   }
+  phases.push_back({"plugin load", seconds_since(load_start),
+                    fmt::format("{} {} (ABI {}.{})", plugin->name(), plugin->version(), plugin->abi_major(),
+                                plugin->abi_minor())});
   spdlog::info("loaded plugin '{}' {} (ABI {}.{}) from {}", plugin->name(), plugin->version(),
                plugin->abi_major(), plugin->abi_minor(), plugin->path());
 
+  // Service fields, weakest first: the plugin's defaults, the package
+  // manifest, the config file, the flags.
   memrun::MemoryService service = plugin->service();
   try {
+    if (package) memrun::apply_service_fields(service, package->manifest.service);
     memrun::apply_service_fields(service, config.service);
     if (!service_name.empty()) service.name = service_name;
     if (partitions) service.partitions = *partitions;
@@ -141,7 +204,26 @@ int main(int argc, char** argv) {
     options.result_url = config.result_url;
     options.state_dir = config.cache_root + "/" + service.name;
     options.heartbeat_interval = std::chrono::milliseconds(static_cast<int64_t>(heartbeat_s * 1000));
+    if (package) options.package_dir = package->dir;
+    options.startup_phases = std::move(phases);
     memrun::Worker worker(std::move(service), std::move(options));
+    // Listening before start(): /readyz answers "not ready" while init runs.
+    std::unique_ptr<memrun::MetricsServer> metrics;
+    if (config.metrics_address != "off") {
+      try {
+        metrics = std::make_unique<memrun::MetricsServer>(worker, config.metrics_address);
+      } catch (const memrun::Error& e) {
+        // Several hosts on one machine: only the first gets the default port,
+        // the others a free one. An address given explicitly must be had.
+        if (e.code() != memrun::Code::kUnavailable || config_sets_metrics || metrics_address) {
+          fmt::print(stderr, "memrun-host: {}\n", e.what());
+          return e.code() == memrun::Code::kInvalidArgument ? kExitUsage : kExitRuntime;
+        }
+        spdlog::warn("{}; the metrics endpoint takes a free port instead", e.what());
+        metrics = std::make_unique<memrun::MetricsServer>(worker, "127.0.0.1:0");
+      }
+      announce(fmt::format("memrun-host: metrics http://{}:{}/metrics", metrics->host(), metrics->port()));
+    }
     worker.start();
     announce(fmt::format("memrun-host: ready worker={} service={} topic={}", worker.worker_id(),
                          worker.service().name, memrun::protocol::request_topic(worker.service().name)));

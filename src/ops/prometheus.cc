@@ -126,9 +126,13 @@ std::string prometheus_text(const Worker& worker) {
   x.one("memrun_disk_cache_not_cached_total", "counter", "Objects served uncached (no room, disk full, errors).",
         static_cast<double>(c.disk.not_cached));
 
+  const auto phases = worker.startup_phases();
   x.family("memrun_startup_phase_seconds", "gauge", "How long each phase of the worker's start took.");
-  for (const auto& phase : worker.startup_phases())
-    x.sample("memrun_startup_phase_seconds", phase.seconds, {{"phase", phase.name}});
+  for (const auto& phase : phases) x.sample("memrun_startup_phase_seconds", phase.seconds, {{"phase", phase.name}});
+  x.family("memrun_startup_phase_info", "gauge",
+           "What each start-up phase found, e.g. the tier the package came from or the cache entries found on disk.");
+  for (const auto& phase : phases)
+    x.sample("memrun_startup_phase_info", 1, {{"phase", phase.name}, {"detail", phase.detail}});
   return x.take();
 }
 

@@ -136,12 +136,13 @@ struct Worker::Impl {
       : svc(std::move(s)),
         opts(std::move(o)),
         ctx(SharedWorkerContext::Options{svc.name, svc.memory_bytes(), opts.result_url, opts.state_dir,
-                                         opts.state_dir.empty() ? 0 : svc.disk_bytes()}),
+                                         opts.state_dir.empty() ? 0 : svc.disk_bytes(), {}, opts.package_dir}),
         sticky(svc.sticky_key),
         topic(protocol::request_topic(svc.name)),
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
         recent(static_cast<size_t>(svc.dedup_window)),
         read_ahead(opts.read_ahead > 0 ? opts.read_ahead : std::max<size_t>(2, static_cast<size_t>(svc.concurrency) / 4)) {
+    for (auto& phase : opts.startup_phases) metrics.add_phase(std::move(phase));
     const auto disk = ctx.cache_stats().disk;
     metrics.add_phase("cache index rebuild", Clock::now() - born,
                       disk.capacity == 0 ? "no disk tier"
@@ -481,8 +482,11 @@ struct Worker::Impl {
       recent.remember(req->headers.request_id, {req->code, req->body});
     }
     metrics.observe_latency(std::chrono::duration<double>(Clock::now() - taken).count());
-    if (!first_request.exchange(true))
+    if (!first_request.exchange(true)) {
+      const double took = std::chrono::duration<double>(Clock::now() - taken).count();
       metrics.add_phase("first request", Clock::now() - taken, std::string(code_name(req->code)));
+      spdlog::info("cold start of worker {}: first request took {:.3f} s ({})", worker_id, took, code_name(req->code));
+    }
     if (req->code == Code::kOk) {
       ++counters.succeeded;
     } else {
@@ -728,9 +732,11 @@ struct Worker::Impl {
       }
       self->state_cv.notify_all();
       ++self->counters.rebalances;
-      if (!ps.empty() && !self->first_assignment.exchange(true))
+      if (!ps.empty() && !self->first_assignment.exchange(true)) {
         self->metrics.add_phase("group join + first assignment", Clock::now() - self->serving_since,
                                 fmt::format("{} partitions", ps.size()));
+        self->log_cold_start();
+      }
       spdlog::info("worker {} assigned partitions {}", self->worker_id, fmt::join(ps, ","));
       if (self->warmer && !ps.empty()) self->warmer->submit([self, ps] { self->warm(ps); });
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -757,6 +763,19 @@ struct Worker::Impl {
     } catch (const std::exception& e) {
       spdlog::warn("on_assign for partitions {} failed: {}", fmt::join(ps, ","), e.what());
     }
+  }
+
+  // One table of the phases up to readiness, so an operator sees at a glance
+  // where a cold start went and what was warm.
+  void log_cold_start() const {
+    const auto phases = metrics.phases();
+    double total = 0;
+    std::string table = fmt::format("  {:<32} {:>9}  {}", "phase", "seconds", "detail");
+    for (const auto& p : phases) {
+      total += p.seconds;
+      table += fmt::format("\n  {:<32} {:>9.3f}  {}", p.name, p.seconds, p.detail);
+    }
+    spdlog::info("cold start of worker {} (service {}): ready after {:.3f} s\n{}", worker_id, svc.name, total, table);
   }
 
   void revoke(const std::vector<int32_t>& ps, bool lost) {

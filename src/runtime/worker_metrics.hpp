@@ -41,8 +41,11 @@ class WorkerMetrics {
   }
 
   void add_phase(std::string name, Clock::duration took, std::string detail = "") {
+    add_phase({std::move(name), std::chrono::duration<double>(took).count(), std::move(detail)});
+  }
+  void add_phase(StartupPhase phase) {
     std::lock_guard lock(mu_);
-    phases_.push_back({std::move(name), std::chrono::duration<double>(took).count(), std::move(detail)});
+    phases_.push_back(std::move(phase));
   }
   std::vector<StartupPhase> phases() const {
     std::lock_guard lock(mu_);
