@@ -18,6 +18,8 @@ constexpr int kExitUsage = 2;   // bad usage or input
 
 void add_invoke(CLI::App& app, int* exit_code);
 void add_partition(CLI::App& app, int* exit_code);
+void add_package(CLI::App& app, int* exit_code);
+void add_deploy(CLI::App& app, int* exit_code);
 
 // The Kafka flags every Kafka-facing subcommand takes: --bootstrap-servers
 // (env MEMRUN_BOOTSTRAP_SERVERS) and repeatable -X key=value.

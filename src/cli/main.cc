@@ -2,6 +2,8 @@
 //
 //   memrun invoke SERVICE 'JSON' [-b host:port] [--sticky-key k] [--timeout s]
 //   memrun partition KEY --partitions N
+//   memrun package --plugin lib.so [--data file ...] [-o out.tar.zst]
+//   memrun deploy out.tar.zst --to s3://bucket/deployments/{service}/{deployment_id}/package.tar.zst
 //
 // Exit codes: 0 success, 1 the service answered with an error, timed out or a
 // check failed, 2 bad usage or input.
@@ -16,6 +18,8 @@ int main(int argc, char** argv) {
   int exit_code = memrun::cli::kExitUsage;
   memrun::cli::add_invoke(app, &exit_code);
   memrun::cli::add_partition(app, &exit_code);
+  memrun::cli::add_package(app, &exit_code);
+  memrun::cli::add_deploy(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -62,8 +62,8 @@ ArchiveReader::ArchiveReader(const std::byte* data, size_t size) : a_(archive_re
 ArchiveReader::~ArchiveReader() { archive_read_free(a_); }
 
 void ArchiveReader::fail(const std::string& what) {
-  throw Error(Code::kInvalidArgument, what + (entry_.empty() ? "" : " (at '" + entry_ + "')") + ": " +
-                                          archive_error(a_));
+  throw Error(Code::kInvalidArgument, "package archive: " + what +
+                                          (entry_.empty() ? "" : " (at '" + entry_ + "')") + ": " + archive_error(a_));
 }
 
 bool ArchiveReader::next(std::string* name, uint64_t* size) {
@@ -75,7 +75,7 @@ bool ArchiveReader::next(std::string* name, uint64_t* size) {
   entry_ = path ? path : "";
   if (archive_entry_filetype(entry) != AE_IFREG || archive_entry_hardlink(entry) != nullptr)
     throw Error(Code::kInvalidArgument,
-                "entry '" + entry_ + "' is not a regular file; a package holds regular files only");
+                "package archive: entry '" + entry_ + "' is not a regular file; a package holds regular files only");
   if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) < 0)
     throw Error(Code::kInvalidArgument, "entry '" + entry_ + "' has no size");
   *name = entry_;

@@ -4,6 +4,7 @@
 #include <memrun/context.hpp>
 #include <memrun/status.hpp>
 
+#include "support/s3rver.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
 
@@ -23,8 +24,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kBucket = "memrun-test";
-constexpr const char* kAws = "/usr/bin/aws";
+constexpr const char* kBucket = memrun::test::S3rver::kBucket;
 
 std::string random_bytes(size_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -42,35 +42,12 @@ std::string read_file(const std::string& path) {
 
 class S3 : public testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    ASSERT_TRUE(std::filesystem::exists(S3RVER_BIN)) << S3RVER_BIN << " missing: scripts/test installs s3rver with npm";
-    data_ = std::make_unique<memrun::test::TempDir>("memrun-s3rver");
-    server_ = std::make_unique<memrun::test::Subprocess>(std::vector<std::string>{
-        S3RVER_BIN, "-d", data_->path, "-a", "127.0.0.1", "-p", "0", "--configure-bucket", kBucket});
-    auto port = server_->wait_for("S3rver listening on 127.0.0.1:", 30s);
-    ASSERT_TRUE(port) << server_->output();
-    endpoint_ = "http://127.0.0.1:" + *port;
-    // s3rver's own key pair; it checks signatures made with it.
-    ::setenv("AWS_ENDPOINT_URL", endpoint_.c_str(), 1);
-    ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
-    ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
-    ::setenv("AWS_REGION", "us-east-1", 1);
-    ::setenv("AWS_DEFAULT_REGION", "us-east-1", 1);
-  }
-  static void TearDownTestSuite() {
-    server_.reset();  // stops s3rver
-    data_.reset();
-  }
+  static void SetUpTestSuite() { s3_ = std::make_unique<memrun::test::S3rver>(); }
+  static void TearDownTestSuite() { s3_.reset(); }  // stops s3rver
 
-  std::pair<int, std::string> aws(std::vector<std::string> args) {
-    std::vector<std::string> argv{kAws, "--endpoint-url", endpoint_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return memrun::test::run(argv, 60s);
-  }
+  std::pair<int, std::string> aws(std::vector<std::string> args) { return s3_->aws(args); }
 
-  static inline std::unique_ptr<memrun::test::Subprocess> server_;
-  static inline std::unique_ptr<memrun::test::TempDir> data_;
-  static inline std::string endpoint_;
+  static inline std::unique_ptr<memrun::test::S3rver> s3_;
 };
 
 TEST_F(S3, UploadResultIsReadBackByAwscli) {
@@ -198,7 +175,7 @@ TEST_F(S3, MissingKeyIsNotFoundAndTheMessageHoldsNoSecret) {
 TEST_F(S3, UnreachableStoreIsUnavailable) {
   ::setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1", 1);
   auto e = fetch_error(std::string("s3://") + kBucket + "/x");
-  ::setenv("AWS_ENDPOINT_URL", endpoint_.c_str(), 1);
+  ::setenv("AWS_ENDPOINT_URL", s3_->endpoint().c_str(), 1);
   EXPECT_EQ(e.code(), memrun::Code::kUnavailable) << e.what();
 }
 

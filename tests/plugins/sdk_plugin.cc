@@ -1,7 +1,11 @@
-// Exercises plugin.hpp and the host table: objects, blobs, deadlines, errors.
+// Exercises plugin.hpp and the host table: objects, blobs, deadlines, errors,
+// package files. SDK_PLUGIN_INIT_MS in the environment makes init take that
+// long (for readiness tests).
 #include <memrun/plugin.hpp>
 
+#include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -10,7 +14,11 @@ struct Table {
   std::string name;
 };
 
-void init(memrun::sdk::Host& host) { host.set_object("table", Table{"warm"}, 64); }
+void init(memrun::sdk::Host& host) {
+  if (const char* ms = std::getenv("SDK_PLUGIN_INIT_MS"))
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
+  host.set_object("table", Table{"warm"}, 64);
+}
 
 // Keeps the partitions it was told about, for the "assigned" op.
 void on_assign(memrun::sdk::Host& host, std::span<const int32_t> partitions) {
@@ -34,6 +42,12 @@ nlohmann::json handle(memrun::sdk::Request& rq) {
   if (op == "throw_int") throw 42;
   if (op == "bad_field") return {{"n", rq.json.at("n").get<int>()}};
   if (op == "assigned") return {{"partitions", *rq.host.get_object<std::vector<int32_t>>("assigned")}};
+  if (op == "package_file") {  // a data file shipped in the worker's package
+    const std::string dir = rq.host.package_dir();
+    if (dir.empty()) throw memrun::Error(memrun::Code::kNotFound, "not started from a package");
+    auto blob = rq.host.get_or_fetch("file://" + dir + "/data/" + rq.json.at("name").get<std::string>());
+    return {{"text", std::string(blob.view())}};
+  }
   if (op == "upload") return {{"url", rq.host.upload_result("payload", rq.json.at("key").get<std::string>())}};
   throw memrun::Error(memrun::Code::kUnimplemented, "unknown op " + op);
 }

@@ -12,8 +12,13 @@ namespace memrun::test {
 using namespace std::chrono_literals;
 
 HostProcess start_host(const std::string& plugin, const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{MEMRUN_HOST, "--plugin", plugin, "--embedded-kafka", "--partitions",
-                                std::to_string(kTestPartitions), "--worker-id", "w1"};
+  return start_host_from({"--plugin", plugin}, extra);
+}
+
+HostProcess start_host_from(const std::vector<std::string>& source, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{MEMRUN_HOST, "--embedded-kafka", "--partitions", std::to_string(kTestPartitions),
+                                "--worker-id", "w1"};
+  argv.insert(argv.end(), source.begin(), source.end());
   for (auto& f : fast_group_flags()) argv.push_back(f);
   for (auto& e : extra) argv.push_back(e);
   HostProcess h;
@@ -39,6 +44,11 @@ HostProcess start_worker(const std::string& plugin, const std::string& bootstrap
 }
 
 bool wait_assigned(HostProcess& host) { return host.proc->wait_for("assigned partitions", 30s).has_value(); }
+
+int metrics_port(HostProcess& host) {
+  auto url = host.proc->wait_for("memrun-host: metrics http://127.0.0.1:", 1s);
+  return url ? std::stoi(*url) : -1;
+}
 
 ClientOptions client_options(const std::string& bootstrap) {
   ClientOptions o;

@@ -23,6 +23,8 @@ struct HostProcess {
 // short group timeouts) and waits until it is ready. Throws with the host's
 // output if it is not.
 HostProcess start_host(const std::string& plugin, const std::vector<std::string>& extra = {});
+// The same with the plugin given another way, e.g. {"--package", URL}.
+HostProcess start_host_from(const std::vector<std::string>& source, const std::vector<std::string>& extra = {});
 
 // Starts memrun-host with `plugin` as worker `worker_id` of an existing
 // cluster, and waits until it is ready.
@@ -34,6 +36,9 @@ bool wait_assigned(HostProcess& host);
 
 // Client options for the host's cluster, with a generous timeout.
 ClientOptions client_options(const std::string& bootstrap);
+
+// The port of the host's /metrics endpoint, from its start-up output; -1 if none.
+int metrics_port(HostProcess& host);
 
 // SIGTERM, then expects exit code 0 within 30 s (gtest assertions).
 void expect_clean_stop(HostProcess& host);

@@ -1,0 +1,110 @@
+// memrun package: builds a service package (.tar.zst) from a plugin and data
+// files. memrun deploy: checks a package and uploads it to object storage.
+#include "cli/commands.hpp"
+#include "cli/progress.hpp"
+
+#include <memrun/package.hpp>
+#include <memrun/plugin_loader.hpp>
+#include <memrun/service.hpp>
+
+#include <fmt/core.h>
+
+#include <memory>
+#include <optional>
+
+namespace memrun::cli {
+namespace {
+
+struct PackageArgs {
+  std::string plugin, output, name, memory, disk, sticky_key;
+  std::vector<std::string> data;
+  std::optional<int> concurrency, partitions;
+  std::optional<double> timeout_s;
+  int max_workers = 1;
+};
+
+int package(const PackageArgs& a) {
+  PackageSpec spec;
+  spec.plugin_path = a.plugin;
+  spec.data_files = a.data;
+  spec.max_workers = a.max_workers;
+  if (!a.name.empty()) spec.service["name"] = a.name;
+  if (!a.memory.empty()) spec.service["memory"] = a.memory;
+  if (!a.disk.empty()) spec.service["disk"] = a.disk;
+  if (!a.sticky_key.empty()) spec.service["sticky_key"] = a.sticky_key;
+  if (a.concurrency) spec.service["concurrency"] = *a.concurrency;
+  if (a.partitions) spec.service["partitions"] = *a.partitions;
+  if (a.timeout_s) spec.service["timeout_seconds"] = *a.timeout_s;
+  try {
+    // The default name is the service's, which the plugin may set: ask it
+    // (only its entry function runs).
+    std::string output = a.output;
+    if (output.empty()) {
+      MemoryService svc = load_plugin(a.plugin)->service();
+      apply_service_fields(svc, spec.service);
+      output = svc.name + ".tar.zst";
+    }
+    const PackageManifest m = write_package(spec, output);
+    fmt::print("{}\n", output);
+    fmt::print(stderr, "service {} (plugin {} {}, ABI {}.{}), {} data file(s), partitions {}, max_workers {}\n",
+               m.service_name(), m.plugin_name, m.plugin_version, m.abi_major, m.abi_minor, m.files.size(),
+               m.service.value("partitions", 0), m.max_workers);
+    return kExitOk;
+  } catch (const Error& e) {
+    fmt::print(stderr, "memrun package: {}\n", e.what());
+    return e.code() == Code::kUnavailable ? kExitFailed : kExitUsage;
+  }
+}
+
+int deploy(const std::string& path, const std::string& to) {
+  try {
+    ProgressBar bar("upload");
+    const std::string url = deploy_package(path, to, [&](uint64_t done, uint64_t total) { bar.update(done, total); });
+    bar.finish();
+    fmt::print("{}\n", url);
+    return kExitOk;
+  } catch (const Error& e) {
+    fmt::print(stderr, "memrun deploy: {}\n", e.what());
+    return e.code() == Code::kInvalidArgument || e.code() == Code::kNotFound ? kExitUsage : kExitFailed;
+  }
+}
+
+}  // namespace
+
+void add_package(CLI::App& app, int* exit_code) {
+  auto a = std::make_shared<PackageArgs>();
+  auto* cmd = app.add_subcommand(
+      "package", "Build a service package (.tar.zst): the plugin, a manifest.json of the service's settings and "
+                 "digests, and data files");
+  cmd->add_option("--plugin", a->plugin, "The plugin shared object (.so)")->required();
+  cmd->add_option("--data", a->data, "A data file to ship: PATH (stored as data/<file name>) or PATH=NAME (repeatable)");
+  cmd->add_option("-o,--output", a->output, "Package file to write (default {service}.tar.zst)");
+  cmd->add_option("--name", a->name, "Service name (default: the plugin's)");
+  cmd->add_option("--memory", a->memory, "RAM budget of the object store, e.g. 32Gi");
+  cmd->add_option("--disk", a->disk, "Disk cache budget, e.g. 200Gi");
+  cmd->add_option("--concurrency", a->concurrency, "Handlers running at once per worker")->check(CLI::Range(1, 4096));
+  cmd->add_option("--sticky-key", a->sticky_key, "Payload fields that route a request, e.g. user_id:dataset_id");
+  cmd->add_option("--timeout", a->timeout_s, "Seconds a request may run")->check(CLI::PositiveNumber);
+  cmd->add_option("--partitions", a->partitions, "Partitions of the request topic (at least --max-workers)")
+      ->check(CLI::Range(1, 10000));
+  cmd->add_option("--max-workers", a->max_workers, "Most workers the service will run")->check(CLI::Range(1, 10000));
+  cmd->callback([a, exit_code] { *exit_code = package(*a); });
+}
+
+void add_deploy(CLI::App& app, int* exit_code) {
+  struct Args {
+    std::string path, to;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "deploy", "Check a package and upload it to object storage; prints the URL to run it from "
+                "(memrun-host --package URL), pinned by its sha256");
+  cmd->add_option("package", a->path, "Package file (.tar.zst) from `memrun package`")->required();
+  cmd->add_option("--to", a->to,
+                  "Destination: s3://bucket/deployments/{service}/{deployment_id}/package.tar.zst (placeholders "
+                  "are filled in; a URL ending in '/' gets that layout appended), or a file:// URL")
+      ->required();
+  cmd->callback([a, exit_code] { *exit_code = deploy(a->path, a->to); });
+}
+
+}  // namespace memrun::cli
