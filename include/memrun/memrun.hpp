@@ -4,6 +4,7 @@
 #include <memrun/client.hpp>
 #include <memrun/context.hpp>
 #include <memrun/embedded_kafka.hpp>
+#include <memrun/heartbeats.hpp>
 #include <memrun/logging.hpp>
 #include <memrun/metrics.hpp>
 #include <memrun/package.hpp>

@@ -16,10 +16,21 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;  // the service answered with an error, timed out, or a check failed
 constexpr int kExitUsage = 2;   // bad usage or input
 
+// A number of seconds greater than 0. CLI::PositiveNumber would do, but its
+// message spells out the whole range of a double.
+inline const CLI::Validator kPositiveSeconds(
+    [](std::string& input) -> std::string {
+      double seconds = 0;
+      if (CLI::detail::lexical_cast(input, seconds) && seconds > 0) return {};
+      return "expected seconds greater than 0, got " + input;
+    },
+    "SECONDS>0");
+
 void add_invoke(CLI::App& app, int* exit_code);
 void add_partition(CLI::App& app, int* exit_code);
 void add_package(CLI::App& app, int* exit_code);
 void add_deploy(CLI::App& app, int* exit_code);
+void add_status(CLI::App& app, int* exit_code);
 
 // The Kafka flags every Kafka-facing subcommand takes: --bootstrap-servers
 // (env MEMRUN_BOOTSTRAP_SERVERS) and repeatable -X key=value.

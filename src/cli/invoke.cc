@@ -57,7 +57,7 @@ void add_invoke(CLI::App& app, int* exit_code) {
   cmd->add_option("payload", args->payload, "Request payload: a JSON object")->required();
   args->kafka.add_to(*cmd);
   cmd->add_option("--sticky-key", args->sticky_key, "The service's sticky key (default: looked up in memrun.services)");
-  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the reply")->check(CLI::PositiveNumber);
+  cmd->add_option("--timeout", args->timeout_s, "Seconds to wait for the reply")->check(kPositiveSeconds);
   cmd->add_flag("--route", args->show_route, "Print key, partition, offset, worker and latency to stderr");
   cmd->callback([args, exit_code] { *exit_code = invoke(*args); });
 }

@@ -84,7 +84,7 @@ void add_package(CLI::App& app, int* exit_code) {
   cmd->add_option("--disk", a->disk, "Disk cache budget, e.g. 200Gi");
   cmd->add_option("--concurrency", a->concurrency, "Handlers running at once per worker")->check(CLI::Range(1, 4096));
   cmd->add_option("--sticky-key", a->sticky_key, "Payload fields that route a request, e.g. user_id:dataset_id");
-  cmd->add_option("--timeout", a->timeout_s, "Seconds a request may run")->check(CLI::PositiveNumber);
+  cmd->add_option("--timeout", a->timeout_s, "Seconds a request may run")->check(kPositiveSeconds);
   cmd->add_option("--partitions", a->partitions, "Partitions of the request topic (at least --max-workers)")
       ->check(CLI::Range(1, 10000));
   cmd->add_option("--max-workers", a->max_workers, "Most workers the service will run")->check(CLI::Range(1, 10000));

@@ -86,11 +86,15 @@ Error error_from(rd_kafka_resp_err_t err, const std::string& what) {
   return Error(Code::kUnavailable, what + ": " + rd_kafka_err2str(err));
 }
 
-int64_t high_watermark(rd_kafka_t* rk, const std::string& topic, int32_t partition, int timeout_ms) {
+std::pair<int64_t, int64_t> watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition, int timeout_ms) {
   int64_t low = 0, high = 0;
   auto err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &low, &high, timeout_ms);
   if (err) throw error_from(err, "watermarks of " + topic + "[" + std::to_string(partition) + "]");
-  return high;
+  return {low, high};
+}
+
+int64_t high_watermark(rd_kafka_t* rk, const std::string& topic, int32_t partition, int timeout_ms) {
+  return watermarks(rk, topic, partition, timeout_ms).second;
 }
 
 std::optional<int> partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
@@ -104,6 +108,44 @@ std::optional<int> partition_count(rd_kafka_t* rk, const std::string& topic, int
     count = md->topics[0].partition_cnt;
   rd_kafka_metadata_destroy(md);
   return count;
+}
+
+std::map<std::string, std::string> reader_defaults(const std::string& group_id) {
+  return {
+      {"group.id", group_id},  // librdkafka wants one for assign()
+      {"enable.auto.commit", "false"},
+      {"auto.offset.reset", "earliest"},  // a start lost to retention moves forward
+      // The reader stops at a known offset, so a fetch that waits for more
+      // records only delays its last partition.
+      {"fetch.wait.max.ms", "10"},
+  };
+}
+
+bool read_ranges(rd_kafka_t* consumer, const std::string& topic, const std::vector<OffsetRange>& ranges,
+                 std::chrono::steady_clock::time_point deadline,
+                 const std::function<void(const rd_kafka_message_t&)>& on_record) {
+  std::map<int32_t, int64_t> end_of;  // partitions still being read
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(ranges.size())));
+  for (const auto& r : ranges) {
+    if (r.start >= r.end) continue;
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), r.partition)->offset = r.start;
+    end_of[r.partition] = r.end;
+  }
+  if (end_of.empty()) return true;
+  if (auto err = rd_kafka_assign(consumer, list.get())) throw error_from(err, "assign " + topic);
+  while (!end_of.empty() && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* raw = rd_kafka_consumer_poll(consumer, 100);
+    if (raw == nullptr) continue;
+    Message m(raw);
+    if (m->err) continue;
+    auto it = end_of.find(m->partition);
+    if (it == end_of.end() || m->offset >= it->second) continue;
+    on_record(*m);
+    // Compaction leaves gaps, but never removes a partition's last record.
+    if (m->offset + 1 >= it->second) end_of.erase(it);
+  }
+  rd_kafka_assign(consumer, nullptr);
+  return end_of.empty();
 }
 
 int64_t now_unix_ms() {

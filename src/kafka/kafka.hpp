@@ -7,11 +7,14 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace memrun::kafka {
@@ -57,11 +60,36 @@ std::optional<std::string> header(const rd_kafka_message_t* msg, std::string_vie
 // Error for a librdkafka error code, with context.
 Error error_from(rd_kafka_resp_err_t err, const std::string& what);
 
+// {low, high}: the first offset still stored and the next offset to be
+// written. Throws Error(kUnavailable).
+std::pair<int64_t, int64_t> watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition, int timeout_ms);
+
 // Highest offset + 1 of a partition (the next offset to be written).
 int64_t high_watermark(rd_kafka_t* rk, const std::string& topic, int32_t partition, int timeout_ms);
 
 // Partition count of a topic from metadata; nullopt if the topic is unknown.
 std::optional<int> partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms);
+
+// Properties for a short-lived consumer that reads fixed ranges with
+// read_ranges: `group_id` is never joined and nothing is committed.
+std::map<std::string, std::string> reader_defaults(const std::string& group_id);
+
+// Records [start, end) of one partition; `end` is a high watermark taken
+// before reading, so the read ends even while producers keep writing.
+struct OffsetRange {
+  int32_t partition = 0;
+  int64_t start = 0;
+  int64_t end = 0;
+};
+
+// Reads `ranges` of `topic` by manual assignment of `consumer` (made from
+// reader_defaults, polled with rd_kafka_poll_set_consumer) and hands every
+// record to `on_record`, in offset order within a partition. Ranges with
+// start >= end are skipped. Returns false if `deadline` passed first. Throws
+// Error(kUnavailable) if the assignment fails.
+bool read_ranges(rd_kafka_t* consumer, const std::string& topic, const std::vector<OffsetRange>& ranges,
+                 std::chrono::steady_clock::time_point deadline,
+                 const std::function<void(const rd_kafka_message_t&)>& on_record);
 
 // Milliseconds since the Unix epoch.
 int64_t now_unix_ms();

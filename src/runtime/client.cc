@@ -188,36 +188,26 @@ struct Client::Impl {
   std::string lookup_sticky_key(const std::string& service) {
     // The registry is small: read it whole from the beginning to its end.
     const std::string topic(protocol::kServicesTopic);
-    auto conf = kafka::make_conf(opts.kafka, {{"enable.auto.commit", "false"},
-                                              {"fetch.wait.max.ms", "10"},
-                                              {"group.id", "memrun-registry-" + internal::new_request_id()}});
+    auto conf = kafka::make_conf(opts.kafka, kafka::reader_defaults("memrun-registry-" + internal::new_request_id()));
     auto reader = kafka::make_handle(RD_KAFKA_CONSUMER, std::move(conf));
     rd_kafka_poll_set_consumer(reader.get());
     auto partitions = kafka::partition_count(reader.get(), topic, kMetadataTimeoutMs);
     if (!partitions) throw Error(Code::kNotFound, "service registry " + topic + " does not exist");
-    std::optional<std::string> found;
+    std::vector<kafka::OffsetRange> ranges;
     for (int32_t p = 0; p < *partitions; ++p) {
-      int64_t end = kafka::high_watermark(reader.get(), topic, p, kMetadataTimeoutMs);
-      if (end == 0) continue;
-      kafka::PartitionList list(rd_kafka_topic_partition_list_new(1));
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-      rd_kafka_assign(reader.get(), list.get());
-      auto give_up = Clock::now() + std::chrono::milliseconds(kMetadataTimeoutMs);
-      int64_t next = 0;
-      while (next < end && Clock::now() < give_up) {
-        rd_kafka_message_t* raw = rd_kafka_consumer_poll(reader.get(), 100);
-        if (!raw) continue;
-        kafka::Message m(raw);
-        if (m->err) continue;
-        next = m->offset + 1;
-        std::string_view key(static_cast<const char*>(m->key), m->key_len);
-        if (key != service) continue;
-        auto fields = nlohmann::json::parse(std::string_view(static_cast<const char*>(m->payload), m->len),
-                                            nullptr, false);
-        if (fields.is_object() && fields.contains("sticky_key") && fields["sticky_key"].is_string())
-          found = fields["sticky_key"].get<std::string>();
-      }
+      auto [low, high] = kafka::watermarks(reader.get(), topic, p, kMetadataTimeoutMs);
+      ranges.push_back({p, low, high});
     }
+    std::optional<std::string> found;
+    kafka::read_ranges(reader.get(), topic, ranges, Clock::now() + std::chrono::milliseconds(kMetadataTimeoutMs),
+                       [&](const rd_kafka_message_t& m) {
+                         std::string_view key(static_cast<const char*>(m.key), m.key_len);
+                         if (key != service) return;
+                         auto fields = nlohmann::json::parse(
+                             std::string_view(static_cast<const char*>(m.payload), m.len), nullptr, false);
+                         if (fields.is_object() && fields.contains("sticky_key") && fields["sticky_key"].is_string())
+                           found = fields["sticky_key"].get<std::string>();
+                       });
     rd_kafka_consumer_close(reader.get());
     if (!found)
       throw Error(Code::kNotFound, "service '" + service + "' is not registered in " + topic +
