@@ -2,7 +2,7 @@
 //
 // One SharedWorkerContext exists per worker and lives as long as the worker. It
 // owns the object store (decoded structures, RAM) and the fetch path
-// (get_or_fetch: RAM → remote). Every handler of the worker sees the same one.
+// (get_or_fetch: RAM → disk → remote). Every handler of the worker sees the same one.
 //
 //   void init(memrun::SharedWorkerContext& ctx) {
 //     auto raw = ctx.get_or_fetch("file:///data/index.bin");
@@ -19,6 +19,7 @@
 #include <memrun/status.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -125,6 +126,14 @@ struct DiskCacheStats {
   uint64_t not_cached = 0;       // too large, no space, or a write error
 };
 
+// How long one caller of get_or_fetch waits. The fetch itself runs on a
+// thread of its own, shared by every caller of the URL: a caller that gives
+// up leaves it running for the others, and its bytes are cached when it ends.
+struct FetchWait {
+  std::chrono::system_clock::time_point deadline = std::chrono::system_clock::time_point::max();
+  std::function<bool()> cancelled{};  // polled while waiting (every few ms); may be empty
+};
+
 // Where get_or_fetch found its bytes.
 struct CacheStats {
   uint64_t ram_hits = 0;
@@ -192,10 +201,14 @@ class MEMRUN_API SharedWorkerContext {
   // The bytes behind `url` (file://, http://, https://, s3://bucket/key with
   // the AWS_* environment's credentials and endpoint). A "#sha256=HEX"
   // fragment names the digest the bytes must have: a mismatch is
-  // kInvalidArgument and nothing is cached. Concurrent calls for
-  // one URL share one fetch. Throws Error: kInvalidArgument for a malformed or
-  // unsupported URL, kNotFound, kUnavailable (retriable) for transport errors.
-  Blob get_or_fetch(const std::string& url);
+  // kInvalidArgument and nothing is cached; a cached copy with another digest
+  // is taken for stale, dropped and fetched again. Concurrent calls for one
+  // URL share one fetch (see FetchWait). Throws Error: kInvalidArgument for a
+  // malformed or unsupported URL, kNotFound, kUnavailable (retriable) for
+  // transport errors; kDeadlineExceeded or kCancelled when `wait` ends first.
+  // A handler calls RequestContext::get_or_fetch, which waits no longer than
+  // its request may run.
+  Blob get_or_fetch(const std::string& url, const FetchWait& wait = {});
 
   // Writes `bytes` under `key` in the result store (s3://bucket/prefix: an S3
   // PUT; file://dir: an atomic file write); returns the URL written.

@@ -60,6 +60,10 @@ class MEMRUN_API RequestContext {
   virtual bool cancelled() const = 0;
 
   virtual SharedWorkerContext& worker() = 0;
+
+  // worker().get_or_fetch(url), waiting no longer than this request's
+  // deadline and no longer than it is not cancelled.
+  Blob get_or_fetch(const std::string& url);
 };
 
 using InitHandler = std::function<void(SharedWorkerContext&)>;

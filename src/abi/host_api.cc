@@ -107,7 +107,9 @@ int host_get_or_fetch(memrun_call* call, const char* url, memrun_blob* out) {
     if (!url || !out) return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "get_or_fetch needs a url and out");
     if (out->struct_size < offsetof(memrun_blob, host_token) + sizeof(void*))
       return fail(call, MEMRUN_ERR_ABI_MISMATCH, "memrun_blob.struct_size is too small");
-    Blob blob = call->worker->get_or_fetch(url);
+    // In a handler, the wait ends with the request's deadline or cancellation.
+    auto fetch = [&] { return call->request ? call->request->get_or_fetch(url) : call->worker->get_or_fetch(url); };
+    Blob blob = fetch();
     // A plain pointer leaves no later point to check chunks at: check them all
     // now, and if the disk entry turns out corrupted, fetch it again at once.
     const std::byte* data = nullptr;
@@ -115,7 +117,7 @@ int host_get_or_fetch(memrun_call* call, const char* url, memrun_blob* out) {
       data = blob.data();
     } catch (const Error&) {
       if (!blob.corrupt()) throw;
-      blob = call->worker->get_or_fetch(url);
+      blob = fetch();
       data = blob.data();
     }
     call->lent_blobs.push_back(std::move(blob));

@@ -270,6 +270,14 @@ bool DiskCache::drop_if_corrupt(const std::string& url) {
   return drop_if_corrupt_locked(url);
 }
 
+bool DiskCache::erase(const std::string& url) {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(url);
+  if (it == index_.end()) return false;
+  remove_locked(it->second);
+  return true;
+}
+
 bool DiskCache::drop_if_corrupt_locked(const std::string& url) {
   auto it = index_.find(url);
   if (it == index_.end() || !it->second->pending || !it->second->pending->corrupt) return false;

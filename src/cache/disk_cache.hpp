@@ -69,6 +69,9 @@ class DiskCache {
   bool put(const std::string& url, std::string_view bytes);
   // Drops `url` if a lazy check found it corrupted (counted); true if it did.
   bool drop_if_corrupt(const std::string& url);
+  // Drops `url` (its bytes turned out stale); Blobs that map it stay valid.
+  // True if it was cached.
+  bool erase(const std::string& url);
   DiskCacheStats stats() const;
   bool enabled() const { return enabled_; }
 

@@ -43,7 +43,7 @@ void fetch_http(const std::string& url, DownloadTarget& target) {
     sink.on_headers = [&](const http::Response& r) {
       const std::string length = r.header("content-length");
       if (length.empty()) return false;
-      target.allocate(std::stoull(length));
+      target.allocate(http::parse_length(length, "GET " + url + " Content-Length"));
       return sized = true;
     };
     sink.on_body = [&](uint64_t offset, const std::byte* data, size_t n) { target.write(offset, data, n); };

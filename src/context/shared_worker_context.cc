@@ -5,28 +5,57 @@
 #include "context/remote_fetch.hpp"
 #include "core/digest.hpp"
 
+#include <memrun/logging.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace memrun {
 namespace {
-// The bytes must hash to what the caller named; otherwise an error, and the
-// caller that fetched caches nothing.
-void check_digest(const Blob& blob, const std::string& expected, const std::string& url) {
-  if (expected.empty()) return;
-  const std::string actual =
-      internal::sha256_hex(std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()));
-  if (actual != expected)
-    throw Error(Code::kInvalidArgument,
-                "sha256 of " + url + " is " + actual + ", expected " + expected + "; not cached");
+
+std::string sha256_of(const Blob& blob) {
+  return internal::sha256_hex(std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()));
+}
+
+Error digest_mismatch(const std::string& url, const std::string& actual, const std::string& expected) {
+  return Error(Code::kInvalidArgument,
+               "sha256 of " + url + " is " + actual + ", expected " + expected + "; not cached");
 }
 
 // Fetched blobs live in the object store under a reserved name, so one budget
 // and one eviction order cover decoded objects and raw bytes alike.
 constexpr std::string_view kBlobPrefix = "\x01" "blob:";
 constexpr std::string_view kBlobType = "memrun::Blob";
+
+// A blob in the object store, with its digest once someone asked for one:
+// a pinned URL is hashed once per stay in RAM, not on every hit of a
+// multi-GB object.
+class CachedBlob {
+ public:
+  CachedBlob(Blob blob, std::string sha256) : blob_(std::move(blob)), sha256_(std::move(sha256)) {}
+  const Blob& blob() const { return blob_; }
+  std::string sha256() {
+    std::lock_guard lock(mu_);
+    if (sha256_.empty()) sha256_ = sha256_of(blob_);
+    return sha256_;
+  }
+
+ private:
+  Blob blob_;
+  std::mutex mu_;
+  std::string sha256_;  // GUARDED_BY(mu_); "" until computed
+};
+
+// How often a waiting caller looks at its cancelled flag.
+constexpr auto kCancelPoll = std::chrono::milliseconds(10);
+
 }  // namespace
 
 std::string_view tier_name(Tier tier) noexcept {
@@ -44,6 +73,8 @@ struct SharedWorkerContext::Impl {
   std::atomic<bool> initializing{false};
   std::mutex fetch_mu;
   std::map<std::string, std::shared_future<Blob>> fetching;  // GUARDED_BY(fetch_mu)
+  int fetch_threads = 0;                                     // GUARDED_BY(fetch_mu)
+  std::condition_variable fetches_done;
   std::unique_ptr<internal::DiskCache> disk;  // null: no disk tier
   struct {
     std::atomic<uint64_t> ram_hits{0}, disk_hits{0}, remote_fetches{0}, remote_bytes{0};
@@ -55,27 +86,69 @@ struct SharedWorkerContext::Impl {
           internal::DiskCache::Options{options.disk_dir, options.disk_budget_bytes});
   }
 
-  // Disk, then remote. A remote object is downloaded straight into its disk
-  // entry (one writer per URL), checked against the digest, then committed;
-  // if the disk cannot take it, into memory.
+  // A fetch thread may still be writing a disk entry: the tiers it uses
+  // must outlive it.
+  ~Impl() {
+    std::unique_lock lock(fetch_mu);
+    fetches_done.wait(lock, [&] { return fetch_threads == 0; });
+  }
+
+  // The RAM tier. A blob whose lazy check failed is dropped (the disk tier
+  // drops its entry); one without the digest asked for is no hit.
+  bool find_in_ram(const std::string& key, const std::string& expected, Blob* out) {
+    auto hit = std::static_pointer_cast<CachedBlob>(store.find(key, kBlobType));
+    if (!hit) return false;
+    if (hit->blob().corrupt()) {
+      store.erase(key);
+      return false;
+    }
+    if (!expected.empty() && hit->sha256() != expected) return false;
+    *out = hit->blob().with_tier(Tier::kRam);
+    ++counters.ram_hits;
+    return true;
+  }
+
+  // One flight per URL and digest: RAM again (an earlier flight may have
+  // just filled it), else disk, else remote; the result goes to RAM.
+  Blob fly(const std::string& url, const std::string& expected, const std::string& key) {
+    Blob blob;
+    if (find_in_ram(key, expected, &blob)) return blob;
+    blob = load(url, expected);
+    try {
+      store.set(key, std::string(kBlobType), std::make_shared<CachedBlob>(blob, expected), blob.size(), false);
+    } catch (const Error&) {
+      // Larger than the budget allows: serve it uncached rather than fail.
+    }
+    return blob;
+  }
+
+  // Disk, then remote. A disk entry whose digest is not `expected` is stale
+  // or the caller is wrong: only the source can tell which.
   Blob load(const std::string& url, const std::string& expected) {
+    bool stale = false;
     if (disk) {
       if (auto hit = disk->get(url)) {
         try {
-          check_digest(*hit, expected, url);
-          ++counters.disk_hits;
-          return *hit;
+          if (expected.empty() || sha256_of(*hit) == expected) {
+            ++counters.disk_hits;
+            return *hit;
+          }
+          stale = true;
         } catch (const Error&) {
           if (!disk->drop_if_corrupt(url)) throw;
         }
       }
     }
-    internal::Progress progress;
-    if (options.on_progress)
-      progress = [&](uint64_t done, uint64_t total) { options.on_progress(url, done, total); };
+    return stale ? replace_stale(url, expected) : fetch_new(url, expected);
+  }
+
+  // Downloaded straight into its disk entry (one writer per URL), checked
+  // against the digest, then committed; if the disk cannot take it, into
+  // memory.
+  Blob fetch_new(const std::string& url, const std::string& expected) {
     if (auto writer = disk ? disk->writer(url) : nullptr) {
       try {
-        internal::fetch_remote(url, *writer, progress);
+        internal::fetch_remote(url, *writer, progress_of(url));
         Blob blob = writer->bytes();
         count_remote(blob);
         check_digest(blob, expected, url);
@@ -85,17 +158,91 @@ struct SharedWorkerContext::Impl {
         if (!writer->failed()) throw;  // the source failed, not the disk
       }
     }
-    Blob blob = internal::fetch_remote(url, progress);
+    Blob blob = internal::fetch_remote(url, progress_of(url));
     count_remote(blob);
     check_digest(blob, expected, url);
     return blob;
+  }
+
+  // The cached bytes of `url` do not have the digest asked for. If the
+  // source's do, the object changed since it was cached and the new bytes
+  // replace the entry; if not, the caller named a wrong digest and the entry
+  // stays for everyone else.
+  Blob replace_stale(const std::string& url, const std::string& expected) {
+    Blob blob = internal::fetch_remote(url, progress_of(url));
+    count_remote(blob);
+    check_digest(blob, expected, url);
+    spdlog::warn("{} changed at its source since it was cached: the cached copy is replaced",
+                 redact_credentials(url));
+    disk->erase(url);
+    disk->put(url, blob.view());
+    return blob;
+  }
+
+  internal::Progress progress_of(const std::string& url) const {
+    if (!options.on_progress) return {};
+    return [this, url](uint64_t done, uint64_t total) { options.on_progress(url, done, total); };
+  }
+
+  static void check_digest(const Blob& blob, const std::string& expected, const std::string& url) {
+    if (expected.empty()) return;
+    if (std::string actual = sha256_of(blob); actual != expected) throw digest_mismatch(url, actual, expected);
   }
 
   void count_remote(const Blob& blob) {
     ++counters.remote_fetches;
     counters.remote_bytes += blob.size();
   }
+
+  // The future of the flight for `url` and `expected`, started on a thread
+  // of its own if none is under way.
+  std::shared_future<Blob> join_flight(const std::string& url, const std::string& expected) {
+    // Callers naming different digests fly apart, so one's mismatch is not
+    // another's error.
+    const std::string flight = url + "#" + expected;
+    std::lock_guard lock(fetch_mu);
+    if (auto it = fetching.find(flight); it != fetching.end()) return it->second;
+    auto promise = std::make_shared<std::promise<Blob>>();
+    auto future = promise->get_future().share();
+    fetching.emplace(flight, future);
+    ++fetch_threads;
+    std::thread([this, url, expected, flight, promise] {
+      try {
+        promise->set_value(fly(url, expected, std::string(kBlobPrefix) + url));
+      } catch (...) {
+        promise->set_exception(std::current_exception());
+      }
+      std::lock_guard lock(fetch_mu);
+      fetching.erase(flight);
+      --fetch_threads;
+      fetches_done.notify_all();
+    }).detach();
+    return future;
+  }
 };
+
+namespace {
+// Waits for `flight` as long as `wait` allows.
+Blob await(const std::shared_future<Blob>& flight, const FetchWait& wait, const std::string& url) {
+  for (;;) {
+    const auto now = std::chrono::system_clock::now();
+    if (now >= wait.deadline) {
+      if (flight.wait_for(std::chrono::seconds(0)) == std::future_status::ready) break;
+      throw Error(Code::kDeadlineExceeded, "get_or_fetch " + redact_credentials(url) +
+                                               ": the deadline passed; the fetch goes on for other callers");
+    }
+    if (wait.cancelled && wait.cancelled())
+      throw Error(Code::kCancelled,
+                  "get_or_fetch " + redact_credentials(url) + ": cancelled; the fetch goes on for other callers");
+    // Without a cancelled flag to poll, sleep until the deadline; system_clock
+    // jumps are caught by looking again every few ms when there is one.
+    const auto step = wait.cancelled ? kCancelPoll : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                         std::min(wait.deadline - now, std::chrono::system_clock::duration(std::chrono::hours(1))));
+    if (flight.wait_for(step) == std::future_status::ready) break;
+  }
+  return flight.get();
+}
+}  // namespace
 
 ChunkCheck::~ChunkCheck() = default;
 
@@ -123,53 +270,11 @@ std::shared_ptr<void> SharedWorkerContext::get_object_erased(std::string_view na
 
 bool SharedWorkerContext::erase_object(std::string_view name) { return impl_->store.erase(name); }
 
-Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest) {
+Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest, const FetchWait& wait) {
   const auto [url, expected] = internal::split_digest(url_and_digest);
-  const std::string key = std::string(kBlobPrefix) + url;
-  if (auto hit = impl_->store.find(key, kBlobType)) {
-    Blob blob = static_cast<const Blob*>(hit.get())->with_tier(Tier::kRam);
-    if (!blob.corrupt()) {
-      check_digest(blob, expected, url);
-      ++impl_->counters.ram_hits;
-      return blob;
-    }
-    impl_->store.erase(key);  // a lazy check failed: the disk tier drops it, the fetch below replaces it
-  }
-
-  // Single flight: the first caller fetches, later callers wait on its future.
-  // Callers naming different digests fly apart, so one's mismatch is not
-  // another's error.
-  const std::string flight = url + "#" + expected;
-  std::promise<Blob> promise;
-  std::shared_future<Blob> waiting;
-  {
-    std::lock_guard lock(impl_->fetch_mu);
-    auto it = impl_->fetching.find(flight);
-    if (it != impl_->fetching.end()) waiting = it->second;
-    else impl_->fetching.emplace(flight, promise.get_future().share());
-  }
-  if (waiting.valid()) return waiting.get();
-
-  try {
-    Blob blob = impl_->load(url, expected);
-    try {
-      impl_->store.set(key, std::string(kBlobType), std::make_shared<Blob>(blob), blob.size(),
-                       false);
-    } catch (const Error&) {
-      // Larger than the budget allows: serve it uncached rather than fail.
-    }
-    promise.set_value(blob);
-  } catch (...) {
-    promise.set_exception(std::current_exception());
-  }
-  std::shared_future<Blob> done;
-  {
-    std::lock_guard lock(impl_->fetch_mu);
-    auto it = impl_->fetching.find(flight);
-    done = it->second;
-    impl_->fetching.erase(it);
-  }
-  return done.get();
+  Blob hit;
+  if (impl_->find_in_ram(std::string(kBlobPrefix) + url, expected, &hit)) return hit;
+  return await(impl_->join_flight(url, expected), wait, url);
 }
 
 std::string SharedWorkerContext::upload_result(std::string_view bytes, const std::string& key) {

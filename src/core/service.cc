@@ -11,6 +11,10 @@ namespace memrun {
 
 Reply::Reply(const nlohmann::json& value) : body_(value.dump()) {}
 
+Blob RequestContext::get_or_fetch(const std::string& url) {
+  return worker().get_or_fetch(url, FetchWait{deadline(), [this] { return cancelled(); }});
+}
+
 Reply Reply::raw(std::string bytes) {
   Reply r;
   r.body_ = std::move(bytes);

@@ -1,5 +1,6 @@
 #include "remote/http.hpp"
 
+#include <charconv>
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -161,6 +162,14 @@ Response request(const std::string& method, const std::string& url, const Header
     throw Error(Code::kUnavailable, method + " " + url + ": body of " + std::to_string(t.received) +
                                         " bytes, Content-Length said " + std::to_string(t.announced));
   return response;
+}
+
+uint64_t parse_length(std::string_view text, const std::string& what) {
+  uint64_t value = 0;
+  const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || err != std::errc() || end != text.data() + text.size())
+    throw Error(Code::kUnavailable, what + ": unusable byte count '" + std::string(text) + "'");
+  return value;
 }
 
 Error status_error(const std::string& what, long status, const std::string& detail) {

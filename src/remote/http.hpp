@@ -47,6 +47,11 @@ struct Sink {
 Response request(const std::string& method, const std::string& url, const Headers& headers = {},
                  std::string_view body = {}, Sink* sink = nullptr);
 
+// A byte count from a header (Content-Length, Content-Range's total): digits
+// only. Throws Error(kUnavailable) naming `what` for anything else, since a
+// server or proxy that garbles one may well answer again properly.
+uint64_t parse_length(std::string_view text, const std::string& what);
+
 // Error for a non-2xx status: 404/410 kNotFound, 5xx/429 kUnavailable
 // (retriable), 401/403 kInvalidArgument naming credentials, others
 // kInvalidArgument. `detail` (e.g. S3's <Message>) is appended.

@@ -120,19 +120,30 @@ void Client::parallel_parts(size_t count, const std::function<void(size_t)>& par
 
 namespace {
 
-// The object's size from the first ranged response: Content-Range's total
-// for a 206, Content-Length for a 200 (a server that ignored the range).
-uint64_t object_size(const http::Response& r, const std::string& what) {
+// What the first ranged response says about the object.
+struct FirstPart {
+  uint64_t total = 0;  // the object's size
+  bool whole = false;  // a 200: the server ignored the range and sends it all
+  std::string etag;    // pins the later ranges to this version of the object
+};
+
+// Content-Range's total for a 206, Content-Length for a 200.
+FirstPart first_part(const http::Response& r, const std::string& what) {
+  FirstPart f;
+  f.etag = r.header("etag");
   if (r.status == 200) {
+    f.whole = true;
     const std::string length = r.header("content-length");
     if (length.empty()) throw Error(Code::kUnavailable, what + ": no Content-Length");
-    return std::stoull(length);
+    f.total = http::parse_length(length, what + " Content-Length");
+    return f;
   }
   const std::string range = r.header("content-range");  // "bytes 0-N/TOTAL"
   const auto slash = range.rfind('/');
   if (r.status != 206 || slash == std::string::npos || range.substr(slash + 1) == "*")
     throw Error(Code::kUnavailable, what + ": unusable Content-Range '" + range + "'");
-  return std::stoull(range.substr(slash + 1));
+  f.total = http::parse_length(std::string_view(range).substr(slash + 1), what + " Content-Range");
+  return f;
 }
 
 std::string byte_range(uint64_t offset, uint64_t length) {
@@ -145,31 +156,39 @@ void Client::get(const Location& where, DownloadTarget& target) const {
   const std::string what = "GET s3://" + where.bucket + "/" + where.key;
   const uint64_t part = std::max<size_t>(config_.part_size, 1);
   // The first range: a small object ends here, a larger one tells its size.
-  uint64_t total = 0;
+  FirstPart first;
   with_retries(what, [&] {
     http::Sink sink;
     sink.on_headers = [&](const http::Response& r) {
-      total = object_size(r, what);
-      target.allocate(total);
+      first = first_part(r, what);
+      target.allocate(first.total);
       return true;
     };
     sink.on_body = [&](uint64_t offset, const std::byte* data, size_t n) { target.write(offset, data, n); };
     // An empty object has no byte 0: S3 answers a range with 416; ask again without one.
     if (send("GET", where, {}, {{"range", byte_range(0, part)}}, {}, &sink, {416}).status == 416)
       send("GET", where, {}, {}, {}, &sink);
-    if (sink.written != std::min(part, total) && sink.written != total)
+    const uint64_t expected = first.whole ? first.total : std::min(part, first.total);
+    if (sink.written != expected)
       throw Error(Code::kUnavailable, what + ": first range is " + std::to_string(sink.written) + " bytes");
     target.completed(0, sink.written);
     return sink.written;
   });
-  const uint64_t first = std::min(part, total);
-  std::atomic<uint64_t> done{first};
-  if (config_.progress) config_.progress(first, total);
-  if (first == total) return;
+  const uint64_t total = first.total;
+  const uint64_t first_bytes = first.whole ? total : std::min(part, total);
+  std::atomic<uint64_t> done{first_bytes};
+  if (config_.progress) config_.progress(first_bytes, total);
+  if (first_bytes == total) return;
   const size_t parts = (total + part - 1) / part;
+  // Parts of two versions of an object must never make one entry: a part of
+  // a replaced object is refused with 412, and the whole fetch fails
+  // retriably (a retry starts over on the new version).
+  http::Headers pin;
+  if (!first.etag.empty()) pin.emplace_back("if-match", first.etag);
   parallel_parts(parts - 1, [&](size_t i) {
     const uint64_t offset = (i + 1) * part, length = std::min(part, total - offset);
     const std::string range = byte_range(offset, length);
+    bool changed = false;
     with_retries(what + " " + range, [&] {
       http::Sink sink;
       sink.on_headers = [&](const http::Response& r) {
@@ -180,10 +199,18 @@ void Client::get(const Location& where, DownloadTarget& target) const {
         if (at + n > length) throw Error(Code::kUnavailable, what + " " + range + ": more bytes than asked for");
         target.write(offset + at, data, n);
       };
-      send("GET", where, {}, {{"range", range}}, {}, &sink);
+      http::Headers headers = pin;
+      headers.emplace_back("range", range);
+      if (send("GET", where, {}, headers, {}, &sink, {412}).status == 412) {
+        changed = true;
+        return;
+      }
       if (sink.written != length)
         throw Error(Code::kUnavailable, what + " " + range + ": " + std::to_string(sink.written) + " bytes arrived");
     });
+    if (changed)
+      throw Error(Code::kUnavailable,
+                  what + ": the object changed during the download (ETag " + first.etag + " no longer matches)");
     target.completed(offset, length);
     const uint64_t now = done += length;
     if (config_.progress) config_.progress(now, total);

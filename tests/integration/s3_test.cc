@@ -233,3 +233,102 @@ TEST(RemoteRetries, FiftyConcurrentCallersMakeOneRemoteGet) {
   EXPECT_EQ(ctx.cache_stats().remote_fetches, 1u);
   EXPECT_EQ(ctx.cache_stats().disk.writes, 1u);
 }
+
+namespace {
+
+// The misbehaving S3 objects of flaky_http.py: 20 MiB, byte i is i % 251.
+std::string big_object() {
+  std::string out(20 << 20, '\0');
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(i % 251);
+  return out;
+}
+
+// Runs `body` with the S3 tier pointed at flaky_http.py.
+template <class F>
+void with_flaky_s3(F&& body) {
+  memrun::test::Subprocess server({"/usr/bin/python3", FLAKY_HTTP});
+  auto port = server.wait_for("listening on ", 30s);
+  ASSERT_TRUE(port) << server.output();
+  const std::string endpoint = "http://127.0.0.1:" + *port;
+  ::setenv("AWS_ENDPOINT_URL", endpoint.c_str(), 1);
+  body(endpoint);
+  ::unsetenv("AWS_ENDPOINT_URL");
+}
+
+}  // namespace
+
+// A server without range support answers the first ranged GET with the whole
+// object: that is the download, and no further part is asked for.
+TEST(RemoteRetries, AServerThatIgnoresRangesStillYieldsTheWholeObject) {
+  with_flaky_s3([](const std::string& endpoint) {
+    memrun::test::TempDir cache("memrun-norange");
+    memrun::SharedWorkerContext ctx({"norange", 64 << 20, "", cache.path, 64 << 20});
+    memrun::Blob blob = ctx.get_or_fetch("s3://ignore-range/big");
+    EXPECT_EQ(blob.view() == big_object(), true) << "size " << blob.size();
+    EXPECT_EQ(ctx.cache_stats().disk.writes, 1u);
+    memrun::SharedWorkerContext counter({"count", 1 << 20, ""});
+    EXPECT_EQ(counter.get_or_fetch(endpoint + "/hits/ignore-range/big").view(), "1") << "GETs the server saw";
+  });
+}
+
+// The object is replaced between its first part and the others: the later
+// parts carry If-Match, the server refuses them, and the fetch fails
+// retriably instead of caching a mix of two versions. A retry gets version 2.
+TEST(RemoteRetries, AnObjectReplacedMidDownloadIsRetriableAndNeverMixed) {
+  with_flaky_s3([](const std::string&) {
+    memrun::test::TempDir cache("memrun-changing");
+    memrun::SharedWorkerContext ctx({"changing", 64 << 20, "", cache.path, 64 << 20});
+    try {
+      ctx.get_or_fetch("s3://changing/big");
+      ADD_FAILURE() << "parts of two versions were accepted";
+    } catch (const memrun::Error& e) {
+      EXPECT_EQ(e.code(), memrun::Code::kUnavailable) << e.what();
+      EXPECT_NE(std::string(e.what()).find("changed during the download"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(ctx.cache_stats().disk.entries, 0u);
+    EXPECT_EQ(ctx.stats().objects, 0u);
+    EXPECT_EQ(ctx.get_or_fetch("s3://changing/big").view() == big_object(), true);
+  });
+}
+
+// Three callers share one slow fetch. The first gives up at its deadline and
+// the second is cancelled, both long before the bytes arrive; neither takes
+// the fetch down with it: the third gets the bytes from the one GET, and
+// they are cached for the callers that gave up.
+TEST(RemoteRetries, CallersThatGiveUpLeaveTheSharedFetchToTheOthers) {
+  with_flaky_s3([](const std::string& endpoint) {
+    memrun::test::TempDir cache("memrun-giveup");
+    memrun::SharedWorkerContext ctx({"giveup", 1 << 20, "", cache.path, 1 << 20});
+    const std::string url = endpoint + "/sleep-1500/x.bin";
+    auto error_of = [&](const memrun::FetchWait& wait) {
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        ctx.get_or_fetch(url, wait);
+      } catch (const memrun::Error& e) {
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 1000ms) << "waited for the fetch: " << e.what();
+        return e.code();
+      }
+      return memrun::Code::kOk;
+    };
+    std::atomic<bool> cancel{false};
+    memrun::Code first = memrun::Code::kOk, second = memrun::Code::kOk;
+    std::string third;
+    std::thread a([&] { first = error_of({std::chrono::system_clock::now() + 200ms, {}}); });
+    std::this_thread::sleep_for(50ms);
+    std::thread b([&] { second = error_of({std::chrono::system_clock::time_point::max(), [&] { return cancel.load(); }}); });
+    std::thread c([&] { third = std::string(ctx.get_or_fetch(url).view()); });
+    std::this_thread::sleep_for(100ms);
+    cancel = true;
+    a.join();
+    b.join();
+    c.join();
+    EXPECT_EQ(first, memrun::Code::kDeadlineExceeded);
+    EXPECT_EQ(second, memrun::Code::kCancelled);
+    EXPECT_EQ(third, "payload of /sleep-1500/x.bin");
+    EXPECT_EQ(ctx.get_or_fetch(url).tier(), memrun::Tier::kRam);
+    EXPECT_EQ(ctx.cache_stats().remote_fetches, 1u);
+    EXPECT_EQ(ctx.cache_stats().disk.writes, 1u);
+    memrun::SharedWorkerContext counter({"count", 1 << 20, ""});
+    EXPECT_EQ(counter.get_or_fetch(endpoint + "/hits/sleep-1500/x.bin").view(), "1") << "GETs the server saw";
+  });
+}

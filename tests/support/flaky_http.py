@@ -4,12 +4,18 @@
 GET /always-503 never recovers. GET /strict-range/NAME is an empty object
 served as AWS S3 serves one: a ranged GET is 416 (no byte 0 to send), a
 plain GET is 200 with no body. GET /slow/NAME answers after 300 ms (so that
-concurrent fetches overlap); GET /hits/PATH tells how many GETs PATH had.
-Prints "listening on PORT" when ready."""
+concurrent fetches overlap), GET /sleep-MS/NAME after MS ms; GET /hits/PATH
+tells how many GETs PATH had. Two 20 MiB S3 objects misbehave on purpose:
+/ignore-range/NAME answers every GET with 200 and the whole object, as a
+server without range support does; /changing/NAME is replaced right after
+its first GET (its ETag moves from "v1" to "v2") and honours If-Match with
+412, as S3 does. Prints "listening on PORT" when ready."""
 import http.server
 import sys
 import time
 from collections import Counter
+
+BIG = (bytes(range(251)) * ((20 << 20) // 251 + 1))[: 20 << 20]
 
 seen = Counter()
 
@@ -32,6 +38,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        if self.path.startswith("/sleep-"):
+            time.sleep(int(self.path.split("/")[1][len("sleep-"):]) / 1000)
+            self.send_body(200, ("payload of " + self.path).encode())
+            return
+        if self.path.startswith("/ignore-range/"):
+            self.send_body(200, BIG, {"ETag": '"v1"'})
+            return
+        if self.path.startswith("/changing/"):
+            etag = '"v1"' if seen[self.path] == 1 else '"v2"'
+            if self.headers.get("If-Match") not in (None, etag):
+                self.send_body(412, b"")
+                return
+            first, last = self.headers["Range"][len("bytes="):].split("-")
+            first, last = int(first), min(int(last), len(BIG) - 1)
+            self.send_body(206, BIG[first : last + 1],
+                           {"ETag": etag, "Content-Range": f"bytes {first}-{last}/{len(BIG)}"})
+            return
         if self.path.startswith("/strict-range/"):
             ranged = self.headers.get("Range") is not None
             self.send_response(416 if ranged else 200)
@@ -51,6 +74,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(503)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def send_body(self, status, body, headers={}):
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass

@@ -1,5 +1,7 @@
 #include <memrun/context.hpp>
 
+#include "core/digest.hpp"
+
 #include <gtest/gtest.h>
 #include <vector>
 #include <filesystem>
@@ -194,6 +196,39 @@ TEST(GetOrFetch, ADigestMismatchIsOnlyTheErrorOfWhoNamedTheDigest) {
     ASSERT_EQ(wrong_failed.load(), 8) << "round " << round;
   }
   std::remove(path.c_str());
+}
+
+// The object changed at its source after it was cached: a caller pinning
+// the new digest gets the new bytes, and they replace the cached copy in RAM
+// and on disk. A caller pinning a digest that no version has changes nothing.
+TEST(GetOrFetch, AStaleCachedCopyIsReplacedOnlyWhenTheSourceHasThePinnedDigest) {
+  const std::string root = testing::TempDir() + "/memrun_stale";
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root);
+  const std::string path = root + "/source.bin", url = "file://" + path;
+  const std::string v1(300000, '1'), v2(300000, '2');
+  auto pinned = [&](const std::string& bytes) { return url + "#sha256=" + memrun::internal::sha256_hex(bytes); };
+  { std::ofstream(path) << v1; }
+  memrun::SharedWorkerContext::Options o{"test", 64 << 20, "", root + "/cache", 64 << 20};
+  {
+    memrun::SharedWorkerContext ctx(o);
+    EXPECT_EQ(ctx.get_or_fetch(pinned(v1)).tier(), memrun::Tier::kRemote);
+    { std::ofstream(path) << v2; }
+    EXPECT_EQ(ctx.get_or_fetch(pinned(v1)).tier(), memrun::Tier::kRam) << "the cached copy serves its digest";
+    EXPECT_THROW(ctx.get_or_fetch(url + "#sha256=" + std::string(64, 'e')), memrun::Error);
+    EXPECT_EQ(ctx.get_or_fetch(url).view(), v1) << "a wrong digest dropped nothing";
+    auto fresh = ctx.get_or_fetch(pinned(v2));
+    EXPECT_EQ(fresh.tier(), memrun::Tier::kRemote);
+    EXPECT_EQ(fresh.view(), v2);
+    EXPECT_EQ(ctx.get_or_fetch(pinned(v2)).tier(), memrun::Tier::kRam);
+    EXPECT_EQ(ctx.get_or_fetch(url).view(), v2) << "unpinned callers see the new bytes too";
+  }
+  std::filesystem::remove(path);
+  memrun::SharedWorkerContext restarted(o);
+  auto blob = restarted.get_or_fetch(pinned(v2));
+  EXPECT_EQ(blob.tier(), memrun::Tier::kDisk) << "the disk entry was replaced as well";
+  EXPECT_EQ(blob.view(), v2);
+  std::filesystem::remove_all(root);
 }
 
 TEST(GetOrFetch, ErrorsAreClassified) {
