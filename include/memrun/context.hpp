@@ -143,6 +143,20 @@ struct CacheStats {
   DiskCacheStats disk;
 };
 
+// Where s3:// URLs go and how their requests are signed. An empty field
+// takes its value from the environment, as the AWS CLI does:
+// AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL), AWS_REGION (else
+// AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN. An endpoint (S3-compatible servers) means path-style
+// addressing. The secrets are never logged.
+struct S3Settings {
+  std::string endpoint;  // "scheme://host[:port]"
+  std::string region;
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;
+};
+
 class MEMRUN_API SharedWorkerContext {
  public:
   struct Options {
@@ -161,6 +175,8 @@ class MEMRUN_API SharedWorkerContext {
     // Where the worker's package was unpacked (its data files are under
     // data/); empty when it was not started from a package.
     std::string package_dir{};
+    // For s3:// fetches and results.
+    S3Settings s3{};
   };
 
   explicit SharedWorkerContext(Options options);
@@ -199,7 +215,7 @@ class MEMRUN_API SharedWorkerContext {
                                           std::string_view type_name);
 
   // The bytes behind `url` (file://, http://, https://, s3://bucket/key with
-  // the AWS_* environment's credentials and endpoint). A "#sha256=HEX"
+  // Options::s3 and the AWS_* environment's credentials and endpoint). A "#sha256=HEX"
   // fragment names the digest the bytes must have: a mismatch is
   // kInvalidArgument and nothing is cached; a cached copy with another digest
   // is taken for stale, dropped and fetched again. Concurrent calls for one

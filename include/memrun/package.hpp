@@ -119,6 +119,7 @@ struct OpenPackageOptions {
   // Disk budget of the package cache, {cache_root}/.packages.
   uint64_t cache_bytes = 8ull << 30;
   TransferProgress progress{};
+  S3Settings s3{};  // for an s3:// URL
 };
 
 // Fetches `url` (s3://, http(s)://, file://, optionally "#sha256=") through a

@@ -42,8 +42,10 @@ struct WorkerOptions {
   // (bounded by the service's `disk`) and the crash journal. It must outlive
   // the process (not a per-run temp dir). Empty = neither.
   std::string state_dir;
-  // Where upload_result writes (file:// prefix).
+  // Where upload_result writes (s3://bucket/prefix or a file:// directory).
   std::string result_url;
+  // For s3:// fetches and results (SharedWorkerContext::Options::s3).
+  S3Settings s3;
   // How long stop() waits for running requests before giving up on them.
   std::chrono::milliseconds drain_timeout{10000};
   // Publish the service's fields to memrun.services so clients learn its key.

@@ -1,9 +1,12 @@
 #include "app/config.hpp"
 
+#include <sys/stat.h>
+
 #include <memrun/status.hpp>
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace memrun::app {
@@ -15,6 +18,34 @@ std::pair<std::string, std::string> split_property(const std::string& text) {
   return {text.substr(0, eq), text.substr(eq + 1)};
 }
 
+namespace {
+
+// The "s3" object. A secret in a file others may read is refused: the file
+// would hand the bucket to every user of the machine.
+S3Settings s3_settings(const std::string& path, const nlohmann::json& value) {
+  if (!value.is_object()) throw Error(Code::kInvalidArgument, path + ": 's3' must be an object");
+  S3Settings s;
+  const std::map<std::string, std::string*> fields{{"endpoint", &s.endpoint},
+                                                   {"region", &s.region},
+                                                   {"access_key_id", &s.access_key_id},
+                                                   {"secret_access_key", &s.secret_access_key},
+                                                   {"session_token", &s.session_token}};
+  for (const auto& [k, v] : value.items()) {
+    auto field = fields.find(k);
+    if (field == fields.end()) throw Error(Code::kInvalidArgument, path + ": unknown key 's3." + k + "'");
+    if (!v.is_string()) throw Error(Code::kInvalidArgument, path + ": 's3." + k + "' must be a string");
+    *field->second = v.get<std::string>();
+  }
+  if (s.access_key_id.empty() != s.secret_access_key.empty())
+    throw Error(Code::kInvalidArgument, path + ": 's3.access_key_id' and 's3.secret_access_key' go together");
+  struct stat st {};
+  if (!s.secret_access_key.empty() && ::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    throw Error(Code::kInvalidArgument, path + " holds an S3 secret but others may read it: chmod 600 " + path);
+  return s;
+}
+
+}  // namespace
+
 HostConfig load_config(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw Error(Code::kInvalidArgument, "cannot read config file " + path);
@@ -24,7 +55,7 @@ HostConfig load_config(const std::string& path) {
   if (j.is_discarded() || !j.is_object())
     throw Error(Code::kInvalidArgument, "config file " + path + " is not a JSON object");
   HostConfig c;
-  auto str = [&](const nlohmann::json& v, const std::string& key) {
+  const auto str = [&](const nlohmann::json& v, const std::string& key) {
     if (!v.is_string()) throw Error(Code::kInvalidArgument, path + ": '" + key + "' must be a string");
     return v.get<std::string>();
   };
@@ -53,6 +84,8 @@ HostConfig load_config(const std::string& path) {
       c.result_url = str(value, key);
     } else if (key == "metrics_address") {
       c.metrics_address = str(value, key);
+    } else if (key == "s3") {
+      c.s3 = s3_settings(path, value);
     } else {
       throw Error(Code::kInvalidArgument, path + ": unknown key '" + key + "'");
     }

@@ -9,10 +9,13 @@
 //   "worker_id": "w1",
 //   "cache_root": "/var/cache/memrun",
 //   "result_url": "file:///var/lib/memrun/results",
-//   "metrics_address": "127.0.0.1:9464"
+//   "metrics_address": "127.0.0.1:9464",
+//   "s3":        { "endpoint": "http://127.0.0.1:9000", "region": "eu-west-1",
+//                  "access_key_id": "…", "secret_access_key": "…" }
 // }
 #pragma once
 
+#include <memrun/context.hpp>
 #include <memrun/kafka_options.hpp>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +31,7 @@ struct HostConfig {
   std::string cache_root;
   std::string result_url;
   std::string metrics_address = "127.0.0.1:9464";  // "off": no endpoint
+  S3Settings s3;  // empty fields: the AWS_* environment
 };
 
 // Reads and checks a config file. Throws Error(kInvalidArgument) naming the

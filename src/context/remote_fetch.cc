@@ -57,15 +57,15 @@ void fetch_http(const std::string& url, DownloadTarget& target) {
   });
 }
 
-void fetch_s3(const std::string& url, DownloadTarget& target, const Progress& progress) {
-  auto config = s3::Config::from_env();
+void fetch_s3(const std::string& url, DownloadTarget& target, const Progress& progress, const S3Settings& s3) {
+  auto config = s3::Config::resolve(s3);
   if (progress) config.progress = [&](size_t done, size_t total) { progress(done, total); };
   s3::Client(std::move(config)).get(s3::parse_url(url), target);
 }
 
 }  // namespace
 
-void fetch_remote(const std::string& url, DownloadTarget& target, const Progress& progress) {
+void fetch_remote(const std::string& url, DownloadTarget& target, const Progress& progress, const S3Settings& s3) {
   if (is_file_url(url)) {
     auto map = map_source(url);
     target.allocate(map->size);
@@ -74,12 +74,12 @@ void fetch_remote(const std::string& url, DownloadTarget& target, const Progress
     return;
   }
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) return fetch_http(url, target);
-  if (url.rfind("s3://", 0) == 0) return fetch_s3(url, target, progress);
+  if (url.rfind("s3://", 0) == 0) return fetch_s3(url, target, progress, s3);
   throw Error(Code::kInvalidArgument,
               "unsupported URL '" + url + "': expected file://, http://, https:// or s3://");
 }
 
-Blob fetch_remote(const std::string& url, const Progress& progress) {
+Blob fetch_remote(const std::string& url, const Progress& progress, const S3Settings& s3) {
   if (is_file_url(url)) {
     auto map = map_source(url);
     const std::byte* data = map->data();
@@ -87,13 +87,13 @@ Blob fetch_remote(const std::string& url, const Progress& progress) {
     return Blob(std::move(map), data, size, Tier::kRemote);
   }
   MemoryTarget memory;
-  fetch_remote(url, memory, progress);
+  fetch_remote(url, memory, progress, s3);
   const auto& b = memory.buffer();
   return Blob(b.owner, b.data, b.size, Tier::kRemote);
 }
 
 std::string store_result(const std::string& dir_url, const std::string& key,
-                         std::string_view bytes, const Progress& progress) {
+                         std::string_view bytes, const Progress& progress, const S3Settings& s3) {
   std::filesystem::path rel(key);
   if (key.empty() || rel.is_absolute() ||
       std::any_of(rel.begin(), rel.end(), [](const auto& part) { return part == ".."; }))
@@ -102,7 +102,7 @@ std::string store_result(const std::string& dir_url, const std::string& key,
     std::string prefix = dir_url;
     while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
     const std::string url = prefix + "/" + key;
-    auto config = s3::Config::from_env();
+    auto config = s3::Config::resolve(s3);
     if (progress) config.progress = [&](size_t done, size_t total) { progress(done, total); };
     s3::Client(std::move(config)).put(s3::parse_url(url), bytes);
     return url;

@@ -21,15 +21,16 @@ using Progress = std::function<void(uint64_t, uint64_t)>;
 // Throws Error: kInvalidArgument (malformed/unsupported URL), kNotFound,
 // kUnavailable (transport error, 5xx; retriable), or what the target threw.
 // `progress` (optional) hears of large transfers: (bytes done, total).
-void fetch_remote(const std::string& url, DownloadTarget& target, const Progress& progress = {});
+void fetch_remote(const std::string& url, DownloadTarget& target, const Progress& progress = {},
+                  const S3Settings& s3 = {});
 
 // The same into memory; a file:// source is mapped instead of copied.
-Blob fetch_remote(const std::string& url, const Progress& progress = {});
+Blob fetch_remote(const std::string& url, const Progress& progress = {}, const S3Settings& s3 = {});
 
 // Writes `bytes` to `dir_url`/`key`: an S3 PUT for s3://bucket/prefix, a
 // file written atomically (temp + fsync + rename) for file://.
 // Returns the URL written. Throws Error. `progress` hears of the upload.
 std::string store_result(const std::string& dir_url, const std::string& key,
-                         std::string_view bytes, const Progress& progress = {});
+                         std::string_view bytes, const Progress& progress = {}, const S3Settings& s3 = {});
 
 }  // namespace memrun::internal

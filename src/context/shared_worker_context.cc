@@ -148,7 +148,7 @@ struct SharedWorkerContext::Impl {
   Blob fetch_new(const std::string& url, const std::string& expected) {
     if (auto writer = disk ? disk->writer(url) : nullptr) {
       try {
-        internal::fetch_remote(url, *writer, progress_of(url));
+        internal::fetch_remote(url, *writer, progress_of(url), options.s3);
         Blob blob = writer->bytes();
         count_remote(blob);
         check_digest(blob, expected, url);
@@ -158,7 +158,7 @@ struct SharedWorkerContext::Impl {
         if (!writer->failed()) throw;  // the source failed, not the disk
       }
     }
-    Blob blob = internal::fetch_remote(url, progress_of(url));
+    Blob blob = internal::fetch_remote(url, progress_of(url), options.s3);
     count_remote(blob);
     check_digest(blob, expected, url);
     return blob;
@@ -169,7 +169,7 @@ struct SharedWorkerContext::Impl {
   // replace the entry; if not, the caller named a wrong digest and the entry
   // stays for everyone else.
   Blob replace_stale(const std::string& url, const std::string& expected) {
-    Blob blob = internal::fetch_remote(url, progress_of(url));
+    Blob blob = internal::fetch_remote(url, progress_of(url), options.s3);
     count_remote(blob);
     check_digest(blob, expected, url);
     spdlog::warn("{} changed at its source since it was cached: the cached copy is replaced",
@@ -281,7 +281,7 @@ std::string SharedWorkerContext::upload_result(std::string_view bytes, const std
   if (impl_->options.result_url.empty())
     throw Error(Code::kUnimplemented,
                 "upload_result: no result store configured (set result_url in the config)");
-  return internal::store_result(impl_->options.result_url, key, bytes);
+  return internal::store_result(impl_->options.result_url, key, bytes, {}, impl_->options.s3);
 }
 
 ObjectStoreStats SharedWorkerContext::stats() const { return impl_->store.stats(); }

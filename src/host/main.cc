@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   std::optional<memrun::OpenedPackage> package;
   if (!package_url.empty()) {
     try {
-      package = memrun::open_package(package_url, config.cache_root, {package_cache_bytes, {}});
+      package = memrun::open_package(package_url, config.cache_root, {package_cache_bytes, {}, config.s3});
     } catch (const memrun::Error& e) {
       fmt::print(stderr, "memrun-host: package refused: {}\n", e.what());
       return package_exit_code(e);
@@ -202,6 +202,7 @@ int main(int argc, char** argv) {
     options.kafka = config.kafka;
     options.worker_id = config.worker_id;
     options.result_url = config.result_url;
+    options.s3 = config.s3;
     options.state_dir = config.cache_root + "/" + service.name;
     options.heartbeat_interval = std::chrono::milliseconds(static_cast<int64_t>(heartbeat_s * 1000));
     if (package) options.package_dir = package->dir;

@@ -280,6 +280,7 @@ OpenedPackage open_package(const std::string& url, const std::string& cache_root
   fetch_options.memory_budget_bytes = options.cache_bytes;
   fetch_options.disk_dir = cache_root + "/.packages";  // '.' starts no service name
   fetch_options.disk_budget_bytes = options.cache_bytes;
+  fetch_options.s3 = options.s3;
   if (options.progress)
     fetch_options.on_progress = [&](const std::string&, uint64_t done, uint64_t total) {
       options.progress(done, total);

@@ -136,7 +136,7 @@ struct Worker::Impl {
       : svc(std::move(s)),
         opts(std::move(o)),
         ctx(SharedWorkerContext::Options{svc.name, svc.memory_bytes(), opts.result_url, opts.state_dir,
-                                         opts.state_dir.empty() ? 0 : svc.disk_bytes(), {}, opts.package_dir}),
+                                         opts.state_dir.empty() ? 0 : svc.disk_bytes(), {}, opts.package_dir, opts.s3}),
         sticky(svc.sticky_key),
         topic(protocol::request_topic(svc.name)),
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),

@@ -40,13 +40,22 @@ Location parse_url(const std::string& url) {
   return {rest.substr(0, slash), rest.substr(slash + 1)};
 }
 
-Config Config::from_env() {
+Config Config::resolve(const S3Settings& settings) {
+  auto pick = [](const std::string& set, std::initializer_list<const char*> names) {
+    if (!set.empty()) return set;
+    for (const char* name : names)
+      if (auto v = env(name); !v.empty()) return v;
+    return std::string();
+  };
   Config c;
-  c.credentials = {env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), env("AWS_SESSION_TOKEN")};
-  if (auto r = env("AWS_REGION"); !r.empty()) c.region = r;
-  else if (auto d = env("AWS_DEFAULT_REGION"); !d.empty()) c.region = d;
-  c.endpoint = env("AWS_ENDPOINT_URL_S3");
-  if (c.endpoint.empty()) c.endpoint = env("AWS_ENDPOINT_URL");
+  // Key id, secret and token come as one set: a key id from the settings
+  // never pairs with a secret from the environment.
+  if (!settings.access_key_id.empty())
+    c.credentials = {settings.access_key_id, settings.secret_access_key, settings.session_token};
+  else
+    c.credentials = {env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), env("AWS_SESSION_TOKEN")};
+  if (auto r = pick(settings.region, {"AWS_REGION", "AWS_DEFAULT_REGION"}); !r.empty()) c.region = r;
+  c.endpoint = pick(settings.endpoint, {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"});
   while (!c.endpoint.empty() && c.endpoint.back() == '/') c.endpoint.pop_back();
   c.path_style = !c.endpoint.empty();
   return c;

@@ -8,6 +8,8 @@
 #include "remote/target.hpp"
 #include "s3/sigv4.hpp"
 
+#include <memrun/context.hpp>
+
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
@@ -41,9 +43,8 @@ struct Config {
   // Called from transfer threads as parts complete: (bytes done, total).
   std::function<void(size_t, size_t)> progress;
 
-  // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
-  // (else AWS_DEFAULT_REGION), AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL).
-  static Config from_env();
+  // `settings`, each empty field from the environment (see S3Settings).
+  static Config resolve(const S3Settings& settings);
 };
 
 class Client {

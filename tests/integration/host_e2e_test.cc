@@ -9,6 +9,8 @@
 #include "support/subprocess.hpp"
 
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
@@ -175,6 +177,34 @@ TEST(HostExit, LoaderFailuresExitNonZeroWithMessage) {
   auto [code, out] = memrun::test::run({MEMRUN_HOST}, 30s);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("--plugin"), std::string::npos) << out;
+}
+
+// A config file is checked before anything starts: S3 secrets only in a
+// file nobody else can read, and no half-given credentials.
+TEST(HostExit, ConfigFileS3SettingsAreChecked) {
+  const std::string dir = testing::TempDir() + "/memrun_s3_config";
+  std::filesystem::create_directories(dir);
+  struct Case {
+    std::string json;
+    std::filesystem::perms mode;
+    std::string fragment;
+  };
+  using P = std::filesystem::perms;
+  for (const auto& c : std::vector<Case>{
+           {R"({"s3": {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "wJalrXUtnFEMI"}})",
+            P::owner_read | P::owner_write | P::group_read | P::others_read, "chmod 600"},
+           {R"({"s3": {"access_key_id": "AKIDEXAMPLE"}})", P::owner_read | P::owner_write, "go together"},
+           {R"({"s3": {"bucket": "x"}})", P::owner_read | P::owner_write, "unknown key 's3.bucket'"},
+       }) {
+    const std::string config = dir + "/host.json";
+    { std::ofstream(config) << c.json; }
+    std::filesystem::permissions(config, c.mode);
+    auto [code, out] = memrun::test::run({MEMRUN_HOST, "--plugin", ECHO_PLUGIN, "--config", config, "-b", "127.0.0.1:9"}, 30s);
+    EXPECT_EQ(code, 2) << c.json << "\n" << out;
+    EXPECT_NE(out.find(c.fragment), std::string::npos) << c.json << "\n" << out;
+    EXPECT_EQ(out.find("wJalrXUtnFEMI"), std::string::npos) << "the secret was printed:\n" << out;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

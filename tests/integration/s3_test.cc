@@ -79,6 +79,38 @@ TEST_F(S3, ObjectWrittenByAwscliIsFetchedThenServedFromRam) {
   EXPECT_EQ(ctx.get_or_fetch(url).tier(), memrun::Tier::kRam);
 }
 
+// Endpoint and credentials given in the options (the host's config file)
+// win over the environment, which here points at a port nobody serves.
+TEST_F(S3, SettingsInTheOptionsWinOverTheEnvironment) {
+  const std::string bytes = random_bytes(100000, 3);
+  memrun::test::TempDir scratch("memrun-s3-settings");
+  std::ofstream(scratch.path + "/x.bin", std::ios::binary) << bytes;
+  const std::string url = std::string("s3://") + kBucket + "/settings/x.bin";
+  auto [code, out] = aws({"s3", "cp", scratch.path + "/x.bin", url});
+  ASSERT_EQ(code, 0) << out;
+
+  ::setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9", 1);
+  memrun::SharedWorkerContext::Options o{"settings", 1 << 20, std::string("s3://") + kBucket + "/results"};
+  o.s3 = {s3_->endpoint(), "us-east-1", "S3RVER", "S3RVER", ""};
+  memrun::SharedWorkerContext ctx(o);
+  const bool fetched = ctx.get_or_fetch(url).view() == bytes;
+  const std::string written = ctx.upload_result("result", "r.txt");
+  memrun::SharedWorkerContext from_env({"env", 1 << 20, ""});
+  memrun::Code env_code = memrun::Code::kOk;
+  try {
+    from_env.get_or_fetch(url);
+  } catch (const memrun::Error& e) {
+    env_code = e.code();
+  }
+  ::setenv("AWS_ENDPOINT_URL", s3_->endpoint().c_str(), 1);
+  EXPECT_TRUE(fetched);
+  EXPECT_EQ(written, std::string("s3://") + kBucket + "/results/r.txt");
+  EXPECT_EQ(env_code, memrun::Code::kUnavailable) << "without settings the environment's endpoint is used";
+  auto [cat_code, cat] = aws({"s3", "cp", written, "-"});
+  EXPECT_EQ(cat_code, 0) << cat;
+  EXPECT_EQ(cat.rfind("result", 0), 0u) << cat;
+}
+
 // s3rver accepts any signature (checked: aws with a wrong secret reads an
 // object), so signing is proven against AWS's examples and botocore in
 // tests/unit/sigv4_test.cc, not here.
