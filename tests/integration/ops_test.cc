@@ -76,6 +76,17 @@ memrun::Response call(const std::string& bootstrap, const std::string& service, 
 
 // ---- packages -----------------------------------------------------------------
 
+// The cold-start table's package rows: where the package came from, and
+// whether it was unpacked or reused.
+void expect_package_phases(memrun::test::HostProcess& h, const std::string& tier, const std::string& unpack) {
+  auto fetched = h.proc->wait_for("  package fetch ", 5s);
+  ASSERT_TRUE(fetched) << h.proc->output();
+  EXPECT_NE(fetched->find(tier), std::string::npos) << *fetched;
+  auto unpacked = h.proc->wait_for("  package verify + unpack ", 1s);
+  ASSERT_TRUE(unpacked) << h.proc->output();
+  EXPECT_NE(unpacked->find(unpack), std::string::npos) << *unpacked;
+}
+
 TEST(Package, DeployedToS3rverItRunsByUrlAndTheSecondStartFindsItOnDisk) {
   memrun::test::S3rver s3;
   memrun::test::TempDir work("memrun-pkg");
@@ -103,12 +114,7 @@ TEST(Package, DeployedToS3rverItRunsByUrlAndTheSecondStartFindsItOnDisk) {
   {
     HostProcess h = memrun::test::start_host_from({"--package", url}, flags);
     ASSERT_TRUE(memrun::test::wait_assigned(h)) << h.proc->output();
-    auto fetched = h.proc->wait_for("  package fetch ", 5s);
-    ASSERT_TRUE(fetched) << h.proc->output();
-    EXPECT_NE(fetched->find("remote"), std::string::npos) << *fetched;
-    auto unpacked = h.proc->wait_for("  package verify + unpack ", 1s);
-    ASSERT_TRUE(unpacked);
-    EXPECT_NE(unpacked->find("unpacked 2 files"), std::string::npos) << *unpacked;
+    expect_package_phases(h, "remote", "unpacked 2 files");
     // The service's name and its data file come from the package.
     auto r = call(h.bootstrap, "pkgsvc", {{"k", "a"}, {"op", "package_file"}, {"name", "greeting.txt"}});
     ASSERT_TRUE(r.ok) << r.error;
@@ -118,12 +124,7 @@ TEST(Package, DeployedToS3rverItRunsByUrlAndTheSecondStartFindsItOnDisk) {
   {
     HostProcess h = memrun::test::start_host_from({"--package", url}, flags);
     ASSERT_TRUE(memrun::test::wait_assigned(h)) << h.proc->output();
-    auto fetched = h.proc->wait_for("  package fetch ", 5s);
-    ASSERT_TRUE(fetched) << h.proc->output();
-    EXPECT_NE(fetched->find("disk"), std::string::npos) << *fetched;
-    auto unpacked = h.proc->wait_for("  package verify + unpack ", 1s);
-    ASSERT_TRUE(unpacked);
-    EXPECT_NE(unpacked->find("reused 2 files, digests checked"), std::string::npos) << *unpacked;
+    expect_package_phases(h, "disk", "reused 2 files, digests checked");
     auto samples = scrape(memrun::test::metrics_port(h));
     EXPECT_EQ(samples[R"(memrun_startup_phase_info{detail="disk",phase="package fetch"})"], 1);
     auto r = call(h.bootstrap, "pkgsvc", {{"k", "b"}, {"op", "package_file"}, {"name", "greeting.txt"}});
