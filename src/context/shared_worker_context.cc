@@ -207,13 +207,23 @@ struct SharedWorkerContext::Impl {
     fetching.emplace(flight, future);
     ++fetch_threads;
     std::thread([this, url, expected, flight, promise] {
+      Blob blob;
+      std::exception_ptr error;
       try {
-        promise->set_value(fly(url, expected, std::string(kBlobPrefix) + url));
+        blob = fly(url, expected, std::string(kBlobPrefix) + url);
       } catch (...) {
-        promise->set_exception(std::current_exception());
+        error = std::current_exception();
       }
+      // Out of the table before the result is out: a caller must not join a
+      // flight that has ended, or it gets a result that may already be
+      // stale (a disk copy that failed its checks since).
+      {
+        std::lock_guard lock(fetch_mu);
+        fetching.erase(flight);
+      }
+      if (error) promise->set_exception(error);
+      else promise->set_value(std::move(blob));
       std::lock_guard lock(fetch_mu);
-      fetching.erase(flight);
       --fetch_threads;
       fetches_done.notify_all();
     }).detach();

@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <thread>
 
 namespace memrun {
@@ -42,6 +43,13 @@ MetricsServer::MetricsServer(const Worker& worker, const std::string& address) :
   impl_->port = port == 0 ? s.bind_to_any_port(impl_->host) : (s.bind_to_port(impl_->host, port) ? port : -1);
   if (impl_->port <= 0) throw Error(Code::kUnavailable, "cannot listen on " + address + " for metrics");
   impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  // httplib's stop() only stops a server that is already running: one
+  // stopped before its thread reached the accept loop would listen forever
+  // and the destructor would never join it. The bound only matters if
+  // listening failed at once, which the destructor's join then reaps.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!impl_->server.is_running() && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 MetricsServer::~MetricsServer() {
