@@ -124,6 +124,10 @@ struct DiskCacheStats {
   uint64_t evictions = 0;
   uint64_t corrupt_dropped = 0;  // failed their checksums, removed, refetched
   uint64_t not_cached = 0;       // too large, no space, or a write error
+  // The tier is off because another process holds the directory (another
+  // worker, or `memrun cache` changing it): its pid, 0 if not known.
+  bool dir_in_use = false;
+  int64_t dir_holder_pid = 0;
 };
 
 // How long one caller of get_or_fetch waits. The fetch itself runs on a

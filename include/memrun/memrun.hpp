@@ -1,6 +1,7 @@
 // memrun/memrun.hpp — the whole C++ API in one include.
 #pragma once
 
+#include <memrun/cache_admin.hpp>
 #include <memrun/client.hpp>
 #include <memrun/context.hpp>
 #include <memrun/embedded_kafka.hpp>

@@ -1,13 +1,12 @@
 #include "cache/disk_cache.hpp"
 
+#include "cache/entry_files.hpp"
 #include "cache/mapped_file.hpp"
 #include "core/digest.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <xxhash.h>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -15,8 +14,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -24,8 +21,6 @@ namespace fs = std::filesystem;
 namespace memrun::internal {
 
 namespace {
-
-constexpr int kFormat = 1;
 
 // Writes all of `bytes` and fsyncs; errno is kept on failure.
 bool write_file(const std::string& path, std::string_view bytes) {
@@ -65,78 +60,63 @@ void fsync_dir(const std::string& dir) {
 DiskCache::DiskCache(Options options) : opts_(std::move(options)) {
   hand_ = entries_.end();
   stats_.capacity = opts_.capacity;
-  std::error_code ec;
-  fs::create_directories(opts_.dir, ec);
-  const std::string probe = opts_.dir + "/.probe." + std::to_string(::getpid());
-  if (ec || opts_.capacity == 0 || !write_file(probe, "ok")) {
-    spdlog::warn("disk cache in '{}' is off: {}", opts_.dir,
-                 opts_.capacity == 0 ? "no capacity" : ec ? ec.message() : std::strerror(errno));
+  if (const std::string why = open_directory(); !why.empty()) {
+    spdlog::warn("disk cache in '{}' is off: {}", opts_.dir, why);
     enabled_ = false;
     stats_.capacity = 0;
+    lock_.reset();
     return;
   }
-  ::unlink(probe.c_str());
   rebuild();
+}
+
+std::string DiskCache::open_directory() {
+  if (opts_.capacity == 0) return "no capacity";
+  std::error_code ec;
+  fs::create_directories(opts_.dir, ec);
+  if (ec) return ec.message();
+  // Before anything is read or removed: rebuild() would take another
+  // process's writes in progress for a crash's leftovers.
+  lock_.emplace(opts_.dir);
+  if (lock_->state() == DirLock::State::kInUse) {
+    stats_.dir_in_use = true;
+    stats_.dir_holder_pid = lock_->holder();
+    return "the directory is in use by " +
+           (lock_->holder() ? "pid " + std::to_string(lock_->holder()) : std::string("another process")) +
+           " (another worker on this cache root, or `memrun cache` changing it); workers on one machine need a "
+           "cache root each";
+  }
+  if (!lock_->held()) return lock_->error();
+  const std::string probe = opts_.dir + "/.probe." + std::to_string(::getpid());
+  if (!write_file(probe, "ok")) return std::strerror(errno);
+  ::unlink(probe.c_str());
+  return "";
 }
 
 DiskCache::~DiskCache() = default;
 
-std::string DiskCache::data_path(const std::string& hash) const {
-  return opts_.dir + "/" + hash.substr(0, 2) + "/" + hash + ".data";
-}
-std::string DiskCache::meta_path(const std::string& hash) const {
-  return opts_.dir + "/" + hash.substr(0, 2) + "/" + hash + ".meta";
-}
-
 // Reads every committed entry back into the index, oldest first; removes
-// temporary files and data without a meta (a write that never committed).
+// temporary files and data without a meta (a write that never committed:
+// with the directory held, nobody else is writing).
 void DiskCache::rebuild() {
-  struct Found {
-    Entry entry;
-    fs::file_time_type mtime;
-  };
-  std::vector<Found> found;
+  CacheDirScan found = scan_cache_dir(opts_.dir);
   std::error_code ec;
-  for (const auto& shard : fs::directory_iterator(opts_.dir, ec)) {
-    const auto name = shard.path().filename().string();
-    if (!shard.is_directory() || name.size() != 2) continue;  // crash journal etc. live beside
-    for (const auto& file : fs::directory_iterator(shard.path(), ec)) {
-      const auto path = file.path().string();
-      const auto ext = file.path().extension().string();
-      if (ext == ".tmp") {
-        fs::remove(file.path(), ec);
-        continue;
-      }
-      const std::string hash = file.path().stem().string();
-      if (ext == ".data" && !fs::exists(meta_path(hash))) {
-        fs::remove(file.path(), ec);
-        continue;
-      }
-      if (ext != ".meta") continue;
-      try {
-        nlohmann::json meta = nlohmann::json::parse(std::ifstream(path));
-        Entry e;
-        e.url = meta.at("url").get<std::string>();
-        e.size = meta.at("size").get<uint64_t>();
-        e.hash = hash;
-        if (meta.at("format").get<int>() != kFormat || sha256_hex(e.url) != hash ||
-            fs::file_size(data_path(hash)) != e.size)
-          throw std::runtime_error("does not match its data");
-        found.push_back({std::move(e), fs::last_write_time(file.path())});
-      } catch (const std::exception& ex) {
-        spdlog::warn("disk cache: dropping entry {}: {}", hash, ex.what());
-        fs::remove(path, ec);
-        fs::remove(data_path(hash), ec);
-        ++stats_.corrupt_dropped;
-      }
-    }
+  for (const auto& path : found.temp_files) fs::remove(path, ec);
+  for (const auto& path : found.orphan_data) fs::remove(path, ec);
+  for (const auto& bad : found.bad) {
+    spdlog::warn("disk cache: dropping entry {}: {}", bad.hash, bad.problem);
+    remove_entry_files(opts_.dir, bad.hash);
+    ++stats_.corrupt_dropped;
   }
-  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.mtime > b.mtime; });
   std::lock_guard lock(mu_);
-  for (auto& f : found) {
-    used_ += f.entry.size;
-    entries_.push_back(std::move(f.entry));  // newest first
-    index_[entries_.back().url] = std::prev(entries_.end());
+  for (auto& f : found.entries) {
+    Entry e;
+    e.url = std::move(f.url);
+    e.hash = std::move(f.hash);
+    e.size = f.size;
+    used_ += e.size;
+    entries_.push_front(std::move(e));  // the newest ends up first
+    index_[entries_.front().url] = entries_.begin();
   }
   reserve_locked(0);  // the capacity may have shrunk since
   spdlog::info("disk cache {}: {} entries, {} bytes of {} found on start", opts_.dir, entries_.size(), used_,
@@ -146,8 +126,7 @@ void DiskCache::rebuild() {
 // The expected checksums of an entry from before the restart, and which
 // chunks have been checked since. Shared by the entry and its Blobs.
 struct DiskCache::Verification {
-  size_t chunk = 0;
-  std::vector<uint64_t> expected;
+  EntryMeta meta;
   std::unique_ptr<std::atomic<bool>[]> checked;
   std::atomic<size_t> remaining{0};
   std::atomic<bool> corrupt{false};
@@ -168,17 +147,17 @@ class CheckedMapping final : public ChunkCheck {
       corrupt_ = true;
       throw Error(Code::kUnavailable, "disk cache entry for " + url_ + " failed its checksums; a retry refetches it");
     }
-    const size_t chunk = v_->chunk;
+    const size_t chunk = v_->meta.chunk;
     const size_t first = offset / chunk;
     const size_t last = length == 0 ? first : (offset + length - 1) / chunk + 1;
-    for (size_t i = first; i < last && i < v_->expected.size(); ++i) {
+    for (size_t i = first; i < last && i < v_->meta.xxh3.size(); ++i) {
       if (v_->checked[i].load(std::memory_order_acquire)) continue;
-      const size_t at = i * chunk, n = std::min(chunk, map_->size - at);
-      if (XXH3_64bits(map_->data() + at, n) != v_->expected[i]) {
+      const ChunkRange r = chunk_range(v_->meta, i);
+      if (!chunk_matches(v_->meta, i, map_->data() + r.offset)) {
         v_->corrupt = true;
         corrupt_ = true;
-        throw Error(Code::kUnavailable, "disk cache entry for " + url_ + ": bytes " + std::to_string(at) + "-" +
-                                            std::to_string(at + n - 1) +
+        throw Error(Code::kUnavailable, "disk cache entry for " + url_ + ": bytes " + std::to_string(r.offset) +
+                                            "-" + std::to_string(r.offset + r.length - 1) +
                                             " failed their checksum; the entry is dropped and a retry refetches it");
       }
       if (!v_->checked[i].exchange(true) && --v_->remaining == 0) all_verified_ = true;
@@ -195,15 +174,14 @@ class CheckedMapping final : public ChunkCheck {
 }  // namespace
 
 std::shared_ptr<DiskCache::Verification> DiskCache::load_checksums(const Entry& e) const {
-  std::ifstream in(meta_path(e.hash));
-  auto meta = nlohmann::json::parse(in);
+  MetaRead read = read_entry_meta(opts_.dir, e.hash);
+  if (read.status != MetaRead::Status::kOk)
+    throw std::runtime_error(read.status == MetaRead::Status::kGone ? "its meta file is gone" : read.problem);
+  if (read.meta.size != e.size) throw std::runtime_error("its meta changed since the cache opened");
   auto v = std::make_shared<Verification>();
-  v->chunk = meta.at("chunk").get<size_t>();
-  v->expected = meta.at("xxh3").get<std::vector<uint64_t>>();
-  if (v->chunk == 0 || v->expected.size() != (e.size + v->chunk - 1) / v->chunk)
-    throw std::runtime_error("checksums do not cover the data");
-  v->checked = std::make_unique<std::atomic<bool>[]>(v->expected.size());
-  v->remaining = v->expected.size();
+  v->meta = std::move(read.meta);
+  v->checked = std::make_unique<std::atomic<bool>[]>(v->meta.xxh3.size());
+  v->remaining = v->meta.xxh3.size();
   return v;
 }
 
@@ -232,9 +210,18 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
   }
   std::shared_ptr<MappedFile> map;
   try {
-    map = map_file(data_path(snapshot.hash), "cache entry " + snapshot.hash);
+    map = map_file(entry_data_path(opts_.dir, snapshot.hash), "cache entry " + snapshot.hash);
   } catch (const Error& e) {
     spdlog::warn("disk cache: {}", e.what());
+    return std::nullopt;
+  }
+  if (map->size != snapshot.size) {
+    // The checks would read past the mapping; the file was changed behind the cache's back.
+    spdlog::warn("disk cache: entry for {} has {} bytes instead of {}; dropped, will refetch", url, map->size,
+                 snapshot.size);
+    std::lock_guard lock(mu_);
+    if (auto it = index_.find(url); it != index_.end()) remove_locked(it->second);
+    ++stats_.corrupt_dropped;
     return std::nullopt;
   }
   std::lock_guard lock(mu_);
@@ -288,9 +275,7 @@ bool DiskCache::drop_if_corrupt_locked(const std::string& url) {
 }
 
 void DiskCache::remove_locked(List::iterator it) {
-  std::error_code ec;
-  fs::remove(meta_path(it->hash), ec);  // meta first: a half-removed entry is uncommitted
-  fs::remove(data_path(it->hash), ec);
+  remove_entry_files(opts_.dir, it->hash);
   used_ -= it->size;
   if (hand_ == it) hand_ = it == entries_.begin() ? entries_.end() : std::prev(it);  // the hand moves headwards
   index_.erase(it->url);
@@ -357,8 +342,8 @@ DiskCache::Writer::Writer(DiskCache& cache, std::string url)
     : cache_(cache), url_(std::move(url)), hash_(sha256_hex(url_)) {
   static std::atomic<uint64_t> writes{0};
   const std::string suffix = "." + std::to_string(::getpid()) + "." + std::to_string(++writes) + ".tmp";
-  data_tmp_ = cache_.data_path(hash_) + suffix;
-  meta_tmp_ = cache_.meta_path(hash_) + suffix;
+  data_tmp_ = entry_data_path(cache_.opts_.dir, hash_) + suffix;
+  meta_tmp_ = entry_meta_path(cache_.opts_.dir, hash_) + suffix;
 }
 
 DiskCache::Writer::~Writer() {
@@ -456,7 +441,7 @@ void DiskCache::Writer::completed(uint64_t offset, uint64_t n) {
     const size_t i = static_cast<size_t>(at / chunk);
     const uint64_t part = std::min(end, (i + 1) * chunk) - at;
     if (arrived_[i].fetch_add(part) + part == chunk_length(i))
-      sums_[i] = XXH3_64bits(map_->data() + i * chunk, chunk_length(i));
+      sums_[i] = chunk_checksum(map_->data() + i * chunk, chunk_length(i));
     at += part;
   }
 }
@@ -470,10 +455,9 @@ bool DiskCache::Writer::commit() {
   for (size_t i = 0; i < sums_.size(); ++i)
     if (arrived_[i] != chunk_length(i))
       throw Error(Code::kInternal, "disk cache: " + url_ + " committed before all of it arrived");
-  const std::string data = cache_.data_path(hash_), meta = cache_.meta_path(hash_);
-  nlohmann::json m = {{"format", kFormat}, {"url", url_}, {"size", size_}, {"chunk", cache_.opts_.chunk_size},
-                      {"xxh3", sums_}};
-  const bool ok = ::fsync(fd_) == 0 && write_file(meta_tmp_, m.dump()) &&
+  const std::string data = entry_data_path(cache_.opts_.dir, hash_), meta = entry_meta_path(cache_.opts_.dir, hash_);
+  const std::string m = entry_meta_json({url_, size_, cache_.opts_.chunk_size, sums_});
+  const bool ok = ::fsync(fd_) == 0 && write_file(meta_tmp_, m) &&
                   ::rename(data_tmp_.c_str(), data.c_str()) == 0 &&
                   ::rename(meta_tmp_.c_str(), meta.c_str()) == 0;  // the commit point
   if (!ok) {

@@ -14,6 +14,12 @@
 // Blob::data); a mismatch marks the entry corrupt, the next lookup drops it
 // (counted) and the caller refetches.
 //
+// One DiskCache at a time uses a directory: it holds the directory's lock
+// (DirLock) for its whole life, taken before it looks at anything, since
+// opening a cache removes temporary files and data without a meta, which
+// would be another process's writes in progress. A directory that another
+// process holds turns the tier off, as an unwritable one does.
+//
 // Space is reserved before a write, so the capacity holds while many writes
 // run. Eviction is SIEVE (Zhang et al., NSDI '24) or LRU; an entry whose
 // mapping a Blob still holds is never chosen. A full disk, an unwritable
@@ -23,6 +29,7 @@
 
 #include <memrun/context.hpp>
 
+#include "cache/dir_lock.hpp"
 #include "cache/mapped_file.hpp"
 #include "remote/target.hpp"
 
@@ -73,6 +80,8 @@ class DiskCache {
   // True if it was cached.
   bool erase(const std::string& url);
   DiskCacheStats stats() const;
+  // False when the tier is off: no capacity, an unusable directory, or one
+  // that another process holds (stats().dir_in_use).
   bool enabled() const { return enabled_; }
 
  private:
@@ -87,8 +96,9 @@ class DiskCache {
   };
   using List = std::list<Entry>;
 
-  std::string data_path(const std::string& hash) const;
-  std::string meta_path(const std::string& hash) const;
+  // Creates and locks the directory and checks it is writable; why it is
+  // unusable, or "".
+  std::string open_directory();
   void rebuild();
   std::shared_ptr<Verification> load_checksums(const Entry& e) const;
   // Frees space for `bytes` (evicting); false if it cannot. Caller holds mu_.
@@ -97,6 +107,7 @@ class DiskCache {
   bool drop_if_corrupt_locked(const std::string& url);
 
   Options opts_;
+  std::optional<DirLock> lock_;  // held for the cache's life when enabled_
   bool enabled_ = true;
   mutable std::mutex mu_;
   List entries_;  // newest at the front

@@ -125,6 +125,8 @@ std::string prometheus_text(const Worker& worker) {
         static_cast<double>(c.disk.corrupt_dropped));
   x.one("memrun_disk_cache_not_cached_total", "counter", "Objects served uncached (no room, disk full, errors).",
         static_cast<double>(c.disk.not_cached));
+  x.one("memrun_disk_cache_dir_in_use", "gauge",
+        "1 when the disk tier is off because another process holds its directory.", c.disk.dir_in_use ? 1.0 : 0.0);
 
   const auto phases = worker.startup_phases();
   x.family("memrun_startup_phase_seconds", "gauge", "How long each phase of the worker's start took.");
