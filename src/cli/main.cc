@@ -5,9 +5,11 @@
 //   memrun package --plugin lib.so [--data file ...] [-o out.tar.zst]
 //   memrun deploy out.tar.zst --to s3://bucket/deployments/{service}/{deployment_id}/package.tar.zst
 //   memrun status SERVICE [-b host:port] [--window s] [--all] [--json]
+//   memrun cache ls|stats|verify|evict (--cache-root DIR --service NAME | --dir DIR)
 //
 // Exit codes: 0 success, 1 the service answered with an error, timed out, a
-// check failed or no worker is live, 2 bad usage or input.
+// check failed, no worker is live or a worker holds the cache to change, 2 bad
+// usage or input.
 #include "cli/commands.hpp"
 
 #include <spdlog/spdlog.h>
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
   memrun::cli::add_package(app, &exit_code);
   memrun::cli::add_deploy(app, &exit_code);
   memrun::cli::add_status(app, &exit_code);
+  memrun::cli::add_cache(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
