@@ -124,6 +124,10 @@ struct DiskCacheStats {
   uint64_t evictions = 0;
   uint64_t corrupt_dropped = 0;  // failed their checksums, removed, refetched
   uint64_t not_cached = 0;       // too large, no space, or a write error
+  // Of `bytes`, in entries that Blobs map now (held by handlers or by the
+  // RAM tier): page cache those Blobs may keep resident, and entries that
+  // cannot be evicted until they are released.
+  uint64_t mapped_bytes = 0;
   // The tier is off because another process holds the directory (another
   // worker, or `memrun cache` changing it): its pid, 0 if not known.
   bool dir_in_use = false;

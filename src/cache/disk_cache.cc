@@ -193,6 +193,7 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
     if (drop_if_corrupt_locked(url)) return std::nullopt;
     auto it = index_.find(url);
     if (it == index_.end()) return std::nullopt;
+    if (auto live = it->second->mapping.lock()) return hit_locked(it->second, std::move(live));
     snapshot = *it->second;
   }
   // First read since the restart: the checksums come from the meta file (a
@@ -233,23 +234,31 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
     e.trusted = true;
     e.pending.reset();
   }
+  // Another reader mapped it meanwhile: share that mapping, drop this one.
+  if (auto live = e.mapping.lock()) return hit_locked(it->second, std::move(live));
   std::shared_ptr<const void> owner;
-  const ChunkCheck* check = nullptr;
+  e.mapped_check = nullptr;
   if (e.pending) {
     auto checked = std::make_shared<CheckedMapping>(map, e.pending, url);
-    check = checked.get();
+    e.mapped_check = checked.get();
     owner = std::move(checked);
   } else {
     owner = map;
   }
   e.mapping = owner;
+  e.mapped_data = map->data();
+  return hit_locked(it->second, std::move(owner));
+}
+
+Blob DiskCache::hit_locked(List::iterator it, std::shared_ptr<const void> owner) {
+  Entry& e = *it;
   if (opts_.policy == Policy::kSieve) {
     e.visited = true;
-  } else if (it->second != entries_.begin()) {
-    entries_.splice(entries_.begin(), entries_, it->second);  // LRU: to the front
+  } else if (it != entries_.begin()) {
+    entries_.splice(entries_.begin(), entries_, it);  // LRU: to the front
   }
   ++stats_.hits;
-  return Blob(std::move(owner), map->data(), map->size, Tier::kDisk, check);
+  return Blob(std::move(owner), e.mapped_data, e.size, Tier::kDisk, e.mapped_check);
 }
 
 bool DiskCache::drop_if_corrupt(const std::string& url) {
@@ -474,6 +483,7 @@ bool DiskCache::Writer::commit() {
   e.size = size_;
   e.trusted = true;
   e.mapping = map_;
+  e.mapped_data = map_->data();
   cache_.entries_.push_front(std::move(e));
   cache_.index_[url_] = cache_.entries_.begin();
   cache_.used_ += size_;
@@ -486,6 +496,8 @@ DiskCacheStats DiskCache::stats() const {
   DiskCacheStats s = stats_;
   s.entries = entries_.size();
   s.bytes = used_;
+  for (const auto& e : entries_)
+    if (!e.mapping.expired()) s.mapped_bytes += e.size;
   return s;
 }
 

@@ -92,7 +92,12 @@ class DiskCache {
     bool visited = false;  // SIEVE
     bool trusted = false;  // written, or every chunk checked, by this process
     std::shared_ptr<Verification> pending;  // chunk checks under way since the restart
-    std::weak_ptr<const void> mapping;  // alive while a Blob holds the file mapped
+    // The one mapping of the file that Blobs share, alive while any holds
+    // it: the entry is never evicted meanwhile. Later readers reuse it, so
+    // no Blob maps the file on its own where eviction could not see it.
+    std::weak_ptr<const void> mapping;
+    const std::byte* mapped_data = nullptr;
+    const ChunkCheck* mapped_check = nullptr;  // null: nothing left to check
   };
   using List = std::list<Entry>;
 
@@ -105,6 +110,8 @@ class DiskCache {
   bool reserve_locked(uint64_t bytes);
   void remove_locked(List::iterator it);
   bool drop_if_corrupt_locked(const std::string& url);
+  // A hit on `it` through its live mapping `owner`. Caller holds mu_.
+  Blob hit_locked(List::iterator it, std::shared_ptr<const void> owner);
 
   Options opts_;
   std::optional<DirLock> lock_;  // held for the cache's life when enabled_

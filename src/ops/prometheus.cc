@@ -123,6 +123,9 @@ std::string prometheus_text(const Worker& worker) {
         static_cast<double>(c.disk.evictions));
   x.one("memrun_disk_cache_corrupt_total", "counter", "Entries that failed their checksums and were dropped.",
         static_cast<double>(c.disk.corrupt_dropped));
+  x.one("memrun_disk_cache_mapped_bytes", "gauge",
+        "Bytes of disk-cache entries mapped by live blobs: page cache they may pin; not evictable until released.",
+        static_cast<double>(c.disk.mapped_bytes));
   x.one("memrun_disk_cache_not_cached_total", "counter", "Objects served uncached (no room, disk full, errors).",
         static_cast<double>(c.disk.not_cached));
   x.one("memrun_disk_cache_dir_in_use", "gauge",

@@ -230,6 +230,29 @@ TEST(DiskCache, AnEntryAHandlerHoldsIsNeverEvicted) {
   EXPECT_LE(cache.stats().bytes, 6 * kMiB);
 }
 
+// Readers share one mapping per entry: the entry stays unevictable for as
+// long as any of them holds it, not only the most recent one.
+TEST(DiskCache, AnEntryStaysHeldWhileAnyOfItsReadersHoldsIt) {
+  TempDir dir("memrun-disk");
+  DiskCache cache({dir.path, 6 * kMiB});
+  ASSERT_TRUE(cache.put("u:shared", bytes_of(3 * kMiB, 's')));
+  EXPECT_EQ(cache.stats().mapped_bytes, 0u);
+  auto first = cache.get("u:shared");
+  auto second = cache.get("u:shared");
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->data(), second->data()) << "one mapping, shared";
+  EXPECT_EQ(cache.stats().mapped_bytes, 3 * kMiB);
+  second.reset();  // the later reader lets go; the earlier one still reads
+  ASSERT_TRUE(cache.put("u:other", bytes_of(3 * kMiB, 'o')));
+  auto other = cache.get("u:other");  // held too: u:shared is the only candidate
+  EXPECT_FALSE(cache.put("u:third", bytes_of(3 * kMiB, 't'))) << "u:shared was evicted from under its reader";
+  EXPECT_TRUE(cache.get("u:shared"));
+  EXPECT_EQ(first->view()[3 * kMiB - 1], 's');
+  first.reset();
+  EXPECT_EQ(cache.stats().mapped_bytes, 3 * kMiB) << "u:other only";
+  ASSERT_TRUE(cache.put("u:third", bytes_of(3 * kMiB, 't'))) << "released, it can make room";
+}
+
 TEST(DiskCache, CapacityHoldsUnderConcurrentRandomFetches) {
   TempDir dir("memrun-disk");
   DiskCache cache({dir.path, 8 * kMiB});
