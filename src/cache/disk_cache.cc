@@ -3,6 +3,7 @@
 #include "cache/entry_files.hpp"
 #include "cache/mapped_file.hpp"
 #include "core/digest.hpp"
+#include "core/file_io.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -19,43 +20,6 @@
 namespace fs = std::filesystem;
 
 namespace memrun::internal {
-
-namespace {
-
-// Writes all of `bytes` and fsyncs; errno is kept on failure.
-bool write_file(const std::string& path, std::string_view bytes) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : ENOSPC;
-      ::close(fd);
-      errno = err;
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    errno = err;
-    return false;
-  }
-  return ::close(fd) == 0;
-}
-
-void fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
-}  // namespace
 
 DiskCache::DiskCache(Options options) : opts_(std::move(options)) {
   hand_ = entries_.end();
@@ -88,7 +52,7 @@ std::string DiskCache::open_directory() {
   }
   if (!lock_->held()) return lock_->error();
   const std::string probe = opts_.dir + "/.probe." + std::to_string(::getpid());
-  if (!write_file(probe, "ok")) return std::strerror(errno);
+  if (!write_file_synced(probe, "ok")) return std::strerror(errno);
   ::unlink(probe.c_str());
   return "";
 }
@@ -466,7 +430,7 @@ bool DiskCache::Writer::commit() {
       throw Error(Code::kInternal, "disk cache: " + url_ + " committed before all of it arrived");
   const std::string data = entry_data_path(cache_.opts_.dir, hash_), meta = entry_meta_path(cache_.opts_.dir, hash_);
   const std::string m = entry_meta_json({url_, size_, cache_.opts_.chunk_size, sums_});
-  const bool ok = ::fsync(fd_) == 0 && write_file(meta_tmp_, m) &&
+  const bool ok = ::fsync(fd_) == 0 && write_file_synced(meta_tmp_, m) &&
                   ::rename(data_tmp_.c_str(), data.c_str()) == 0 &&
                   ::rename(meta_tmp_.c_str(), meta.c_str()) == 0;  // the commit point
   if (!ok) {

@@ -1,6 +1,7 @@
 #include "context/remote_fetch.hpp"
 
 #include "cache/mapped_file.hpp"
+#include "core/file_io.hpp"
 
 #include "remote/buffer.hpp"
 #include "remote/http.hpp"
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -114,27 +116,21 @@ std::string store_result(const std::string& dir_url, const std::string& key,
   std::error_code ec;
   std::filesystem::create_directories(target.parent_path(), ec);
   if (ec) throw Error(Code::kUnavailable, "cannot create " + target.parent_path().string() + ": " + ec.message());
-  std::string tmp = target.string() + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(Code::kUnavailable, "cannot write " + tmp + ": " + errno_text(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(err == ENOSPC ? Code::kResourceExhausted : Code::kUnavailable,
-                  "cannot write " + tmp + ": " + errno_text(err));
-    }
-    done += static_cast<size_t>(n);
+  // Unique per call, so concurrent results for one key never share a file.
+  static std::atomic<uint64_t> calls{0};
+  const std::string tmp = target.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++calls);
+  if (!write_file_synced(tmp, bytes)) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw Error(err == ENOSPC || err == EDQUOT ? Code::kResourceExhausted : Code::kUnavailable,
+                "cannot write " + tmp + ": " + errno_text(err));
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), target.c_str()) != 0) {
-    int err = errno;
+  if (::rename(tmp.c_str(), target.c_str()) != 0) {
+    const int err = errno;
     ::unlink(tmp.c_str());
     throw Error(Code::kUnavailable, "cannot commit " + target.string() + ": " + errno_text(err));
   }
+  fsync_dir(target.parent_path().string());
   if (progress) progress(bytes.size(), bytes.size());
   return std::string(kFileScheme) + target.string();
 }

@@ -9,6 +9,7 @@
 #include "cache/mapped_file.hpp"
 #include "context/remote_fetch.hpp"
 #include "core/digest.hpp"
+#include "core/file_io.hpp"
 #include "package/archive.hpp"
 
 #include <fcntl.h>
@@ -139,13 +140,7 @@ class Unpacker final : public Visitor {
   }
 
   void data(const std::byte* d, size_t n) override {
-    while (n > 0) {
-      const ssize_t w = ::write(fd_, d, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) fail("cannot write", current_, w < 0 ? errno : ENOSPC);
-      d += w;
-      n -= static_cast<size_t>(w);
-    }
+    if (!internal::write_all(fd_, d, n)) fail("cannot write", current_, errno);
   }
 
   void end(const PackageFile&) override {

@@ -1,5 +1,7 @@
 #include "runtime/crash_journal.hpp"
 
+#include "core/file_io.hpp"
+
 #include <memrun/status.hpp>
 
 #include <fcntl.h>
@@ -28,17 +30,6 @@ std::string token(const std::string& id) {
   for (char& c : out)
     if (c <= ' ' || c > '~') c = '_';
   return out;
-}
-
-bool write_all(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
 }
 
 std::string line(char kind, const std::tuple<int32_t, int64_t, std::string>& k, int crashes) {
@@ -124,7 +115,7 @@ void CrashJournal::rewrite() {
   for (const auto& [k, crashes] : running_) text += line('S', k, crashes);
   const std::string tmp = path_ + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || !write_all(fd, text) || ::rename(tmp.c_str(), path_.c_str()) != 0) {
+  if (fd < 0 || !write_all(fd, text.data(), text.size()) || ::rename(tmp.c_str(), path_.c_str()) != 0) {
     spdlog::warn("crash journal {}: cannot compact: {}", path_, std::strerror(errno));
     if (fd >= 0) ::close(fd);
     return;
@@ -137,7 +128,7 @@ void CrashJournal::rewrite() {
 
 void CrashJournal::append(const std::string& text) {
   if (fd_ < 0) return;
-  if (!write_all(fd_, text)) {
+  if (!write_all(fd_, text.data(), text.size())) {
     spdlog::warn("crash journal {}: write failed ({}); crash-loop protection is off", path_, std::strerror(errno));
     ::close(fd_);
     fd_ = -1;
