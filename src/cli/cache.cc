@@ -91,8 +91,7 @@ int run(const char* name, const std::function<int()>& body) {
   try {
     return body();
   } catch (const Error& e) {
-    fmt::print(stderr, "memrun cache {}: {}\n", name, e.what());
-    return e.code() == Code::kInvalidArgument || e.code() == Code::kNotFound ? kExitUsage : kExitFailed;
+    return report(fmt::format("cache {}", name), e);
   } catch (const std::exception& e) {
     fmt::print(stderr, "memrun cache {}: {}\n", name, e.what());
     return kExitFailed;

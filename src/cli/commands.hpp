@@ -4,10 +4,13 @@
 #pragma once
 
 #include <memrun/kafka_options.hpp>
+#include <memrun/status.hpp>
 
 #include <CLI/CLI.hpp>
+#include <fmt/core.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace memrun::cli {
@@ -15,6 +18,13 @@ namespace memrun::cli {
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;  // the service answered with an error, timed out, or a check failed
 constexpr int kExitUsage = 2;   // bad usage or input
+
+// Prints "memrun COMMAND: what" to stderr and returns the exit code for `e`:
+// input that is wrong or names nothing that exists is usage, the rest failed.
+inline int report(std::string_view command, const Error& e) {
+  fmt::print(stderr, "memrun {}: {}\n", command, e.what());
+  return e.code() == Code::kInvalidArgument || e.code() == Code::kNotFound ? kExitUsage : kExitFailed;
+}
 
 // A number of seconds greater than 0. CLI::PositiveNumber would do, but its
 // message spells out the whole range of a double.

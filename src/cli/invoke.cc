@@ -43,8 +43,7 @@ int invoke(const InvokeArgs& a) {
     fmt::print("{}\n", r.body);
     return kExitOk;
   } catch (const Error& e) {
-    fmt::print(stderr, "memrun invoke: {}\n", e.what());
-    return e.code() == Code::kInvalidArgument || e.code() == Code::kNotFound ? kExitUsage : kExitFailed;
+    return report("invoke", e);
   }
 }
 

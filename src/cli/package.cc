@@ -64,8 +64,7 @@ int deploy(const std::string& path, const std::string& to) {
     fmt::print("{}\n", url);
     return kExitOk;
   } catch (const Error& e) {
-    fmt::print(stderr, "memrun deploy: {}\n", e.what());
-    return e.code() == Code::kInvalidArgument || e.code() == Code::kNotFound ? kExitUsage : kExitFailed;
+    return report("deploy", e);
   }
 }
 
