@@ -148,6 +148,16 @@ bool read_ranges(rd_kafka_t* consumer, const std::string& topic, const std::vect
   return end_of.empty();
 }
 
+rd_kafka_resp_err_t produce_when_room(rd_kafka_t* producer, std::chrono::milliseconds patience,
+                                      const std::function<rd_kafka_resp_err_t()>& produce) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  while (true) {
+    const rd_kafka_resp_err_t err = produce();
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() >= give_up) return err;
+    rd_kafka_poll(producer, 5);
+  }
+}
+
 int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())

@@ -91,6 +91,12 @@ bool read_ranges(rd_kafka_t* consumer, const std::string& topic, const std::vect
                  std::chrono::steady_clock::time_point deadline,
                  const std::function<void(const rd_kafka_message_t&)>& on_record);
 
+// Calls `produce` (one rd_kafka_producev) again while librdkafka refuses it
+// with a full queue, for at most `patience`, serving delivery reports in
+// between: a report frees the room its message held. Returns the last error.
+rd_kafka_resp_err_t produce_when_room(rd_kafka_t* producer, std::chrono::milliseconds patience,
+                                      const std::function<rd_kafka_resp_err_t()>& produce);
+
 // Milliseconds since the Unix epoch.
 int64_t now_unix_ms();
 

@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
-#include <charconv>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -19,14 +18,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kMetadataTimeoutMs = 10000;
-
-template <class T>
-T header_int(const rd_kafka_message_t* m, std::string_view name, T fallback) {
-  auto v = kafka::header(m, name);
-  T out = fallback;
-  if (v) std::from_chars(v->data(), v->data() + v->size(), out);
-  return out;
-}
 
 }  // namespace
 
@@ -131,8 +122,8 @@ struct Client::Impl {
     r.key = std::move(p.key);
     r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - p.sent);
     r.worker_id = kafka::header(m, protocol::kHeaderWorker).value_or("");
-    r.partition = header_int<int32_t>(m, protocol::kHeaderPartition, -1);
-    r.offset = header_int<int64_t>(m, protocol::kHeaderOffset, -1);
+    r.partition = static_cast<int32_t>(internal::header_int(m, protocol::kHeaderPartition).value_or(-1));
+    r.offset = internal::header_int(m, protocol::kHeaderOffset).value_or(-1);
     std::string_view body(static_cast<const char*>(m->payload), m->len);
     if (kafka::header(m, protocol::kHeaderStatus).value_or("ok") == "ok") {
       r.ok = true;
@@ -269,18 +260,17 @@ std::future<Response> Client::submit(const std::string& service, const nlohmann:
   add(protocol::kHeaderReplyPartition, reply_partition);
   add(protocol::kHeaderDeadline, deadline);
   auto* opaque = new std::string(id);
-  rd_kafka_resp_err_t err;
-  while (true) {
+  // Waiting for room is bounded by the request's own timeout: past it the
+  // caller gets its answer (unavailable) instead of a blocked submit().
+  auto err = kafka::produce_when_room(impl_->producer.get(), wait, [&] {
     // Partition left unassigned: the murmur2_random partitioner picks it from
     // the key, exactly as a Java producer would.
-    err = rd_kafka_producev(impl_->producer.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
-                            RD_KAFKA_V_KEY(key.data(), key.size()),
-                            RD_KAFKA_V_VALUE(const_cast<char*>(body.data()), body.size()),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+    return rd_kafka_producev(impl_->producer.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+                             RD_KAFKA_V_KEY(key.data(), key.size()),
+                             RD_KAFKA_V_VALUE(const_cast<char*>(body.data()), body.size()),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                             RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  });
   if (err) {
     rd_kafka_headers_destroy(hdrs);
     delete opaque;

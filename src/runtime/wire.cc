@@ -7,34 +7,39 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <limits>
 #include <random>
 
 namespace memrun::internal {
 namespace {
 
-template <class T>
-bool parse_int(const std::string& text, T& out) {
+std::optional<int64_t> parse_int(std::string_view text) {
+  int64_t out = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && ptr == text.data() + text.size();
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return out;
 }
 
 }  // namespace
+
+std::optional<int64_t> header_int(const rd_kafka_message_t* msg, std::string_view name) {
+  auto v = kafka::header(msg, name);
+  return v ? parse_int(*v) : std::nullopt;
+}
 
 RequestHeaders read_request_headers(const rd_kafka_message_t* msg, std::string* problem) {
   RequestHeaders h;
   if (auto v = kafka::header(msg, protocol::kHeaderRequestId)) h.request_id = *v;
   if (auto v = kafka::header(msg, protocol::kHeaderReplyTo)) h.reply_to = *v;
   if (auto v = kafka::header(msg, protocol::kHeaderReplyPartition)) {
-    if (!parse_int(*v, h.reply_partition) || h.reply_partition < 0) {
-      h.reply_partition = -1;
-      if (problem) *problem += "bad " + std::string(protocol::kHeaderReplyPartition) + " '" + *v + "'; ";
-    }
+    auto n = parse_int(*v);
+    if (n && *n >= 0 && *n <= std::numeric_limits<int32_t>::max()) h.reply_partition = static_cast<int32_t>(*n);
+    else if (problem) *problem += "bad " + std::string(protocol::kHeaderReplyPartition) + " '" + *v + "'; ";
   }
   if (auto v = kafka::header(msg, protocol::kHeaderDeadline)) {
-    if (!parse_int(*v, h.deadline_ms) || h.deadline_ms < 0) {
-      h.deadline_ms = 0;
-      if (problem) *problem += "bad " + std::string(protocol::kHeaderDeadline) + " '" + *v + "'; ";
-    }
+    auto n = parse_int(*v);
+    if (n && *n >= 0) h.deadline_ms = *n;
+    else if (problem) *problem += "bad " + std::string(protocol::kHeaderDeadline) + " '" + *v + "'; ";
   }
   return h;
 }

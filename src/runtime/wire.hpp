@@ -6,6 +6,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,10 @@ struct RequestHeaders {
 // Reads the request headers; malformed numbers are treated as absent and
 // reported in `problem` so the worker can log them.
 RequestHeaders read_request_headers(const rd_kafka_message_t* msg, std::string* problem);
+
+// The value of header `name` as a whole decimal number; nullopt when the
+// header is absent or anything else.
+std::optional<int64_t> header_int(const rd_kafka_message_t* msg, std::string_view name);
 
 // Value of an error reply: {"error":{"code":"not_found","message":"..."}}.
 std::string error_body(Code code, std::string_view message);
