@@ -36,6 +36,10 @@ class MEMRUN_API EmbeddedKafka {
   // Creates the request topic of `service` and memrun's shared topics.
   void create_service_topics(const std::string& service, int partitions);
 
+  // For fault tests: the next `count` requests of Kafka API `api_key` (0 =
+  // Produce), from any client, are answered with Kafka error `error_code`.
+  void fail_requests(int api_key, int count, int error_code);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

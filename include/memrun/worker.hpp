@@ -88,6 +88,8 @@ struct WorkerStats {
   uint64_t retries = 0;       // handler attempts beyond the first
   uint64_t dead_letters = 0;  // requests acknowledged on memrun.dlq.{service}
   uint64_t duplicates = 0;    // redelivered requests answered from the window
+  uint64_t delivery_retries = 0;  // replies and dead letters produced again after Kafka refused them
+  uint64_t lost_replies = 0;  // replies that could never arrive (no such reply topic, too large)
   uint32_t assigned_partitions = 0;
   uint64_t rebalances = 0;       // assignment changes (each assign or revoke)
   double paused_seconds = 0;     // summed over partitions
@@ -110,9 +112,12 @@ class MEMRUN_API Worker {
   // Throws Error if validation, init or the Kafka setup fails; nothing runs then.
   void start();
 
-  // Stops admitting, waits up to drain_timeout for running requests, commits,
-  // leaves the group, flushes replies. Idempotent; safe from any thread except
-  // a handler.
+  // Stops admitting (running handlers' cancelled() turns true at once), waits
+  // up to drain_timeout for running requests, commits, leaves the group,
+  // flushes replies. Handlers still running drain_timeout after stop() began
+  // are left running on detached threads, uncommitted, and this worker's
+  // state is then never freed. Idempotent; safe from any thread except a
+  // handler.
   void stop();
 
   // Blocks until the worker holds at least one partition or `timeout` passes.

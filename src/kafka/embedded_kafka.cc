@@ -6,6 +6,8 @@
 
 #include <librdkafka/rdkafka_mock.h>
 
+#include <vector>
+
 namespace memrun {
 
 struct EmbeddedKafka::Impl {
@@ -43,6 +45,12 @@ void EmbeddedKafka::create_service_topics(const std::string& service, int partit
   create_topic(std::string(protocol::kServicesTopic), 1);
   create_topic(protocol::dlq_topic(service), partitions);
   create_topic(std::string(protocol::kHeartbeatsTopic), 1);
+}
+
+void EmbeddedKafka::fail_requests(int api_key, int count, int error_code) {
+  if (count <= 0) return;
+  std::vector<rd_kafka_resp_err_t> errors(static_cast<size_t>(count), static_cast<rd_kafka_resp_err_t>(error_code));
+  rd_kafka_mock_push_request_errors_array(impl_->cluster, static_cast<int16_t>(api_key), errors.size(), errors.data());
 }
 
 std::map<std::string, std::string> EmbeddedKafka::client_properties() { return {{"fetch.wait.max.ms", "10"}}; }

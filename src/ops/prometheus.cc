@@ -85,6 +85,10 @@ std::string prometheus_text(const Worker& worker) {
   x.one("memrun_retries_total", "counter", "Handler attempts beyond the first.", static_cast<double>(w.retries));
   x.one("memrun_dead_letters_total", "counter", "Requests sent to the dead-letter topic.",
         static_cast<double>(w.dead_letters));
+  x.one("memrun_delivery_retries_total", "counter", "Replies and dead letters produced again after Kafka refused them.",
+        static_cast<double>(w.delivery_retries));
+  x.one("memrun_lost_replies_total", "counter", "Replies that could never be delivered (no such reply topic, too large).",
+        static_cast<double>(w.lost_replies));
   x.one("memrun_duplicates_suppressed_total", "counter", "Redelivered requests answered from the reply window.",
         static_cast<double>(w.duplicates));
   x.one("memrun_pauses_total", "counter", "Times a partition was paused for backpressure.",

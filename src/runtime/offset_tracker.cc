@@ -12,13 +12,22 @@ void OffsetTracker::assign(int32_t partition) {
 }
 
 void OffsetTracker::drop(int32_t partition) {
-  std::lock_guard lock(mu_);
-  parts_.erase(partition);
+  {
+    std::lock_guard lock(mu_);
+    parts_.erase(partition);
+  }
+  finished_.notify_all();
 }
 
 bool OffsetTracker::assigned(int32_t partition) const {
   std::lock_guard lock(mu_);
   return parts_.count(partition) != 0;
+}
+
+bool OffsetTracker::live(const Ticket& t) const {
+  std::lock_guard lock(mu_);
+  auto it = parts_.find(t.partition);
+  return it != parts_.end() && it->second.generation == t.generation;
 }
 
 OffsetTracker::Ticket OffsetTracker::admit(int32_t partition, int64_t offset) {
@@ -32,10 +41,13 @@ OffsetTracker::Ticket OffsetTracker::admit(int32_t partition, int64_t offset) {
 }
 
 void OffsetTracker::complete(const Ticket& t) {
-  std::lock_guard lock(mu_);
-  auto it = parts_.find(t.partition);
-  if (it == parts_.end() || it->second.generation != t.generation) return;
-  it->second.unfinished.erase(t.offset);
+  {
+    std::lock_guard lock(mu_);
+    auto it = parts_.find(t.partition);
+    if (it == parts_.end() || it->second.generation != t.generation) return;
+    it->second.unfinished.erase(t.offset);
+  }
+  finished_.notify_all();
 }
 
 int64_t OffsetTracker::commit_point(const State& s) {
@@ -69,6 +81,19 @@ size_t OffsetTracker::unfinished(int32_t partition) const {
   std::lock_guard lock(mu_);
   auto it = parts_.find(partition);
   return it == parts_.end() ? 0 : it->second.unfinished.size();
+}
+
+size_t OffsetTracker::unfinished_locked(const std::vector<int32_t>& partitions) const {
+  size_t n = 0;
+  for (int32_t p : partitions)
+    if (auto it = parts_.find(p); it != parts_.end()) n += it->second.unfinished.size();
+  return n;
+}
+
+bool OffsetTracker::wait_finished(const std::vector<int32_t>& partitions,
+                                  std::chrono::steady_clock::time_point until) const {
+  std::unique_lock lock(mu_);
+  return finished_.wait_until(lock, until, [&] { return unfinished_locked(partitions) == 0; });
 }
 
 size_t OffsetTracker::unfinished() const {

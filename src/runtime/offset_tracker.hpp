@@ -10,6 +10,8 @@
 // finished after a lost assignment is never committed by this worker.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -35,6 +37,9 @@ class OffsetTracker {
   // Stops tracking; later completions of its tickets are ignored.
   void drop(int32_t partition);
   bool assigned(int32_t partition) const;
+  // True while the ticket's partition is tracked in the ticket's generation:
+  // completing it can still move a commit point.
+  bool live(const Ticket& ticket) const;
 
   // Records that `offset` was taken from `partition`. REQUIRES: assigned.
   Ticket admit(int32_t partition, int64_t offset);
@@ -49,6 +54,9 @@ class OffsetTracker {
   // Unfinished requests of one partition / all partitions.
   size_t unfinished(int32_t partition) const;
   size_t unfinished() const;
+  // Blocks until none of `partitions` has unfinished requests or `until`
+  // passes; true if they finished. Woken by complete() and drop().
+  bool wait_finished(const std::vector<int32_t>& partitions, std::chrono::steady_clock::time_point until) const;
 
  private:
   struct State {
@@ -60,7 +68,10 @@ class OffsetTracker {
   static int64_t commit_point(const State& s);
   std::vector<Commit> take_locked(const std::vector<int32_t>* only);
 
+  size_t unfinished_locked(const std::vector<int32_t>& partitions) const;
+
   mutable std::mutex mu_;
+  mutable std::condition_variable finished_;  // signalled when a request finishes
   std::map<int32_t, State> parts_;  // GUARDED_BY(mu_)
   uint64_t generations_ = 0;        // GUARDED_BY(mu_)
 };

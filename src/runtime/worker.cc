@@ -20,8 +20,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <thread>
@@ -34,8 +37,14 @@ using internal::OffsetTracker;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kStoreInterval = std::chrono::milliseconds(100);
-constexpr int kDeliveryAttempts = 5;
 constexpr int kMaxBackoffMs = 30000;
+// A reply or dead letter Kafka refused is produced again after this, doubling
+// up to kRedeliveryMax, for as long as its partition stays with this worker.
+constexpr auto kRedeliveryFirst = std::chrono::milliseconds(100);
+constexpr auto kRedeliveryMax = std::chrono::milliseconds(2000);
+// How long a produce waits for room in librdkafka's queue before the record
+// counts as failed (and is retried like any other failure).
+constexpr auto kQueueFullPatience = std::chrono::milliseconds(10000);
 
 std::string default_worker_id() {
   char host[256] = "worker";
@@ -44,7 +53,7 @@ std::string default_worker_id() {
 }
 
 // One request from admission until every record it produces (reply, dead
-// letter) is acknowledged. Owned by the handler task, then by the deliveries.
+// letter) is acknowledged. Shared by its holders (see `holders`).
 struct InFlight {
   kafka::Message msg;
   OffsetTracker::Ticket ticket;
@@ -56,8 +65,12 @@ struct InFlight {
   std::string error_class;   // dead-letter header; default: the code's name
   Code code = Code::kOk;
   std::string body;  // reply bytes, or the error message when code != kOk
-  std::atomic<int> outstanding{0};   // produced records not yet acknowledged
-  std::atomic<bool> undelivered{false};  // one of them failed for good
+  // The handler task, and each produced record until Kafka acknowledged it.
+  // The last holder tells the offset tracker the request is done.
+  std::atomic<int> holders{1};
+  // The one reply has been produced (possibly the deadline reply, while the
+  // handler still ran): the handler's outcome is not sent again.
+  std::atomic<bool> replied{false};
 };
 
 // One outgoing record, kept whole so a failed delivery can be produced again.
@@ -69,13 +82,33 @@ struct Outgoing {
   std::string value;
   std::vector<std::pair<std::string, std::string>> headers;
   bool is_reply = false;
-  int attempts = 0;
+  int failures = 0;
 };
 
 // Failures worth another attempt: transient ones, and unexpected handler
 // failures (as Spring Kafka retries any exception by default). Bad input,
 // missing objects and expired deadlines would fail the same way again.
 bool retry_worthy(Code code) { return is_retriable(code) || code == Code::kInternal; }
+
+// Delivery errors after which a reply could never arrive, however often it is
+// produced again: the caller named an address that does not exist, or the
+// reply is larger than Kafka takes.
+bool reply_never_deliverable(rd_kafka_resp_err_t err) {
+  return err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+         err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+         err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE;
+}
+
+// The consumer's max.poll.interval.ms: how long the application may stay away
+// from rd_kafka_consumer_poll (rebalance callbacks included) before librdkafka
+// leaves the group.
+std::chrono::milliseconds max_poll_interval(rd_kafka_t* consumer) {
+  char value[32];
+  size_t size = sizeof value;
+  if (rd_kafka_conf_get(rd_kafka_conf(consumer), "max.poll.interval.ms", value, &size) == RD_KAFKA_CONF_OK)
+    return std::chrono::milliseconds(std::atoll(value));
+  return std::chrono::milliseconds(300000);  // librdkafka's default
+}
 
 std::string_view payload_of(const rd_kafka_message_t* m) {
   return {static_cast<const char*>(m->payload), m->len};
@@ -107,6 +140,21 @@ struct Worker::Impl {
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> delivery_stop{false};
   std::atomic<int> running{0};
+  // Handlers outlived stop()'s bound: they still use this state, so it is
+  // never freed (see ~Worker).
+  std::atomic<bool> handlers_abandoned{false};
+  // How long a revoke may wait for the revoked partitions' requests: below
+  // max.poll.interval.ms, which the rebalance callback counts against.
+  std::chrono::milliseconds revoke_grace{0};
+
+  // Records to produce again after a failed delivery, by when. The delivery
+  // thread produces them.
+  std::mutex retry_mu;
+  std::multimap<Clock::time_point, Outgoing*> retry_due;  // GUARDED_BY(retry_mu)
+  // Requests whose handler runs, by deadline (Unix ms): the delivery thread
+  // answers deadline_exceeded for any still running at its deadline.
+  std::mutex watch_mu;
+  std::multimap<int64_t, InFlight*> watched;  // GUARDED_BY(watch_mu)
 
   mutable std::mutex state_mu;
   std::condition_variable state_cv;
@@ -124,7 +172,8 @@ struct Worker::Impl {
 
   struct {
     std::atomic<uint64_t> received{0}, succeeded{0}, failed{0}, max_in_flight{0},
-        paused_times{0}, commits{0}, retries{0}, dead_letters{0}, duplicates{0}, rebalances{0};
+        paused_times{0}, commits{0}, retries{0}, dead_letters{0}, duplicates{0}, rebalances{0},
+        delivery_retries{0}, lost_replies{0};
   } counters;
   internal::WorkerMetrics metrics;
   std::atomic<bool> initialised{false};
@@ -242,9 +291,8 @@ struct Worker::Impl {
 
     pool = std::make_unique<internal::Executor>(svc.concurrency);
     if (svc.on_assign) warmer = std::make_unique<internal::Executor>(1);
-    delivery_thread = std::thread([this] {
-      while (!delivery_stop.load()) rd_kafka_poll(producer.get(), 100);
-    });
+    revoke_grace = std::min(opts.drain_timeout, max_poll_interval(consumer.get()) / 2);
+    delivery_thread = std::thread([this] { delivery_loop(); });
     metrics.add_phase("kafka setup", Clock::now() - kafka_start);
     serving_since = Clock::now();
     poll_thread = std::thread([this] { poll_loop(); });
@@ -253,10 +301,23 @@ struct Worker::Impl {
   }
 
   void stop() {
+    // First, so that every running handler's cancelled() reads true at once.
     stop_requested = true;
+    const auto handlers_due = Clock::now() + opts.drain_timeout;
     if (consumer_queue) rd_kafka_queue_yield(consumer_queue.get());
     if (poll_thread.joinable()) poll_thread.join();
-    pool.reset();  // joins handler threads; they see cancelled() == true
+    // The drain already waited up to drain_timeout; a handler still running
+    // past it ignores cancellation and may never return.
+    if (pool && !pool->join_for(std::max<std::chrono::milliseconds>(
+                    std::chrono::duration_cast<std::chrono::milliseconds>(handlers_due - Clock::now()),
+                    std::chrono::milliseconds(1000)))) {
+      handlers_abandoned = true;
+      spdlog::error("worker {}: {} handler(s) still running after drain_timeout ({} ms) ignore cancellation; "
+                    "leaving them running and their requests uncommitted",
+                    worker_id, std::max(0, running.load()), opts.drain_timeout.count());
+    }
+    if (handlers_abandoned) (void)pool.release();  // its detached threads still use it
+    pool.reset();
     warmer.reset();
     if (producer) {
       if (rd_kafka_flush(producer.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -264,6 +325,14 @@ struct Worker::Impl {
     }
     delivery_stop = true;
     if (delivery_thread.joinable()) delivery_thread.join();
+    abandon_retries();
+    if (handlers_abandoned) {
+      // The shutdown handler would free what the running handlers use, and
+      // they still reply through the producer and wake the consumer queue.
+      spdlog::error("worker {} stopped with {} handler(s) still running: shutdown handler skipped", worker_id,
+                    std::max(0, running.load()));
+      return;
+    }
     if (svc.shutdown) {
       try {
         svc.shutdown(ctx);
@@ -478,7 +547,16 @@ struct Worker::Impl {
       spdlog::info("request {} at {}[{}]@{} was answered before: replaying its reply", req->headers.request_id,
                    topic, req->msg->partition, req->msg->offset);
     } else {
+      watch(req);
       run_guarded(*req, received_ms);
+      unwatch(req);
+      const int64_t done_ms = kafka::now_unix_ms();
+      // Whether the deadline reply went out while the handler ran or not,
+      // a late outcome is deadline_exceeded: the caller may have given up.
+      if (done_ms > req->deadline_ms && req->code != Code::kDeadlineExceeded) {
+        req->code = Code::kDeadlineExceeded;
+        req->body = overdue_message(*req, done_ms);
+      }
       recent.remember(req->headers.request_id, {req->code, req->body});
     }
     metrics.observe_latency(std::chrono::duration<double>(Clock::now() - taken).count());
@@ -586,28 +664,99 @@ struct Worker::Impl {
   // every one of them is acknowledged.
   void dispatch(InFlight* req) {
     std::vector<Outgoing*> out;
-    if (!req->headers.reply_to.empty()) out.push_back(make_reply(req));
+    if (!req->headers.reply_to.empty() && !req->replied.exchange(true))
+      out.push_back(make_reply(req, req->code, req->body));
     if (req->dead_letter) out.push_back(make_dead_letter(req));
-    if (out.empty()) {
-      finish(req);
-      return;
+    req->holders += static_cast<int>(out.size());
+    for (Outgoing* o : out) produce(o);
+    release(req);  // the handler's hold
+  }
+
+  std::string overdue_message(const InFlight& req, int64_t now_ms) const {
+    return fmt::format("handler ran past the request's deadline ({} ms over; timeout_seconds {})",
+                       now_ms - req.deadline_ms, svc.timeout_seconds);
+  }
+
+  void watch(InFlight* req) {
+    std::lock_guard lock(watch_mu);
+    watched.emplace(req->deadline_ms, req);
+  }
+
+  void unwatch(InFlight* req) {
+    std::lock_guard lock(watch_mu);
+    auto [first, last] = watched.equal_range(req->deadline_ms);
+    for (auto it = first; it != last; ++it) {
+      if (it->second == req) {
+        watched.erase(it);
+        return;
+      }
     }
-    req->outstanding = static_cast<int>(out.size());
+  }
+
+  // Delivery thread: answers deadline_exceeded for handlers still running at
+  // their deadline, so the caller hears at once rather than at its own
+  // timeout. The handler keeps its slot and the offset until it returns.
+  void reply_overdue() {
+    const int64_t now = kafka::now_unix_ms();
+    std::vector<Outgoing*> out;
+    {
+      std::lock_guard lock(watch_mu);
+      while (!watched.empty() && watched.begin()->first < now) {
+        InFlight* req = watched.begin()->second;
+        watched.erase(watched.begin());
+        if (req->headers.reply_to.empty() || req->replied.exchange(true)) continue;
+        ++req->holders;  // while watched, the handler's hold keeps req alive
+        out.push_back(make_reply(req, Code::kDeadlineExceeded, overdue_message(*req, now)));
+        spdlog::warn("request {} at {}[{}]@{} still running at its deadline: answered deadline_exceeded",
+                     req->headers.request_id, topic, req->msg->partition, req->msg->offset);
+      }
+    }
     for (Outgoing* o : out) produce(o);
   }
 
-  Outgoing* make_reply(InFlight* req) {
-    const bool ok = req->code == Code::kOk;
+  // Delivery thread: delivery reports, records due to be produced again, and
+  // deadline replies.
+  void delivery_loop() {
+    while (!delivery_stop.load()) {
+      rd_kafka_poll(producer.get(), 20);
+      produce_due();
+      reply_overdue();
+    }
+  }
+
+  void produce_due() {
+    std::vector<Outgoing*> due;
+    {
+      std::lock_guard lock(retry_mu);
+      auto end = retry_due.upper_bound(Clock::now());
+      for (auto it = retry_due.begin(); it != end; ++it) due.push_back(it->second);
+      retry_due.erase(retry_due.begin(), end);
+    }
+    for (Outgoing* o : due) produce(o);
+  }
+
+  // After the delivery thread stopped: nothing will produce these again.
+  void abandon_retries() {
+    std::multimap<Clock::time_point, Outgoing*> left;
+    {
+      std::lock_guard lock(retry_mu);
+      left.swap(retry_due);
+    }
+    for (auto& [when, o] : left) delivered(o, RD_KAFKA_RESP_ERR__DESTROY);
+  }
+
+  Outgoing* make_reply(InFlight* req, Code code, const std::string& body) {
+    const bool ok = code == Code::kOk;
     auto* o = new Outgoing;
     o->req = req;
     o->is_reply = true;
     o->topic = req->headers.reply_to;
     if (req->headers.reply_partition >= 0) o->partition = req->headers.reply_partition;
     o->key = req->headers.request_id;
-    o->value = ok ? req->body : internal::error_body(req->code, req->body);
+    o->value = ok ? body : internal::error_body(code, body);
     o->headers = {{std::string(protocol::kHeaderRequestId), req->headers.request_id},
                   {std::string(protocol::kHeaderStatus), ok ? "ok" : "error"}};
-    if (!ok) o->headers.emplace_back(protocol::kHeaderErrorCode, code_name(req->code));
+    if (!ok) o->headers.emplace_back(protocol::kHeaderErrorCode, code_name(code));
     o->headers.emplace_back(protocol::kHeaderWorker, worker_id);
     o->headers.emplace_back(protocol::kHeaderPartition, std::to_string(req->msg->partition));
     o->headers.emplace_back(protocol::kHeaderOffset, std::to_string(req->msg->offset));
@@ -643,62 +792,69 @@ struct Worker::Impl {
   }
 
   void produce(Outgoing* o) {
-    for (int full = 0;; ++full) {
+    auto err = kafka::produce_when_room(producer.get(), kQueueFullPatience, [&] {
       rd_kafka_headers_t* hdrs = rd_kafka_headers_new(o->headers.size());
       for (const auto& [name, value] : o->headers)
         rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), value.data(),
                             static_cast<ssize_t>(value.size()));
-      auto err = rd_kafka_producev(
+      auto e = rd_kafka_producev(
           producer.get(), RD_KAFKA_V_TOPIC(o->topic.c_str()), RD_KAFKA_V_PARTITION(o->partition),
           RD_KAFKA_V_KEY(o->key.data(), o->key.size()), RD_KAFKA_V_VALUE(o->value.data(), o->value.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(o),
           RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;  // on_delivery owns o now
-      rd_kafka_headers_destroy(hdrs);
-      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && full < 2000) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        continue;
-      }
-      delivered(o, err);
-      return;
-    }
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);  // not taken
+      return e;
+    });
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) delivered(o, err);  // else on_delivery owns o now
   }
 
-  // Settles one outgoing record: acknowledged, retried, or given up on.
+  // Settles one outgoing record: acknowledged, scheduled again, or given up on.
   void delivered(Outgoing* o, rd_kafka_resp_err_t err) {
     InFlight* req = o->req;
+    const char* what = o->is_reply ? "reply" : "dead letter";
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const bool no_such_address = err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-                                   err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
-                                   err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-      if (o->is_reply && no_such_address) {
-        // A reply address that cannot exist is the caller's mistake: log it
-        // and move on rather than block the partition.
-        spdlog::error("reply of {} undeliverable to {}[{}]: {}", req->headers.request_id, o->topic, o->partition,
-                      rd_kafka_err2str(err));
-      } else if (!no_such_address && ++o->attempts < kDeliveryAttempts && !delivery_stop.load()) {
-        spdlog::warn("{} of {} to {} failed ({}), retrying", o->is_reply ? "reply" : "dead letter",
-                     req->headers.request_id, o->topic, rd_kafka_err2str(err));
-        produce(o);
-        return;
+      if (o->is_reply && reply_never_deliverable(err)) {
+        // The request was served; running it again would end the same way,
+        // so it is committed and the loss counted.
+        ++counters.lost_replies;
+        spdlog::error("reply of {} undeliverable to {}[{}]: {}; dropped", req->headers.request_id, o->topic,
+                      o->partition, rd_kafka_err2str(err));
+      } else if (delivery_stop.load() || !tracker.live(req->ticket)) {
+        // The offset never passed this request, so whoever holds its
+        // partition next runs it again: at-least-once without this worker.
+        spdlog::warn("{} of {} to {} not delivered ({}) and its partition left this worker; "
+                     "it is redelivered from the last commit",
+                     what, req->headers.request_id, o->topic, rd_kafka_err2str(err));
       } else {
-        // Leave the offset uncommitted: the request is redelivered after a
-        // restart or rebalance, which keeps at-least-once.
-        spdlog::error("{} of {} to {} failed ({}); its offset stays uncommitted",
-                      o->is_reply ? "reply" : "dead letter", req->headers.request_id, o->topic,
-                      rd_kafka_err2str(err));
-        req->undelivered = true;
+        produce_later(o, err);
+        return;
       }
     } else if (!o->is_reply) {
       ++counters.dead_letters;
     }
     delete o;
-    if (--req->outstanding > 0) return;
-    if (req->undelivered) delete req;
-    else finish(req);
+    release(req);
   }
 
-  void finish(InFlight* req) {
+  // Until the record is delivered its request stays unfinished, so the
+  // partition commits up to it and no further; the others are unaffected.
+  void produce_later(Outgoing* o, rd_kafka_resp_err_t err) {
+    ++counters.delivery_retries;
+    const int failures = ++o->failures;
+    const auto wait = std::min<std::chrono::milliseconds>(kRedeliveryFirst * (1 << std::min(failures - 1, 6)),
+                                                          kRedeliveryMax);
+    // First failure, then every tenth: a long outage must not flood the log.
+    if (failures == 1 || failures % 10 == 0)
+      spdlog::warn("{} of {} to {} failed ({}, {} time(s)); producing it again in {} ms, partition {} commits "
+                   "no further until it is delivered",
+                   o->is_reply ? "reply" : "dead letter", o->req->headers.request_id, o->topic,
+                   rd_kafka_err2str(err), failures, wait.count(), o->req->msg->partition);
+    std::lock_guard lock(retry_mu);
+    retry_due.emplace(Clock::now() + wait, o);
+  }
+
+  void release(InFlight* req) {
+    if (--req->holders > 0) return;
     tracker.complete(req->ticket);
     delete req;
   }
@@ -786,12 +942,19 @@ struct Worker::Impl {
     }
     if (!lost && !drained) {
       // Let in-flight work of these partitions finish, then commit it, so the
-      // next owner starts exactly after what this worker answered.
-      auto deadline = Clock::now() + opts.drain_timeout;
-      auto busy = [&] {
-        return std::any_of(ps.begin(), ps.end(), [&](int32_t p) { return tracker.unfinished(p) > 0; });
-      };
-      while (busy() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      // next owner starts exactly after what this worker answered. This runs
+      // inside the rebalance callback, whose time counts against
+      // max.poll.interval.ms, hence revoke_grace. Meanwhile waiting requests
+      // of the partitions kept get the slots that free up.
+      const auto deadline = Clock::now() + revoke_grace;
+      while (!tracker.wait_finished(ps, std::min(deadline, Clock::now() + std::chrono::milliseconds(50))) &&
+             Clock::now() < deadline)
+        admit_waiting();
+      if (size_t left = std::accumulate(ps.begin(), ps.end(), size_t{0},
+                                        [&](size_t n, int32_t p) { return n + tracker.unfinished(p); }))
+        spdlog::warn("worker {}: {} request(s) of revoked partitions unfinished after {} ms; their next owner "
+                     "runs them again",
+                     worker_id, left, revoke_grace.count());
       commit_now(tracker.take_commits(ps));
     }
     for (int32_t p : ps) tracker.drop(p);
@@ -839,7 +1002,12 @@ struct Worker::Impl {
 Worker::Worker(MemoryService service, WorkerOptions options)
     : impl_(std::make_unique<Impl>(std::move(service), std::move(options))) {}
 
-Worker::~Worker() { stop(); }
+Worker::~Worker() {
+  stop();
+  // Handlers that ignored cancellation still run on detached threads and use
+  // this state; freeing it would pull memory from under them.
+  if (impl_->handlers_abandoned) (void)impl_.release();
+}
 
 void Worker::start() {
   std::lock_guard lock(impl_->lifecycle_mu);
@@ -891,6 +1059,8 @@ WorkerStats Worker::stats() const {
   s.dead_letters = c.dead_letters;
   s.duplicates = c.duplicates;
   s.rebalances = c.rebalances;
+  s.delivery_retries = c.delivery_retries;
+  s.lost_replies = c.lost_replies;
   impl_->metrics.fill(s);
   std::vector<int32_t> assigned;
   {

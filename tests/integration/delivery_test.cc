@@ -1,0 +1,200 @@
+// What the worker does when Kafka refuses its replies or dead letters, when a
+// handler overruns its deadline, and when it is told to stop while handlers
+// run. The cluster lives in this test process, so faults can be injected into
+// it and committed offsets read after a worker has exited.
+#include <memrun/client.hpp>
+#include <memrun/embedded_kafka.hpp>
+#include <memrun/protocol.hpp>
+
+#include "support/host_process.hpp"
+#include "support/kafka_probe.hpp"
+#include "support/temp_dir.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+using namespace std::chrono_literals;
+using memrun::test::HostProcess;
+using memrun::test::KafkaProbe;
+
+namespace {
+
+constexpr int kPartitions = memrun::test::kTestPartitions;
+constexpr int kProduceApi = 0;
+// INVALID_RECORD: librdkafka does not retry it itself, so every refusal
+// reaches the worker's delivery report at once.
+constexpr int kInvalidRecord = 87;
+// More refusals in a row than the five attempts the worker used to make.
+constexpr int kRefusals = 6;
+const std::string kTopic = memrun::protocol::request_topic("faulty");
+const std::string kGroup = memrun::protocol::consumer_group("faulty");
+
+std::string config_file(const std::string& name, const std::string& json) {
+  std::string path = testing::TempDir() + "/" + name;
+  std::ofstream(path) << json;
+  return path;
+}
+
+class Faults : public testing::Test {
+ protected:
+  void SetUp() override {
+    kafka_.create_service_topics("faulty", kPartitions);
+    probe_ = std::make_unique<KafkaProbe>(kafka_.bootstrap_servers());
+  }
+
+  HostProcess start(const std::string& id, std::vector<std::string> extra = {}) {
+    // Its own cache root: a handler abandoned at stop stays in the crash
+    // journal there, which must not follow the next test.
+    extra.insert(extra.end(), {"--heartbeat-interval", "0", "--metrics-address", "off", "--cache-root", cache_.path});
+    HostProcess h = memrun::test::start_worker(FAULTY_PLUGIN, kafka_.bootstrap_servers(), id, extra);
+    EXPECT_TRUE(memrun::test::wait_assigned(h)) << h.proc->output();
+    return h;
+  }
+
+  // Replies per request id in the reply topic (all of them, not the first).
+  std::map<std::string, int> replies_per_id() {
+    const std::string topic(memrun::protocol::kReplyTopic);
+    std::map<std::string, int> n;
+    for (const auto& r : probe_->read_topic(topic, memrun::protocol::kReplyPartitions,
+                                            probe_->count(topic, memrun::protocol::kReplyPartitions), 10s))
+      ++n[r.headers.count("memrun-request-id") ? r.headers.at("memrun-request-id") : r.key];
+    return n;
+  }
+
+  memrun::test::TempDir cache_{"memrun-faults"};
+  memrun::EmbeddedKafka kafka_{3};
+  std::unique_ptr<KafkaProbe> probe_;
+};
+
+// A reply Kafka refuses more times than any fixed retry budget: it must be
+// produced again until it lands, and its partition must commit past it and
+// go on committing after it.
+TEST_F(Faults, ARefusedReplyIsProducedAgainAndItsPartitionKeepsCommitting) {
+  HostProcess w = start("w1");
+  const int32_t p = probe_->send(kTopic, "k", R"({"k":"k","op":"sleep","ms":1000})", "first");
+  std::this_thread::sleep_for(300ms);  // inside the handler: the next produce is its reply
+  kafka_.fail_requests(kProduceApi, kRefusals, kInvalidRecord);
+  auto first = probe_->collect({"first"}, 30s);
+  ASSERT_EQ(first.size(), 1u) << w.proc->output();
+  EXPECT_EQ(first["first"].status, "ok");
+  EXPECT_TRUE(w.proc->wait_for("producing it again", 1s).has_value()) << w.proc->output();
+
+  std::set<std::string> next;
+  for (int i = 0; i < 3; ++i) {
+    next.insert("next-" + std::to_string(i));
+    ASSERT_EQ(probe_->send(kTopic, "k", R"({"k":"k","op":"count","id":"n"})", "next-" + std::to_string(i)), p);
+  }
+  EXPECT_EQ(probe_->collect(next, 30s).size(), 3u) << w.proc->output();
+  EXPECT_TRUE(probe_->wait_committed(kGroup, kTopic, kPartitions, 20s)) << w.proc->output();
+  EXPECT_EQ(probe_->committed(kGroup, kTopic, kPartitions)[p], 4) << "the partition stopped committing";
+  EXPECT_EQ(replies_per_id()["first"], 1);
+  memrun::test::expect_clean_stop(w);
+}
+
+// A poison request whose dead letter Kafka refuses: its offset is not
+// committed until the dead letter is written, and the write is retried.
+TEST_F(Faults, ARefusedDeadLetterIsRetriedAndItsOffsetWaitsForIt) {
+  HostProcess w = start("w1", {"--config", config_file("dlq.json", R"({"service": {"max_attempts": 1}})")});
+  // No reply address: the failure must reach the dead-letter topic.
+  probe_->send_without_reply(kTopic, "k", R"({"k":"k","op":"throw","ms":1000})");
+  std::this_thread::sleep_for(300ms);
+  kafka_.fail_requests(kProduceApi, kRefusals, kInvalidRecord);
+  int64_t highest = -1;
+  for (int i = 0; i < 15; ++i) {
+    for (int64_t c : probe_->committed(kGroup, kTopic, kPartitions)) highest = std::max(highest, c);
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_LE(highest, 0) << "committed past a request whose dead letter is not written";
+  auto dead = probe_->read_topic(memrun::protocol::dlq_topic("faulty"), kPartitions, 1, 30s);
+  ASSERT_EQ(dead.size(), 1u) << w.proc->output();
+  EXPECT_EQ(dead[0].headers.at("memrun-dlq-error-class"), "internal");
+  EXPECT_TRUE(probe_->wait_committed(kGroup, kTopic, kPartitions, 20s)) << w.proc->output();
+  memrun::test::expect_clean_stop(w);
+}
+
+// timeout_seconds 1: a handler still running at its deadline is answered
+// deadline_exceeded then, not when the caller gives up; one that returns
+// late gets the same answer, once. The offset waits for the handler itself.
+TEST_F(Faults, AHandlerPastItsDeadlineIsAnsweredDeadlineExceeded) {
+  HostProcess w = start("w1", {"--config", config_file("deadline.json", R"({"service": {"timeout_seconds": 1}})")});
+  const auto sent = std::chrono::steady_clock::now();
+  const int32_t p = probe_->send(kTopic, "s", R"({"k":"s","op":"sleep","ms":6000,"stubborn":true})", "stubborn");
+  probe_->send(kTopic, "c", R"({"k":"c","op":"sleep","ms":6000})", "polite");
+  auto replies = probe_->collect({"stubborn", "polite"}, 20s);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  ASSERT_EQ(replies.size(), 2u) << w.proc->output();
+  for (const auto& [id, r] : replies) {
+    EXPECT_EQ(r.status, "error") << id;
+    EXPECT_EQ(r.error_code, "deadline_exceeded") << id << ": " << r.value;
+  }
+  EXPECT_LT(waited, 3.0) << "answered only after the handler returned";
+  std::printf("deadline: both answered deadline_exceeded %.2f s after sending (timeout_seconds 1)\n", waited);
+  EXPECT_LE(probe_->committed(kGroup, kTopic, kPartitions)[p], 0) << "committed while the handler still ran";
+  EXPECT_TRUE(probe_->wait_committed(kGroup, kTopic, kPartitions, 20s)) << w.proc->output();
+  auto per_id = replies_per_id();
+  EXPECT_EQ(per_id["stubborn"], 1);
+  EXPECT_EQ(per_id["polite"], 1);
+  memrun::test::expect_clean_stop(w);
+}
+
+// SIGTERM while four handlers run: they see cancelled() at once, finish,
+// are answered once and committed, and a worker started afterwards finds
+// nothing to run again.
+TEST_F(Faults, SigtermDrainFinishesRunningRequestsAndCommitsThemOnce) {
+  HostProcess w = start("w1");
+  std::set<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    ids.insert("run-" + std::to_string(i));
+    probe_->send(kTopic, "key" + std::to_string(i),
+                 nlohmann::json{{"k", "key" + std::to_string(i)}, {"op", "sleep"}, {"ms", 20000}}.dump(),
+                 "run-" + std::to_string(i));
+  }
+  std::this_thread::sleep_for(700ms);  // all four are inside the handler now
+  const auto term = std::chrono::steady_clock::now();
+  w.proc->signal(SIGTERM);
+  auto replies = probe_->collect(ids, 15s);
+  const double answered = std::chrono::duration<double>(std::chrono::steady_clock::now() - term).count();
+  ASSERT_EQ(replies.size(), 4u) << w.proc->output();
+  for (const auto& [id, r] : replies) {
+    EXPECT_EQ(r.status, "ok") << id << ": " << r.value;
+    EXPECT_TRUE(nlohmann::json::parse(r.value)["cancelled"].get<bool>()) << id;
+  }
+  EXPECT_LT(answered, 5.0) << "handlers did not see cancelled() when stop began";
+  auto code = w.proc->wait(30s);
+  ASSERT_TRUE(code.has_value()) << w.proc->output();
+  EXPECT_EQ(*code, 0) << w.proc->output();
+  EXPECT_NE(w.proc->output().find("4 received, 4 ok, 0 failed"), std::string::npos) << w.proc->output();
+  EXPECT_TRUE(probe_->wait_committed(kGroup, kTopic, kPartitions, 5s)) << "drained work was not committed";
+  for (const auto& [id, n] : replies_per_id()) EXPECT_EQ(n, 1) << id;
+
+  HostProcess next = start("w2");
+  std::this_thread::sleep_for(1s);
+  memrun::test::expect_clean_stop(next);
+  EXPECT_NE(next.proc->output().find("0 received"), std::string::npos) << "redelivered:\n" << next.proc->output();
+}
+
+// A handler that ignores cancellation must not keep the worker from
+// stopping: stop() gives up on it after drain_timeout (10 s by default).
+TEST_F(Faults, StopIsBoundedWhenAHandlerIgnoresCancellation) {
+  HostProcess w = start("w1");
+  const int32_t p = probe_->send(kTopic, "h", R"({"k":"h","op":"sleep","ms":120000,"stubborn":true})", "hang");
+  std::this_thread::sleep_for(500ms);
+  const auto term = std::chrono::steady_clock::now();
+  w.proc->signal(SIGTERM);
+  auto code = w.proc->wait(40s);
+  ASSERT_TRUE(code.has_value()) << "stop() waited for a handler that never returns\n" << w.proc->output();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - term).count();
+  EXPECT_EQ(*code, 0) << w.proc->output();
+  EXPECT_NE(w.proc->output().find("ignore cancellation"), std::string::npos) << w.proc->output();
+  EXPECT_LE(probe_->committed(kGroup, kTopic, kPartitions)[p], 0) << "committed an unfinished request";
+  std::printf("stop with a handler ignoring cancellation: exited after %.1f s\n", took);
+}
+
+}  // namespace
