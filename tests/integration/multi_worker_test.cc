@@ -141,17 +141,33 @@ TEST_F(Group, EveryKeyIsServedByExactlyOneOfThreeWorkers) {
   EXPECT_EQ(used.size(), 3u);  // the keys spread over all three
 }
 
+// The worker's own lag per partition (high watermark - position, on /metrics
+// as memrun_partition_lag), summed.
+double worker_lag(int metrics_port) {
+  double lag = 0;
+  for (const auto& [sample, value] : memrun::test::scrape_metrics(metrics_port))
+    if (sample.rfind("memrun_partition_lag{", 0) == 0) lag += value;
+  return lag;
+}
+
 TEST_F(Group, BusyWorkerPausesAndTheBacklogWaitsInKafka) {
-  add_worker("w1", {"--concurrency", "4"});
+  HostProcess& w1 = add_worker("w1", {"--concurrency", "4"});
+  const int port = memrun::test::metrics_port(w1);
+  ASSERT_GT(port, 0) << w1.proc->output();
   wait_stable();
+  const double idle_lag = worker_lag(port);
   memrun::Client client(client_options());
   std::vector<std::future<memrun::Response>> futures;
   for (int i = 0; i < 100; ++i) futures.push_back(client.submit("faulty", sleep_request(i, 100)));
-  // While the worker is saturated, the backlog shows as consumer lag.
+  // While the worker is saturated, the backlog shows as consumer lag: behind
+  // the committed offsets, and, because paused partitions are not fetched,
+  // behind the worker's fetch positions too (records still in Kafka).
   int64_t max_lag = 0;
+  double max_position_lag = 0;
   for (int i = 0; i < 10; ++i) {
     max_lag = std::max(max_lag, probe_->lag("memrun-faulty", memrun::protocol::request_topic("faulty"), kPartitions));
-    std::this_thread::sleep_for(200ms);
+    max_position_lag = std::max(max_position_lag, worker_lag(port));
+    std::this_thread::sleep_for(100ms);
   }
   int max_running = 0;
   for (auto& f : futures) {
@@ -162,12 +178,19 @@ TEST_F(Group, BusyWorkerPausesAndTheBacklogWaitsInKafka) {
   EXPECT_LE(max_running, 4);
   EXPECT_EQ(max_running, 4);  // and the slots were actually used
   EXPECT_GT(max_lag, 20) << "100 requests of 100 ms on 4 slots must queue in Kafka";
+  EXPECT_EQ(idle_lag, 0);
+  EXPECT_GT(max_position_lag, 20) << "the backlog was fetched into the worker instead of waiting in Kafka";
+  // Served: positions catch up with the end (stats refresh with each fetch).
+  double final_lag = -1;
+  for (int i = 0; i < 50 && final_lag != 0; ++i, std::this_thread::sleep_for(100ms)) final_lag = worker_lag(port);
+  EXPECT_EQ(final_lag, 0);
   const std::string topic(memrun::protocol::kHeartbeatsTopic);
   auto beats = probe_->read_topic(topic, 1, probe_->count(topic, 1), 10s);
   ASSERT_FALSE(beats.empty());
   EXPECT_GT(nlohmann::json::parse(beats.back().value)["paused_times"].get<int>(), 0);
-  std::printf("backpressure: max handlers running %d (limit 4), max consumer lag %lld records\n", max_running,
-              static_cast<long long>(max_lag));
+  std::printf("backpressure: max handlers running %d (limit 4), max consumer lag %lld records behind the commit, "
+              "%.0f behind the worker's positions\n",
+              max_running, static_cast<long long>(max_lag), max_position_lag);
 }
 
 // A hot key queues many requests on one partition; a request on another

@@ -24,6 +24,8 @@
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using memrun::test::http_get;
+using memrun::test::scrape_metrics;
 using memrun::test::HostProcess;
 
 namespace {
@@ -39,34 +41,6 @@ std::string read_file(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// GET http://127.0.0.1:port/path → {status, body}.
-std::pair<int, std::string> http_get(int port, const std::string& path) {
-  httplib::Client c("127.0.0.1", port);
-  c.set_connection_timeout(5);
-  c.set_read_timeout(10);
-  auto res = c.Get(path.c_str());
-  if (!res) return {-1, ""};
-  return {res->status, res->body};
-}
-
-// /metrics through the official parser: sample ("name{labels}") → value.
-std::map<std::string, double> scrape(int port) {
-  auto [status, body] = http_get(port, "/metrics");
-  EXPECT_EQ(status, 200);
-  memrun::test::TempDir dir("memrun-metrics");
-  const std::string path = dir.path + "/metrics.txt";
-  std::ofstream(path) << body;
-  auto [code, parsed] = memrun::test::run({"/usr/bin/python3", PARSE_METRICS, path}, 30s);
-  EXPECT_EQ(code, 0) << "the Prometheus parser refused /metrics:\n" << parsed << "\n---\n" << body;
-  std::map<std::string, double> samples;
-  std::istringstream lines(parsed);
-  for (std::string line; std::getline(lines, line);) {
-    const auto space = line.rfind(' ');
-    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
-  }
-  return samples;
 }
 
 memrun::Response call(const std::string& bootstrap, const std::string& service, const nlohmann::json& payload) {
@@ -125,7 +99,7 @@ TEST(Package, DeployedToS3rverItRunsByUrlAndTheSecondStartFindsItOnDisk) {
     HostProcess h = memrun::test::start_host_from({"--package", url}, flags);
     ASSERT_TRUE(memrun::test::wait_assigned(h)) << h.proc->output();
     expect_package_phases(h, "disk", "reused 2 files, digests checked");
-    auto samples = scrape(memrun::test::metrics_port(h));
+    auto samples = scrape_metrics(memrun::test::metrics_port(h));
     EXPECT_EQ(samples[R"(memrun_startup_phase_info{detail="disk",phase="package fetch"})"], 1);
     auto r = call(h.bootstrap, "pkgsvc", {{"k", "b"}, {"op", "package_file"}, {"name", "greeting.txt"}});
     ASSERT_TRUE(r.ok) << r.error;
@@ -165,7 +139,7 @@ TEST(Metrics, ThePrometheusParserReadsThemAndCountersMoveWithTraffic) {
   const int port = memrun::test::metrics_port(h);
   ASSERT_GT(port, 0) << h.proc->output();
 
-  auto before = scrape(port);
+  auto before = scrape_metrics(port);
   EXPECT_EQ(before[R"(memrun_requests_total{outcome="ok"})"], 0);
   EXPECT_EQ(before["memrun_ready{}"], 1);
   EXPECT_EQ(before[R"(memrun_worker_info{service="metered",worker="w1"})"], 1);
@@ -179,7 +153,7 @@ TEST(Metrics, ThePrometheusParserReadsThemAndCountersMoveWithTraffic) {
   const std::string url = "file://" + data.path + "/blob.bin";
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(call(h.bootstrap, "metered", {{"k", "x"}, {"op", "fetch"}, {"url", url}}).ok);
 
-  auto after = scrape(port);
+  auto after = scrape_metrics(port);
   EXPECT_EQ(after[R"(memrun_requests_total{outcome="ok"})"], 7);
   EXPECT_EQ(after[R"(memrun_requests_total{outcome="error"})"], 1);
   EXPECT_EQ(after["memrun_request_duration_seconds_count{}"], 8);

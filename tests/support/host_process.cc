@@ -2,9 +2,14 @@
 
 #include <memrun/embedded_kafka.hpp>
 
+#include "support/temp_dir.hpp"
+
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <csignal>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace memrun::test {
@@ -56,6 +61,32 @@ ClientOptions client_options(const std::string& bootstrap) {
   o.kafka.properties = EmbeddedKafka::client_properties();
   o.timeout = 60s;
   return o;
+}
+
+std::pair<int, std::string> http_get(int port, const std::string& path) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(5);
+  c.set_read_timeout(10);
+  auto res = c.Get(path.c_str());
+  if (!res) return {-1, ""};
+  return {res->status, res->body};
+}
+
+std::map<std::string, double> scrape_metrics(int port) {
+  auto [status, body] = http_get(port, "/metrics");
+  EXPECT_EQ(status, 200);
+  TempDir dir("memrun-metrics");
+  const std::string path = dir.path + "/metrics.txt";
+  std::ofstream(path) << body;
+  auto [code, parsed] = run({"/usr/bin/python3", PARSE_METRICS, path}, 30s);
+  EXPECT_EQ(code, 0) << "the Prometheus parser refused /metrics:\n" << parsed << "\n---\n" << body;
+  std::map<std::string, double> samples;
+  std::istringstream lines(parsed);
+  for (std::string line; std::getline(lines, line);) {
+    const auto space = line.rfind(' ');
+    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return samples;
 }
 
 void expect_clean_stop(HostProcess& host) {

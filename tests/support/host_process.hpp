@@ -6,8 +6,10 @@
 
 #include "support/subprocess.hpp"
 
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace memrun::test {
@@ -39,6 +41,13 @@ ClientOptions client_options(const std::string& bootstrap);
 
 // The port of the host's /metrics endpoint, from its start-up output; -1 if none.
 int metrics_port(HostProcess& host);
+
+// GET http://127.0.0.1:port/path → {status, body}; {-1, ""} if unreachable.
+std::pair<int, std::string> http_get(int port, const std::string& path);
+
+// A host's /metrics through the official Prometheus parser (gtest assertions
+// that it parses): sample ("name{labels}") → value.
+std::map<std::string, double> scrape_metrics(int port);
 
 // SIGTERM, then expects exit code 0 within 30 s (gtest assertions).
 void expect_clean_stop(HostProcess& host);
