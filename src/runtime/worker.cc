@@ -934,6 +934,11 @@ struct Worker::Impl {
     spdlog::info("cold start of worker {} (service {}): ready after {:.3f} s\n{}", worker_id, svc.name, total, table);
   }
 
+  size_t unfinished_of(const std::vector<int32_t>& ps) const {
+    return std::accumulate(ps.begin(), ps.end(), size_t{0},
+                           [&](size_t n, int32_t p) { return n + tracker.unfinished(p); });
+  }
+
   void revoke(const std::vector<int32_t>& ps, bool lost) {
     pending.erase(ps);
     for (int32_t p : ps) {
@@ -947,11 +952,13 @@ struct Worker::Impl {
       // max.poll.interval.ms, hence revoke_grace. Meanwhile waiting requests
       // of the partitions kept get the slots that free up.
       const auto deadline = Clock::now() + revoke_grace;
+      if (size_t running_now = unfinished_of(ps))
+        spdlog::info("worker {} revoking partitions {}: waiting up to {} ms for {} unfinished request(s)", worker_id,
+                     fmt::join(ps, ","), revoke_grace.count(), running_now);
       while (!tracker.wait_finished(ps, std::min(deadline, Clock::now() + std::chrono::milliseconds(50))) &&
              Clock::now() < deadline)
         admit_waiting();
-      if (size_t left = std::accumulate(ps.begin(), ps.end(), size_t{0},
-                                        [&](size_t n, int32_t p) { return n + tracker.unfinished(p); }))
+      if (size_t left = unfinished_of(ps))
         spdlog::warn("worker {}: {} request(s) of revoked partitions unfinished after {} ms; their next owner "
                      "runs them again",
                      worker_id, left, revoke_grace.count());

@@ -5,6 +5,7 @@
 #include <memrun/client.hpp>
 #include <memrun/embedded_kafka.hpp>
 #include <memrun/protocol.hpp>
+#include <memrun/routing.hpp>
 
 #include "support/host_process.hpp"
 #include "support/kafka_probe.hpp"
@@ -40,6 +41,20 @@ std::string config_file(const std::string& name, const std::string& json) {
   std::string path = testing::TempDir() + "/" + name;
   std::ofstream(path) << json;
   return path;
+}
+
+// Seconds between the first log lines containing `from` and `to`, by their
+// timestamps ("2026-11-24T13:37:47.716 ..."); -1 if either is missing.
+double seconds_between(const std::string& log, const std::string& from, const std::string& to) {
+  auto stamp = [&](const std::string& what) -> double {
+    const auto at = log.find(what);
+    if (at == std::string::npos) return -1;
+    const auto line = log.rfind('\n', at) == std::string::npos ? 0 : log.rfind('\n', at) + 1;
+    const std::string t = log.substr(line + 11, 12);  // HH:MM:SS.mmm
+    return std::stoi(t.substr(0, 2)) * 3600 + std::stoi(t.substr(3, 2)) * 60 + std::stod(t.substr(6));
+  };
+  const double a = stamp(from), b = stamp(to);
+  return a < 0 || b < 0 ? -1 : b - a;
 }
 
 class Faults : public testing::Test {
@@ -195,6 +210,35 @@ TEST_F(Faults, StopIsBoundedWhenAHandlerIgnoresCancellation) {
   EXPECT_NE(w.proc->output().find("ignore cancellation"), std::string::npos) << w.proc->output();
   EXPECT_LE(probe_->committed(kGroup, kTopic, kPartitions)[p], 0) << "committed an unfinished request";
   std::printf("stop with a handler ignoring cancellation: exited after %.1f s\n", took);
+}
+
+// A rebalance that takes partitions with requests still running: the wait
+// for them runs inside the rebalance callback, which librdkafka counts
+// against max.poll.interval.ms (8 s in these tests). It must give up well
+// before that (half: 4 s) rather than wait drain_timeout (10 s) and get the
+// worker thrown out of the group.
+TEST_F(Faults, ARevokeWaitsLessThanMaxPollIntervalForRunningRequests) {
+  HostProcess w1 = start("w1", {"--concurrency", "16"});
+  // One request that ignores cancellation on every partition, so whichever
+  // partitions move, their revoke finds work running.
+  for (int p = 0, i = 0; p < kPartitions; ++i) {
+    const std::string key = "slow-" + std::to_string(i);
+    if (memrun::kafka_partition(key, kPartitions) != p) continue;
+    probe_->send(kTopic, key, nlohmann::json{{"k", key}, {"op", "sleep"}, {"ms", 15000}, {"stubborn", true}}.dump(),
+                 "slow-" + std::to_string(p));
+    ++p;
+  }
+  std::this_thread::sleep_for(500ms);
+  HostProcess w2 = start("w2", {"--concurrency", "16"});
+  ASSERT_TRUE(w1.proc->wait_for("released partitions", 30s).has_value()) << w1.proc->output();
+  const std::string out = w1.proc->output();
+  const double waited = seconds_between(out, "revoking partitions", "released partitions");
+  std::printf("revoke with requests running: released after %.2f s (max.poll.interval.ms 8000)\n", waited);
+  EXPECT_GT(waited, 3.5) << out;  // it did wait for them...
+  EXPECT_LT(waited, 6.0) << out;  // ...but not drain_timeout (10 s)
+  EXPECT_NE(out.find("unfinished after 4000 ms"), std::string::npos) << out;
+  EXPECT_EQ(out.find("maximum poll interval"), std::string::npos) << out;
+  EXPECT_EQ(out.find("lost partitions"), std::string::npos) << out;
 }
 
 }  // namespace
