@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -14,6 +15,7 @@ namespace memrun {
 struct MetricsServer::Impl {
   httplib::Server server;
   std::thread thread;
+  std::atomic<bool> listen_returned{false};
   std::string host;
   int port = 0;
 };
@@ -42,13 +44,14 @@ MetricsServer::MetricsServer(const Worker& worker, const std::string& address) :
   });
   impl_->port = port == 0 ? s.bind_to_any_port(impl_->host) : (s.bind_to_port(impl_->host, port) ? port : -1);
   if (impl_->port <= 0) throw Error(Code::kUnavailable, "cannot listen on " + address + " for metrics");
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
-  // httplib's stop() only stops a server that is already running: one
-  // stopped before its thread reached the accept loop would listen forever
-  // and the destructor would never join it. The bound only matters if
-  // listening failed at once, which the destructor's join then reaps.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!impl_->server.is_running() && std::chrono::steady_clock::now() < give_up)
+  impl_->thread = std::thread([this] {
+    impl_->server.listen_after_bind();
+    impl_->listen_returned = true;
+  });
+  // httplib's stop() does nothing until the listen loop has begun, and the
+  // loop then never ends: a destructor right after construction (an init
+  // handler that failed) hung the host. So return only once it has begun.
+  while (!impl_->server.is_running() && !impl_->listen_returned)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <thread>
 
 using memrun::internal::OffsetTracker;
 
@@ -73,4 +74,36 @@ TEST(OffsetTracker, TakeCommitsForSelectedPartitions) {
   ASSERT_EQ(only1.size(), 1u);
   EXPECT_EQ(only1[0].partition, 1);
   EXPECT_EQ(t.take_commits().size(), 1u);  // partition 0 still pending
+}
+
+TEST(OffsetTracker, LiveOnlyWhileTheTicketsGenerationHoldsThePartition) {
+  OffsetTracker t;
+  t.assign(1);
+  auto a = t.admit(1, 5);
+  EXPECT_TRUE(t.live(a));
+  t.drop(1);
+  EXPECT_FALSE(t.live(a));
+  t.assign(1);  // the same partition back: a new generation
+  EXPECT_FALSE(t.live(a));
+}
+
+TEST(OffsetTracker, WaitFinishedWakesOnCompletionAndTimesOut) {
+  using namespace std::chrono_literals;
+  OffsetTracker t;
+  t.assign(0);
+  t.assign(1);
+  auto a = t.admit(0, 1);
+  auto b = t.admit(1, 1);
+  EXPECT_FALSE(t.wait_finished({0}, std::chrono::steady_clock::now() + 20ms));
+  std::thread finisher([&] {
+    std::this_thread::sleep_for(50ms);
+    t.complete(a);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(t.wait_finished({0}, start + 10s));  // partition 1's request does not count
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  finisher.join();
+  EXPECT_FALSE(t.wait_finished({0, 1}, std::chrono::steady_clock::now() + 10ms));
+  t.complete(b);
+  EXPECT_TRUE(t.wait_finished({0, 1}, std::chrono::steady_clock::now()));
 }
