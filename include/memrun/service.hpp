@@ -56,7 +56,10 @@ class MEMRUN_API RequestContext {
   virtual int64_t offset() const = 0;
 
   virtual std::chrono::system_clock::time_point deadline() const = 0;
-  // True once the deadline passed or the worker must stop this request.
+  // True once the deadline passed or the worker must stop this request (from
+  // the moment Worker::stop() begins, or its partition was revoked). A
+  // handler still running at the deadline has its caller answered
+  // deadline_exceeded then; what it returns later is not sent.
   virtual bool cancelled() const = 0;
 
   virtual SharedWorkerContext& worker() = 0;
@@ -78,7 +81,7 @@ struct MEMRUN_API MemoryService {
   std::string memory = "1Gi";   // RAM budget of the object store
   std::string disk = "10Gi";    // disk cache budget
   int concurrency = 16;         // handlers running at once per worker
-  double timeout_seconds = 60;  // per request
+  double timeout_seconds = 60;  // per request, from its arrival; see RequestContext::cancelled()
   std::string sticky_key;       // "field[:field...]"; fields may be dotted paths
   int partitions = 16;          // of the request topic, when memrun creates it
   uint64_t max_payload_bytes = 1 << 20;  // larger requests are refused
