@@ -47,8 +47,12 @@ Figures raw_librdkafka(const std::string& bootstrap, const std::string& fetch_wa
   rd_kafka_t* c = make(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap}, {"group.id", "raw-bench"},
                                            {"fetch.wait.max.ms", fetch_wait}, {"enable.auto.commit", "false"}});
   rd_kafka_poll_set_consumer(c);
+  // An explicit start offset: with OFFSET_END the consumer may resolve "end"
+  // only after the first record was produced, skip it and wait forever.
+  int64_t low = 0, high = 0;
+  rd_kafka_query_watermark_offsets(c, "raw.bench", 0, &low, &high, 10000);
   auto* list = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(list, "raw.bench", 0)->offset = RD_KAFKA_OFFSET_END;
+  rd_kafka_topic_partition_list_add(list, "raw.bench", 0)->offset = high;
   rd_kafka_assign(c, list);
   rd_kafka_topic_partition_list_destroy(list);
   std::string payload(1024, 'x');

@@ -12,7 +12,7 @@ dir=${2:-/var/tmp}
 work=$(mktemp -d "$dir/memrun-bench-XXXXXX")
 s3rver_pid=""
 cleanup() {
-  [ -n "$s3rver_pid" ] && kill "$s3rver_pid" 2>/dev/null && wait "$s3rver_pid" 2>/dev/null
+  if [ -n "$s3rver_pid" ]; then kill "$s3rver_pid" 2>/dev/null; wait "$s3rver_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
