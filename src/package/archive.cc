@@ -55,8 +55,12 @@ ArchiveReader::ArchiveReader(const std::byte* data, size_t size) : a_(archive_re
   if (a_ == nullptr) throw Error(Code::kResourceExhausted, "libarchive: cannot allocate a reader");
   // Exactly one container: anything but tar inside zstd is not a package.
   if (archive_read_support_filter_zstd(a_) != ARCHIVE_OK || archive_read_support_format_tar(a_) != ARCHIVE_OK ||
-      archive_read_open_memory(a_, data, size) != ARCHIVE_OK)
-    fail("not a zstd-compressed tar");
+      archive_read_open_memory(a_, data, size) != ARCHIVE_OK) {
+    // No destructor runs for a constructor that throws: free the reader here.
+    const std::string why = archive_error(a_);
+    archive_read_free(a_);
+    throw Error(Code::kInvalidArgument, "package archive: not a zstd-compressed tar: " + why);
+  }
 }
 
 ArchiveReader::~ArchiveReader() { archive_read_free(a_); }

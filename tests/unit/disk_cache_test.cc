@@ -115,26 +115,30 @@ TEST(DiskCache, EachChunkIsCheckedOncePerProcessWhateverTheBlob) {
     DiskCache cache({dir.path, 64 * kMiB, DiskCache::Policy::kSieve, 1 * kMiB});
     ASSERT_TRUE(cache.put("u:e", bytes_of(3 * kMiB, 'e')));
   }
-  DiskCache cache({dir.path, 64 * kMiB});
   {
-    auto first = cache.get("u:e");
-    ASSERT_TRUE(first);
-    first->read(0, 1);  // checks chunk 0
-    auto second = cache.get("u:e");
-    EXPECT_EQ(second->view(), bytes_of(3 * kMiB, 'e')) << "checks chunks 1 and 2, shared with `first`";
+    DiskCache cache({dir.path, 64 * kMiB});
+    {
+      auto first = cache.get("u:e");
+      ASSERT_TRUE(first);
+      first->read(0, 1);  // checks chunk 0
+      auto second = cache.get("u:e");
+      EXPECT_EQ(second->view(), bytes_of(3 * kMiB, 'e')) << "checks chunks 1 and 2, shared with `first`";
+    }
+    // Damage after every chunk was checked goes unseen until the next restart:
+    // checks are per process, not per read.
+    {
+      std::fstream f(files_under(dir.path, ".data")[0], std::ios::in | std::ios::out | std::ios::binary);
+      f.put('!');
+    }
+    auto third = cache.get("u:e");
+    ASSERT_TRUE(third);
+    EXPECT_NO_THROW(third->data());
+    EXPECT_FALSE(third->corrupt());
   }
-  // Damage after every chunk was checked goes unseen until the next restart:
-  // checks are per process, not per read.
-  {
-    std::fstream f(files_under(dir.path, ".data")[0], std::ios::in | std::ios::out | std::ios::binary);
-    f.put('!');
-  }
-  auto third = cache.get("u:e");
-  ASSERT_TRUE(third);
-  EXPECT_NO_THROW(third->data());
-  EXPECT_FALSE(third->corrupt());
-  DiskCache restarted({dir.path, 64 * kMiB});
-  EXPECT_THROW(restarted.get("u:e")->read(0, 1), memrun::Error);
+  DiskCache restarted({dir.path, 64 * kMiB});  // the directory is free once `cache` is gone
+  auto again = restarted.get("u:e");
+  ASSERT_TRUE(again);
+  EXPECT_THROW(again->read(0, 1), memrun::Error);
 }
 
 // A download written in place: ranges out of order from several threads, one
