@@ -194,8 +194,9 @@ struct Worker::Impl {
     for (auto& phase : opts.startup_phases) metrics.add_phase(std::move(phase));
     const auto disk = ctx.cache_stats().disk;
     metrics.add_phase("cache index rebuild", Clock::now() - born,
-                      disk.capacity == 0 ? "no disk tier"
-                                         : fmt::format("{} entries, {} bytes found on disk", disk.entries, disk.bytes));
+                      disk.dir_in_use    ? fmt::format("no disk tier: its directory is held by pid {}", disk.dir_holder_pid)
+                      : disk.capacity == 0 ? "no disk tier"
+                                           : fmt::format("{} entries, {} bytes found on disk", disk.entries, disk.bytes));
   }
 
   // ---- request context seen by handlers --------------------------------
