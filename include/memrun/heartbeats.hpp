@@ -49,6 +49,8 @@ struct WorkerStatus {
   uint64_t retries = 0;
   uint64_t dead_letters = 0;
   uint64_t duplicates = 0;
+  uint64_t delivery_retries = 0;  // replies and dead letters produced again
+  uint64_t lost_replies = 0;      // replies that could never arrive
   uint64_t paused_times = 0;
   uint64_t objects = 0;
   uint64_t object_bytes = 0;

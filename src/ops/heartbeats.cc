@@ -45,6 +45,8 @@ std::optional<WorkerStatus> parse_status(std::string_view value) {
     s.retries = j.value("retries", uint64_t{0});
     s.dead_letters = j.value("dead_letters", uint64_t{0});
     s.duplicates = j.value("duplicates", uint64_t{0});
+    s.delivery_retries = j.value("delivery_retries", uint64_t{0});
+    s.lost_replies = j.value("lost_replies", uint64_t{0});
     s.paused_times = j.value("paused_times", uint64_t{0});
     s.objects = j.value("objects", uint64_t{0});
     s.object_bytes = j.value("object_bytes", uint64_t{0});

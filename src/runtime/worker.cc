@@ -408,6 +408,8 @@ struct Worker::Impl {
         {"retries", counters.retries.load()},
         {"dead_letters", counters.dead_letters.load()},
         {"duplicates", counters.duplicates.load()},
+        {"delivery_retries", counters.delivery_retries.load()},
+        {"lost_replies", counters.lost_replies.load()},
         {"paused_times", counters.paused_times.load()},
         {"objects", cache.objects},     {"object_bytes", cache.bytes},
         {"memory_budget_bytes", cache.budget_bytes}, {"evictions", cache.evictions}};

@@ -138,6 +138,9 @@ TEST(Runtime, HeartbeatsPublishWorkerStatus) {
     EXPECT_EQ(b.key, "w1");
     auto status = nlohmann::json::parse(b.value);
     EXPECT_EQ(status["service"], "faulty");
+    for (const char* counter : {"handled", "errors", "retries", "dead_letters", "duplicates", "delivery_retries",
+                                "lost_replies"})
+      EXPECT_TRUE(status.contains(counter)) << counter << " missing in " << b.value;
     saw_assignment |= status["partitions"].size() == static_cast<size_t>(memrun::test::kTestPartitions);
   }
   EXPECT_TRUE(saw_assignment) << beats.back().value;
