@@ -31,6 +31,13 @@ CacheEntryInfo info_of(const std::string& dir, const ScannedEntry& e) {
   return {e.url, e.size, internal::entry_data_path(dir, e.hash), e.committed, e.chunks};
 }
 
+// Removes one entry and records it in `out`.
+void evict(const std::string& dir, const ScannedEntry& e, CacheEvictResult& out) {
+  internal::remove_entry_files(dir, e.hash);
+  out.removed.push_back(info_of(dir, e));
+  out.bytes_removed += e.size;
+}
+
 // The directory's lock for one changing call.
 DirLock lock_or_throw(const std::string& dir) {
   DirLock lock(dir);
@@ -203,9 +210,7 @@ CacheEvictResult CacheDirectory::evict_urls(const std::vector<std::string>& urls
       out.bytes_left += e.size;
       continue;
     }
-    internal::remove_entry_files(dir_, e.hash);
-    out.removed.push_back(info_of(dir_, e));
-    out.bytes_removed += e.size;
+    evict(dir_, e, out);
   }
   return out;
 }
@@ -215,9 +220,7 @@ CacheEvictResult CacheDirectory::evict_all() {
   const CacheDirScan scan = internal::scan_cache_dir(dir_);
   CacheEvictResult out;
   for (const auto& e : scan.entries) {
-    internal::remove_entry_files(dir_, e.hash);
-    out.removed.push_back(info_of(dir_, e));
-    out.bytes_removed += e.size;
+    evict(dir_, e, out);
   }
   // With the lock held nobody is writing: these are what crashes left.
   for (const auto& bad : scan.bad) out.leftovers_removed += internal::remove_entry_files(dir_, bad.hash);
@@ -233,9 +236,7 @@ CacheEvictResult CacheDirectory::evict_to_bytes(uint64_t max_bytes) {
   for (const auto& e : scan.entries) out.bytes_left += e.size;
   for (const auto& e : scan.entries) {
     if (out.bytes_left <= max_bytes) break;
-    internal::remove_entry_files(dir_, e.hash);
-    out.removed.push_back(info_of(dir_, e));
-    out.bytes_removed += e.size;
+    evict(dir_, e, out);
     out.bytes_left -= e.size;
   }
   return out;

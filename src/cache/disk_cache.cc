@@ -166,10 +166,7 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
     try {
       snapshot.pending = load_checksums(snapshot);
     } catch (const std::exception& ex) {
-      spdlog::warn("disk cache: entry for {} has unusable checksums ({}); dropped, will refetch", url, ex.what());
-      std::lock_guard lock(mu_);
-      if (auto it = index_.find(url); it != index_.end()) remove_locked(it->second);
-      ++stats_.corrupt_dropped;
+      drop_corrupt(url, std::string("has unusable checksums (") + ex.what() + ")");
       return std::nullopt;
     }
   }
@@ -182,11 +179,7 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
   }
   if (map->size != snapshot.size) {
     // The checks would read past the mapping; the file was changed behind the cache's back.
-    spdlog::warn("disk cache: entry for {} has {} bytes instead of {}; dropped, will refetch", url, map->size,
-                 snapshot.size);
-    std::lock_guard lock(mu_);
-    if (auto it = index_.find(url); it != index_.end()) remove_locked(it->second);
-    ++stats_.corrupt_dropped;
+    drop_corrupt(url, "has " + std::to_string(map->size) + " bytes instead of " + std::to_string(snapshot.size));
     return std::nullopt;
   }
   std::lock_guard lock(mu_);
@@ -236,6 +229,13 @@ bool DiskCache::erase(const std::string& url) {
   if (it == index_.end()) return false;
   remove_locked(it->second);
   return true;
+}
+
+void DiskCache::drop_corrupt(const std::string& url, const std::string& why) {
+  spdlog::warn("disk cache: entry for {} {}; dropped, will refetch", url, why);
+  std::lock_guard lock(mu_);
+  if (auto it = index_.find(url); it != index_.end()) remove_locked(it->second);
+  ++stats_.corrupt_dropped;
 }
 
 bool DiskCache::drop_if_corrupt_locked(const std::string& url) {

@@ -110,6 +110,9 @@ class DiskCache {
   bool reserve_locked(uint64_t bytes);
   void remove_locked(List::iterator it);
   bool drop_if_corrupt_locked(const std::string& url);
+  // Drops `url` whose files turned out unusable (`why`, logged), counted as
+  // corrupt. Takes mu_.
+  void drop_corrupt(const std::string& url, const std::string& why);
   // A hit on `it` through its live mapping `owner`. Caller holds mu_.
   Blob hit_locked(List::iterator it, std::shared_ptr<const void> owner);
 

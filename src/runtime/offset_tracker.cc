@@ -83,6 +83,11 @@ size_t OffsetTracker::unfinished(int32_t partition) const {
   return it == parts_.end() ? 0 : it->second.unfinished.size();
 }
 
+size_t OffsetTracker::unfinished(const std::vector<int32_t>& partitions) const {
+  std::lock_guard lock(mu_);
+  return unfinished_locked(partitions);
+}
+
 size_t OffsetTracker::unfinished_locked(const std::vector<int32_t>& partitions) const {
   size_t n = 0;
   for (int32_t p : partitions)

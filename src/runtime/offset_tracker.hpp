@@ -51,8 +51,9 @@ class OffsetTracker {
   // The current commit point of one partition, if it advanced; marks it.
   std::vector<Commit> take_commits(const std::vector<int32_t>& partitions);
 
-  // Unfinished requests of one partition / all partitions.
+  // Unfinished requests of one partition / of these / of all partitions.
   size_t unfinished(int32_t partition) const;
+  size_t unfinished(const std::vector<int32_t>& partitions) const;
   size_t unfinished() const;
   // Blocks until none of `partitions` has unfinished requests or `until`
   // passes; true if they finished. Woken by complete() and drop().

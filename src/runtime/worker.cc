@@ -24,7 +24,6 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <numeric>
 #include <optional>
 #include <set>
 #include <thread>
@@ -83,6 +82,7 @@ struct Outgoing {
   std::vector<std::pair<std::string, std::string>> headers;
   bool is_reply = false;
   int failures = 0;
+  const char* kind() const { return is_reply ? "reply" : "dead letter"; }
 };
 
 // Failures worth another attempt: transient ones, and unexpected handler
@@ -562,11 +562,12 @@ struct Worker::Impl {
       }
       recent.remember(req->headers.request_id, {req->code, req->body});
     }
-    metrics.observe_latency(std::chrono::duration<double>(Clock::now() - taken).count());
+    const auto took = Clock::now() - taken;
+    metrics.observe_latency(std::chrono::duration<double>(took).count());
     if (!first_request.exchange(true)) {
-      const double took = std::chrono::duration<double>(Clock::now() - taken).count();
-      metrics.add_phase("first request", Clock::now() - taken, std::string(code_name(req->code)));
-      spdlog::info("cold start of worker {}: first request took {:.3f} s ({})", worker_id, took, code_name(req->code));
+      metrics.add_phase("first request", took, std::string(code_name(req->code)));
+      spdlog::info("cold start of worker {}: first request took {:.3f} s ({})", worker_id,
+                   std::chrono::duration<double>(took).count(), code_name(req->code));
     }
     if (req->code == Code::kOk) {
       ++counters.succeeded;
@@ -814,7 +815,6 @@ struct Worker::Impl {
   // Settles one outgoing record: acknowledged, scheduled again, or given up on.
   void delivered(Outgoing* o, rd_kafka_resp_err_t err) {
     InFlight* req = o->req;
-    const char* what = o->is_reply ? "reply" : "dead letter";
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (o->is_reply && reply_never_deliverable(err)) {
         // The request was served; running it again would end the same way,
@@ -827,7 +827,7 @@ struct Worker::Impl {
         // partition next runs it again: at-least-once without this worker.
         spdlog::warn("{} of {} to {} not delivered ({}) and its partition left this worker; "
                      "it is redelivered from the last commit",
-                     what, req->headers.request_id, o->topic, rd_kafka_err2str(err));
+                     o->kind(), req->headers.request_id, o->topic, rd_kafka_err2str(err));
       } else {
         produce_later(o, err);
         return;
@@ -850,7 +850,7 @@ struct Worker::Impl {
     if (failures == 1 || failures % 10 == 0)
       spdlog::warn("{} of {} to {} failed ({}, {} time(s)); producing it again in {} ms, partition {} commits "
                    "no further until it is delivered",
-                   o->is_reply ? "reply" : "dead letter", o->req->headers.request_id, o->topic,
+                   o->kind(), o->req->headers.request_id, o->topic,
                    rd_kafka_err2str(err), failures, wait.count(), o->req->msg->partition);
     std::lock_guard lock(retry_mu);
     retry_due.emplace(Clock::now() + wait, o);
@@ -937,11 +937,6 @@ struct Worker::Impl {
     spdlog::info("cold start of worker {} (service {}): ready after {:.3f} s\n{}", worker_id, svc.name, total, table);
   }
 
-  size_t unfinished_of(const std::vector<int32_t>& ps) const {
-    return std::accumulate(ps.begin(), ps.end(), size_t{0},
-                           [&](size_t n, int32_t p) { return n + tracker.unfinished(p); });
-  }
-
   void revoke(const std::vector<int32_t>& ps, bool lost) {
     pending.erase(ps);
     for (int32_t p : ps) {
@@ -955,13 +950,13 @@ struct Worker::Impl {
       // max.poll.interval.ms, hence revoke_grace. Meanwhile waiting requests
       // of the partitions kept get the slots that free up.
       const auto deadline = Clock::now() + revoke_grace;
-      if (size_t running_now = unfinished_of(ps))
+      if (size_t running_now = tracker.unfinished(ps))
         spdlog::info("worker {} revoking partitions {}: waiting up to {} ms for {} unfinished request(s)", worker_id,
                      fmt::join(ps, ","), revoke_grace.count(), running_now);
       while (!tracker.wait_finished(ps, std::min(deadline, Clock::now() + std::chrono::milliseconds(50))) &&
              Clock::now() < deadline)
         admit_waiting();
-      if (size_t left = unfinished_of(ps))
+      if (size_t left = tracker.unfinished(ps))
         spdlog::warn("worker {}: {} request(s) of revoked partitions unfinished after {} ms; their next owner "
                      "runs them again",
                      worker_id, left, revoke_grace.count());
