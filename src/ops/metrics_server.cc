@@ -33,6 +33,14 @@ MetricsServer::MetricsServer(const Worker& worker, const std::string& address) :
   if (port < 0 || port > 65535) throw Error(Code::kInvalidArgument, "metrics address '" + address + "': bad port");
 
   auto& s = impl_->server;
+  // httplib's default sets SO_REUSEPORT, which lets a second process bind a
+  // port already listened on and makes the kernel split connections between
+  // the two: a scrape of one worker could answer with another's figures.
+  // SO_REUSEADDR alone still allows a restart over TIME_WAIT sockets.
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   s.Get("/metrics", [&worker](const httplib::Request&, httplib::Response& res) {
     res.set_content(prometheus_text(worker), "text/plain; version=0.0.4; charset=utf-8");
   });
