@@ -169,7 +169,9 @@ void CrashJournal::finished(const Request& r) {
 void SuspectGate::enter(bool suspect) {
   std::unique_lock lock(mu_);
   if (!suspect) {
+    ++normal_waiting_;
     cv_.wait(lock, [&] { return suspects_waiting_ == 0 && !suspect_running_; });
+    --normal_waiting_;
     ++normal_;
     return;
   }
@@ -186,6 +188,11 @@ void SuspectGate::leave(bool suspect) {
     else --normal_;
   }
   cv_.notify_all();
+}
+
+SuspectGate::Counts SuspectGate::counts() const {
+  std::lock_guard lock(mu_);
+  return {normal_, normal_waiting_, suspects_waiting_, suspect_running_};
 }
 
 }  // namespace memrun::internal

@@ -77,9 +77,19 @@ class SuspectGate {
   void enter(bool suspect);
   void leave(bool suspect);
 
+  // Who is inside and who waits, for tests and diagnostics.
+  struct Counts {
+    int normal_running = 0;
+    int normal_waiting = 0;
+    int suspects_waiting = 0;
+    bool suspect_running = false;
+  };
+  Counts counts() const;
+
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
+  int normal_waiting_ = 0;
   int normal_ = 0;
   int suspects_waiting_ = 0;
   bool suspect_running_ = false;

@@ -3,6 +3,7 @@
 #include <memrun/status.hpp>
 
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 #include <gtest/gtest.h>
 
@@ -70,30 +71,36 @@ TEST(CrashJournal, AnUnwritableDirectoryIsAClearError) {
 }
 
 TEST(SuspectGate, ASuspectRunsAloneAndOthersWaitForIt) {
+  // Each step waits for the gate's own state, never for time.
+  using Counts = SuspectGate::Counts;
   SuspectGate gate;
-  std::atomic<int> normal_running{0}, max_with_suspect{0};
-  std::atomic<bool> suspect_running{false};
+  auto wait_for = [&](auto ready) {
+    return memrun::test::wait_until([&] { return ready(gate.counts()); }, std::chrono::seconds(30),
+                                    std::chrono::milliseconds(1));
+  };
+  std::atomic<int> order{0};
+  int suspect_began = 0, late_began = 0;
   gate.enter(false);  // one normal request already running
-  ++normal_running;
   std::thread suspect([&] {
     gate.enter(true);
-    suspect_running = true;
-    max_with_suspect = normal_running.load();
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
-    suspect_running = false;
+    suspect_began = ++order;
     gate.leave(true);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_FALSE(suspect_running.load()) << "must wait for the running request";
+  ASSERT_TRUE(wait_for([](const Counts& c) { return c.suspects_waiting == 1; }));
+  EXPECT_FALSE(gate.counts().suspect_running) << "must wait for the running request";
   std::thread late([&] {  // arrives while the suspect waits: must not overtake it
     gate.enter(false);
-    EXPECT_FALSE(suspect_running.load());
+    late_began = ++order;
     gate.leave(false);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  --normal_running;
+  ASSERT_TRUE(wait_for([](const Counts& c) { return c.normal_waiting == 1; }));
+  EXPECT_EQ(gate.counts().normal_running, 1);
+  EXPECT_EQ(order.load(), 0) << "neither may begin while the first request runs";
   gate.leave(false);
   suspect.join();
   late.join();
-  EXPECT_EQ(max_with_suspect.load(), 0);
+  EXPECT_EQ(suspect_began, 1);
+  EXPECT_EQ(late_began, 2) << "the late request overtook the suspect";
+  const Counts end = gate.counts();
+  EXPECT_EQ(end.normal_running + end.normal_waiting + end.suspects_waiting, 0);
 }

@@ -40,8 +40,11 @@ TEST(OffsetTracker, LostPartitionIgnoresOldCompletions) {
 }
 
 TEST(OffsetTracker, RandomCompletionOrderInvariant) {
-  // Property: at every step the commit point is <= every unfinished offset.
+  // Safety: at every step the commit point is <= every unfinished offset.
+  // Liveness: a partition with nothing unfinished is committed up to the
+  // end of what was admitted, and so is everything once all is completed.
   std::mt19937 rng(7);
+  int64_t committed[2] = {-1, -1};  // nothing committed yet
   OffsetTracker t;
   t.assign(0);
   t.assign(1);
@@ -56,12 +59,25 @@ TEST(OffsetTracker, RandomCompletionOrderInvariant) {
       t.complete(open[i]);
       open.erase(open.begin() + static_cast<long>(i));
     }
-    for (const auto& c : t.take_commits())
+    for (const auto& c : t.take_commits()) {
       for (const auto& o : open)
         if (o.partition == c.partition) {
           ASSERT_LE(c.offset, o.offset);
         }
+      ASSERT_GT(c.offset, committed[c.partition]) << "a commit that does not advance";
+      committed[c.partition] = c.offset;
+    }
+    for (int32_t p = 0; p < 2; ++p)
+      if (next[p] > 0 && std::none_of(open.begin(), open.end(), [&](const auto& o) { return o.partition == p; })) {
+        ASSERT_EQ(committed[p], next[p]) << "partition " << p << " has nothing running but is not committed";
+      }
   }
+  std::shuffle(open.begin(), open.end(), rng);
+  for (const auto& o : open) t.complete(o);
+  for (const auto& c : t.take_commits()) committed[c.partition] = c.offset;
+  EXPECT_EQ(committed[0], next[0]);
+  EXPECT_EQ(committed[1], next[1]);
+  EXPECT_EQ(t.unfinished(0) + t.unfinished(1), 0u);
 }
 
 TEST(OffsetTracker, TakeCommitsForSelectedPartitions) {
