@@ -44,6 +44,30 @@ S3Settings s3_settings(const std::string& path, const nlohmann::json& value) {
   return s;
 }
 
+// The "topics" object: how missing topics are made (memrun/topics.hpp).
+TopicOptions topic_options(const std::string& path, const nlohmann::json& j) {
+  if (!j.is_object()) throw Error(Code::kInvalidArgument, path + ": 'topics' must be an object");
+  TopicOptions t;
+  for (const auto& [k, v] : j.items()) {
+    if (k == "replication_factor") {
+      if (!v.is_number_integer() || (v.get<int64_t>() < 1 && v.get<int64_t>() != -1) || v.get<int64_t>() > 32767)
+        throw Error(Code::kInvalidArgument,
+                    path + ": 'topics.replication_factor' must be -1 (the broker's default) or 1 to 32767");
+      t.replication_factor = v.get<int>();
+    } else if (k == "timeout_ms") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 600000)
+        throw Error(Code::kInvalidArgument, path + ": 'topics.timeout_ms' must be 1 to 600000");
+      t.timeout = std::chrono::milliseconds(v.get<int64_t>());
+    } else if (k == "configs") {
+      if (!v.is_object()) throw Error(Code::kInvalidArgument, path + ": 'topics.configs' must be an object");
+      for (const auto& [ck, cv] : v.items()) t.configs[ck] = cv.is_string() ? cv.get<std::string>() : cv.dump();
+    } else {
+      throw Error(Code::kInvalidArgument, path + ": unknown key 'topics." + k + "'");
+    }
+  }
+  return t;
+}
+
 }  // namespace
 
 HostConfig load_config(const std::string& path) {
@@ -76,6 +100,8 @@ HostConfig load_config(const std::string& path) {
           throw Error(Code::kInvalidArgument, path + ": unknown key 'kafka." + k + "'");
         }
       }
+    } else if (key == "topics") {
+      c.topics = topic_options(path, value);
     } else if (key == "worker_id") {
       c.worker_id = str(value, key);
     } else if (key == "cache_root") {

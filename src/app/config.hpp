@@ -6,6 +6,8 @@
 //   "service":   { "name": "echo", "sticky_key": "user_id", "concurrency": 8 },
 //   "kafka":     { "bootstrap_servers": "127.0.0.1:9092",
 //                  "properties": { "session.timeout.ms": "6000" } },
+//   "topics":    { "replication_factor": 3, "configs": { "min.insync.replicas": "2" },
+//                  "timeout_ms": 15000 },
 //   "worker_id": "w1",
 //   "cache_root": "/var/cache/memrun",
 //   "result_url": "file:///var/lib/memrun/results",
@@ -17,6 +19,7 @@
 
 #include <memrun/context.hpp>
 #include <memrun/kafka_options.hpp>
+#include <memrun/topics.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -24,13 +27,16 @@
 
 namespace memrun::app {
 
+inline constexpr const char* kDefaultMetricsAddress = "127.0.0.1:9464";
+
 struct HostConfig {
   nlohmann::json service = nlohmann::json::object();  // service field overrides
   KafkaOptions kafka;
+  TopicOptions topics;  // how missing topics are made
   std::string worker_id;
   std::string cache_root;
   std::string result_url;
-  std::string metrics_address = "127.0.0.1:9464";  // "off": no endpoint
+  std::string metrics_address = kDefaultMetricsAddress;  // "off": no endpoint
   S3Settings s3;  // empty fields: the AWS_* environment
 };
 

@@ -10,12 +10,14 @@
 #include <memrun/package.hpp>
 #include <memrun/plugin_loader.hpp>
 #include <memrun/protocol.hpp>
+#include <memrun/topics.hpp>
 #include <memrun/worker.hpp>
 
 #include "app/config.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -121,7 +123,7 @@ int main(int argc, char** argv) {
     if (!worker_id.empty()) config.worker_id = worker_id;
     if (!cache_root.empty()) config.cache_root = cache_root;
     if (config.cache_root.empty()) config.cache_root = memrun::app::default_cache_root();
-    config_sets_metrics = config.metrics_address != memrun::app::HostConfig{}.metrics_address;
+    config_sets_metrics = config.metrics_address != memrun::app::kDefaultMetricsAddress;
     if (metrics_address) config.metrics_address = *metrics_address;
     package_cache_bytes = memrun::parse_bytes(package_cache);
   } catch (const memrun::Error& e) {
@@ -196,6 +198,19 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "memrun-host: no Kafka: give --bootstrap-servers, kafka.bootstrap_servers "
                          "in the config, or --embedded-kafka\n");
       return kExitUsage;
+    }
+    // Before joining: a request topic with another partition count would
+    // route keys to other workers than clients expect (exit 2, a config
+    // error); an unreachable cluster is a runtime failure (exit 1).
+    const auto topics_start = std::chrono::steady_clock::now();
+    try {
+      auto made = memrun::ensure_service_topics(config.kafka, service.name, service.partitions, config.topics);
+      if (!made.created.empty()) spdlog::info("created topics {}", fmt::join(made.created, ", "));
+      phases.push_back({"topics", seconds_since(topics_start),
+                        fmt::format("{} created, {} checked", made.created.size(), made.existing.size())});
+    } catch (const memrun::Error& e) {
+      fmt::print(stderr, "memrun-host: {}\n", e.what());
+      return e.code() == memrun::Code::kInvalidArgument ? kExitUsage : kExitRuntime;
     }
 
     memrun::WorkerOptions options;
