@@ -76,7 +76,7 @@ TEST(Status, ShowsEveryLiveWorkerOfATwoWorkerService) {
   HostProcess w1 = memrun::test::start_host(ECHO_PLUGIN, kBeatFast);
   ASSERT_TRUE(memrun::test::wait_assigned(w1)) << w1.proc->output();
   HostProcess w2 = memrun::test::start_worker(ECHO_PLUGIN, w1.bootstrap, "w2", kBeatFast);
-  ASSERT_TRUE(memrun::test::wait_assigned(w2)) << w2.proc->output();
+  ASSERT_TRUE(memrun::test::wait_assigned(w2)) << w2.proc->output() << "\n--- w1:\n" << w1.proc->output();
 
   // Records that are no worker's status, or another service's, are passed over.
   memrun::test::KafkaProbe probe(w1.bootstrap);

@@ -48,7 +48,9 @@ HostProcess start_worker(const std::string& plugin, const std::string& bootstrap
   return h;
 }
 
-bool wait_assigned(HostProcess& host) { return host.proc->wait_for("assigned partitions", 30s).has_value(); }
+// Generous: a rebalance on the mock waits about session.timeout.ms - 1 s per
+// round, and a busy 2-core machine stretches each round.
+bool wait_assigned(HostProcess& host) { return host.proc->wait_for("assigned partitions", 90s).has_value(); }
 
 int metrics_port(HostProcess& host) {
   auto url = host.proc->wait_for("memrun-host: metrics http://127.0.0.1:", 1s);
