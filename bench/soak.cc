@@ -416,7 +416,8 @@ int main(int argc, char** argv) {
     for (size_t n = 0; n < lives.size(); ++n) {
       const auto& l = lives[n];
       bench_kills += l.killed_by_bench;
-      deaths += l.how_ended.rfind("died", 0) == 0;
+      // A death: neither our kill nor our stop (under ASan a segfault is "exited: 1").
+      deaths += !l.killed_by_bench && l.how_ended.rfind("stopped", 0) != 0;
       std::printf("%-4s %3zu %7d %7.0f  %-22s %6.1f>%6.1f %7.1f>%6.1f %5ld>%4ld\n", slot->name().c_str(), n, l.pid,
                   l.became_ready ? seconds_between(l.ready, l.ended) : 0.0, l.how_ended.c_str(),
                   static_cast<double>(l.at_ready.rss_kb) / 1024, static_cast<double>(l.last_seen.rss_kb) / 1024,
