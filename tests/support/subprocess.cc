@@ -21,6 +21,11 @@ Subprocess::Subprocess(std::vector<std::string> argv) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+  // Nothing else of ours: descriptors opened without O_CLOEXEC (librdkafka's
+  // sockets and the mock brokers' among them) would otherwise live on in every
+  // child, and a child started later would count more open files than one
+  // started earlier.
+  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
