@@ -167,7 +167,10 @@ int main(int argc, char** argv) {
     const std::string id = "w" + std::to_string(i + 1);
     std::vector<std::string> args{o.host, "--plugin", o.plugin, "-b", bootstrap, "--worker-id", id,
                                   "--cache-root", o.dir + "/" + id, "--metrics-address", "127.0.0.1:0",
-                                  "--heartbeat-interval", "5"};
+                                  "--heartbeat-interval", "5",
+                                  // The bench's WorkerSlot restarts workers as systemd would, and
+                                  // samples the worker's own RSS and descriptors: one process each.
+                                  "--no-supervise"};
     for (auto& f : memrun::test::fast_group_flags()) args.push_back(f);
     fs::create_directories(o.dir + "/" + id);
     slots.push_back(std::make_unique<memrun::bench::WorkerSlot>(id, args, o.dir + "/" + id));

@@ -2,8 +2,11 @@
 // fetches, verifies and unpacks — and runs it as a worker of its service.
 //
 // Exit codes: 0 clean stop, 1 runtime failure (Kafka, init handler, a package
-// that cannot be fetched), 2 bad usage or config, 3 the plugin or package is
-// refused.
+// that cannot be fetched, a worker that kept dying), 2 bad usage or config, 3
+// the plugin or package is refused.
+//
+// By default the worker runs in a child process that this one restarts when
+// it dies (host/supervisor.hpp); --no-supervise runs it here.
 #include <memrun/embedded_kafka.hpp>
 #include <memrun/logging.hpp>
 #include <memrun/metrics.hpp>
@@ -14,6 +17,7 @@
 #include <memrun/worker.hpp>
 
 #include "app/config.hpp"
+#include "host/supervisor.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -25,6 +29,8 @@
 #include <csignal>
 #include <cstdio>
 #include <optional>
+
+#include <unistd.h>
 
 namespace {
 
@@ -46,6 +52,16 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 // A package that is not what it claims is refused (the plugin's exit code);
 // one that cannot be reached is a runtime failure a restart may cure.
+// This program's own file, for the supervisor's child (argv[0] may be a
+// bare name found on PATH).
+std::string self_path() {
+  std::string path(4096, '\0');
+  const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  if (n <= 0) return "/proc/self/exe";
+  path.resize(static_cast<size_t>(n));
+  return path;
+}
+
 int package_exit_code(const memrun::Error& e) {
   return memrun::is_retriable(e.code()) || e.code() == memrun::Code::kNotFound ? kExitRuntime : kExitPlugin;
 }
@@ -60,6 +76,13 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  {
+    // The supervisor learns of its child's end through sigtimedwait.
+    sigset_t child;
+    sigemptyset(&child);
+    sigaddset(&child, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &child, nullptr);
+  }
 
   CLI::App app{"memrun-host: runs a memrun handler plugin as a worker of its service"};
   std::string plugin_path, package_url, config_path, bootstrap, worker_id, log_level = "info", log_format = "text",
@@ -101,12 +124,35 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.add_option("--log-format", log_format, "text, or json for one JSON object per line")
       ->check(CLI::IsMember({"text", "json"}));
+  bool no_supervise = false;
+  memrun::host::RestartPolicy restarts;
+  int max_restarts = restarts.max_restarts;
+  double restart_window_s = std::chrono::duration<double>(restarts.window).count();
+  app.add_flag("--no-supervise", no_supervise,
+               "Run the worker in this process instead of in a child that is restarted when it dies");
+  app.add_option("--max-restarts", max_restarts, "Worker deaths tolerated within --restart-window before giving up")
+      ->check(CLI::Range(0, 1000));
+  app.add_option("--restart-window", restart_window_s, "Seconds over which worker deaths are counted")
+      ->check(CLI::Range(1.0, 86400.0));
   try {
     app.parse(argc, argv);
     if (plugin_path.empty() && package_url.empty()) throw CLI::RequiredError("--plugin or --package");
   } catch (const CLI::ParseError& e) {
     // --help exits 0; every usage error exits with our one usage code.
     return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
+
+  // Supervised (the default): this process only restarts the worker, which
+  // runs in a child with the same flags. With --embedded-kafka the cluster
+  // lives in the worker's process, so there is nothing to supervise apart.
+  if (!no_supervise && !embedded) {
+    memrun::configure_logging({"memrun-host", log_level, memrun::parse_log_format(log_format)});
+    restarts.max_restarts = max_restarts;
+    restarts.window = std::chrono::milliseconds(static_cast<int64_t>(restart_window_s * 1000));
+    std::vector<std::string> child{self_path()};
+    child.insert(child.end(), argv + 1, argv + argc);
+    child.push_back("--no-supervise");
+    return memrun::host::supervise(child, restarts);
   }
 
   memrun::app::HostConfig config;

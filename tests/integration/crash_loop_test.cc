@@ -24,55 +24,107 @@ using memrun::test::TempDir;
 
 namespace {
 
-TEST(CrashLoop, ARequestThatKillsTheWorkerIsDeadLetteredAfterTwoDeathsAndTheRestAreAnswered) {
-  memrun::EmbeddedKafka kafka(3);
-  kafka.create_service_topics("crashy", memrun::test::kTestPartitions);
-  memrun::test::KafkaProbe probe(kafka.bootstrap_servers());
-  TempDir cache("memrun-crash");
-  const std::vector<std::string> flags{"--cache-root", cache.path, "--heartbeat-interval", "0"};
+class CrashLoop : public testing::Test {
+ protected:
+  void SetUp() override { kafka_.create_service_topics("crashy", memrun::test::kTestPartitions); }
 
-  auto worker = memrun::test::start_worker(CRASHY_PLUGIN, kafka.bootstrap_servers(), "w0", flags);
-  memrun::ClientOptions options = memrun::test::client_options(kafka.bootstrap_servers());
-  options.timeout = 150s;
-  memrun::Client client(options);
+  memrun::Client client() {
+    memrun::ClientOptions options = memrun::test::client_options(kafka_.bootstrap_servers());
+    options.timeout = 150s;
+    return memrun::Client(options);
+  }
+
+  // 30 good requests and one poison request; every good one answered, the
+  // poison dead-lettered after `deaths` deaths, and nothing else in the DLQ.
+  void expect_outcome(std::vector<std::future<memrun::Response>>& normal, std::future<memrun::Response>& poison) {
+    auto r = poison.get();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.code, memrun::Code::kInternal);
+    EXPECT_NE(r.error.find("died 2 times"), std::string::npos) << r.error;
+    int ok = 0;
+    for (auto& f : normal) {
+      auto n = f.get();
+      EXPECT_TRUE(n.ok) << memrun::code_name(n.code) << ": " << n.error;
+      ok += n.ok;
+    }
+    EXPECT_EQ(ok, 30);
+    auto dead = probe_.read_topic(memrun::protocol::dlq_topic("crashy"), memrun::test::kTestPartitions, 1, 30s);
+    ASSERT_EQ(dead.size(), 1u);
+    EXPECT_EQ(dead[0].headers.at("memrun-dlq-error-class"), "crash_loop");
+    EXPECT_EQ(dead[0].headers.at("memrun-dlq-attempts"), "2");
+    EXPECT_NE(dead[0].value.find("poison"), std::string::npos);
+  }
+
+  memrun::EmbeddedKafka kafka_{3};
+  memrun::test::KafkaProbe probe_{kafka_.bootstrap_servers()};
+  TempDir cache_{"memrun-crash"};
+  const std::vector<std::string> flags_{"--cache-root", cache_.path, "--heartbeat-interval", "0",
+                                        "--metrics-address", "off"};
+};
+
+void submit(memrun::Client& c, std::vector<std::future<memrun::Response>>& normal,
+            std::future<memrun::Response>& poison) {
+  for (int i = 0; i < 30; ++i) normal.push_back(c.submit("crashy", {{"k", "user-" + std::to_string(i)}, {"i", i}}));
+  poison = c.submit("crashy", {{"k", "user-x"}, {"poison", true}});
+}
+
+// The host restarts its own worker: no outside help, one host process.
+TEST_F(CrashLoop, TheHostRestartsItsWorkerUntilThePoisonIsDeadLettered) {
+  auto host = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "w0", flags_);
+  auto c = client();
   std::vector<std::future<memrun::Response>> normal;
-  for (int i = 0; i < 30; ++i) normal.push_back(client.submit("crashy", {{"k", "user-" + std::to_string(i)}, {"i", i}}));
-  auto poison = client.submit("crashy", {{"k", "user-x"}, {"poison", true}});
+  std::future<memrun::Response> poison;
+  const auto sent = std::chrono::steady_clock::now();
+  submit(c, normal, poison);
+  ASSERT_EQ(poison.wait_for(150s), std::future_status::ready) << host.proc->output();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  EXPECT_FALSE(host.proc->wait(0ms).has_value()) << "the host itself exited:\n" << host.proc->output();
+  expect_outcome(normal, poison);
+  std::printf("supervised crash loop: poison dead-lettered %.1f s after it was sent, 30 of 30 others answered\n",
+              took);
+  memrun::test::expect_clean_stop(host);
+}
 
+// --no-supervise: whatever runs the host (systemd, a test) restarts it.
+TEST_F(CrashLoop, AnUnsupervisedWorkerRestartedFromOutsideDeadLettersThePoisonAfterTwoDeaths) {
+  std::vector<std::string> flags = flags_;
+  flags.push_back("--no-supervise");
+  auto worker = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "w0", flags);
+  auto c = client();
+  std::vector<std::future<memrun::Response>> normal;
+  std::future<memrun::Response> poison;
+  submit(c, normal, poison);
   int deaths = 0;
   for (int run = 1; run <= 4; ++run) {
     bool died = false;
     while (poison.wait_for(100ms) != std::future_status::ready) {
-      if (auto code = worker.proc->wait(0ms)) {
+      if (worker.proc->wait(0ms)) {
         died = true;
         break;
       }
     }
     if (!died) break;
     ++deaths;
-    worker = memrun::test::start_worker(CRASHY_PLUGIN, kafka.bootstrap_servers(), "w" + std::to_string(run), flags);
+    worker = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "w" + std::to_string(run), flags);
   }
   EXPECT_EQ(deaths, 2);
-
-  auto r = poison.get();
-  EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.code, memrun::Code::kInternal);
-  EXPECT_NE(r.error.find("died 2 times"), std::string::npos) << r.error;
-  int ok = 0;
-  for (auto& f : normal) {
-    auto n = f.get();
-    EXPECT_TRUE(n.ok) << memrun::code_name(n.code) << ": " << n.error;
-    ok += n.ok;
-  }
-  EXPECT_EQ(ok, 30);
-
-  auto dead = probe.read_topic(memrun::protocol::dlq_topic("crashy"), memrun::test::kTestPartitions, 1, 30s);
-  ASSERT_EQ(dead.size(), 1u);
-  EXPECT_EQ(dead[0].headers.at("memrun-dlq-error-class"), "crash_loop");
-  EXPECT_EQ(dead[0].headers.at("memrun-dlq-attempts"), "2");
-  EXPECT_NE(dead[0].value.find("poison"), std::string::npos);
-  std::printf("crash loop: %d worker deaths, poison request dead-lettered, %d of 30 others answered\n", deaths, ok);
+  expect_outcome(normal, poison);
   memrun::test::expect_clean_stop(worker);
+}
+
+// A worker that keeps dying: the host gives up (exit 1) so that systemd or
+// Kubernetes take over, instead of restarting forever.
+TEST_F(CrashLoop, TheHostGivesUpAfterMaxRestartsWithinItsWindow) {
+  std::vector<std::string> flags = flags_;
+  flags.insert(flags.end(), {"--max-restarts", "1", "--restart-window", "600"});
+  auto host = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "w0", flags);
+  auto c = client();
+  std::vector<std::future<memrun::Response>> normal;
+  std::future<memrun::Response> poison;
+  submit(c, normal, poison);  // the first death is restarted, the second is one too many
+  auto code = host.proc->wait(150s);
+  ASSERT_TRUE(code.has_value()) << "the host kept restarting:\n" << host.proc->output();
+  EXPECT_EQ(*code, 1) << host.proc->output();
 }
 
 }  // namespace
