@@ -65,7 +65,8 @@ struct DeployArgs {
 
 int deploy(const DeployArgs& a) {
   try {
-    // The overlay's checks come first, so that a bad one uploads nothing.
+    // The overlay's checks come first, so that a bad one uploads nothing; the
+    // package is read once more for its manifest (deploy_package reads it too).
     std::optional<PackageManifest> manifest;
     const KubernetesOverlay overlay{a.image, a.bootstrap};
     if (!a.emit_kubernetes.empty()) {
