@@ -1,6 +1,8 @@
 // memrun package: builds a service package (.tar.zst) from a plugin and data
-// files. memrun deploy: checks a package and uploads it to object storage.
+// files. memrun deploy: checks a package and uploads it to object storage,
+// and with --emit-kubernetes writes an overlay that runs it.
 #include "cli/commands.hpp"
+#include "cli/kubernetes_overlay.hpp"
 #include "cli/progress.hpp"
 
 #include <memrun/package.hpp>
@@ -56,12 +58,31 @@ int package(const PackageArgs& a) {
   }
 }
 
-int deploy(const std::string& path, const std::string& to) {
+struct DeployArgs {
+  std::string path, to, emit_kubernetes, bootstrap;
+  std::string image = std::string("memrun:") + MEMRUN_VERSION;
+};
+
+int deploy(const DeployArgs& a) {
   try {
+    // The overlay's checks come first, so that a bad one uploads nothing; the
+    // package is read once more for its manifest (deploy_package reads it too).
+    std::optional<PackageManifest> manifest;
+    const KubernetesOverlay overlay{a.image, a.bootstrap};
+    if (!a.emit_kubernetes.empty()) {
+      check_overlay_dir(a.emit_kubernetes);
+      manifest = verify_package(a.path);
+      (void)kubernetes_overlay(*manifest, "", overlay);
+    }
     ProgressBar bar("upload");
-    const std::string url = deploy_package(path, to, [&](uint64_t done, uint64_t total) { bar.update(done, total); });
+    const std::string url = deploy_package(a.path, a.to, [&](uint64_t done, uint64_t total) { bar.update(done, total); });
     bar.finish();
     fmt::print("{}\n", url);
+    if (manifest) {
+      write_overlay(a.emit_kubernetes, kubernetes_overlay(*manifest, url, overlay));
+      fmt::print(stderr, "kustomize overlay in {}: put the S3 credentials in {}/host.json, then kubectl apply -k {}\n",
+                 a.emit_kubernetes, a.emit_kubernetes, a.emit_kubernetes);
+    }
     return kExitOk;
   } catch (const Error& e) {
     return report("deploy", e);
@@ -91,10 +112,7 @@ void add_package(CLI::App& app, int* exit_code) {
 }
 
 void add_deploy(CLI::App& app, int* exit_code) {
-  struct Args {
-    std::string path, to;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<DeployArgs>();
   auto* cmd = app.add_subcommand(
       "deploy", "Check a package and upload it to object storage; prints the URL to run it from "
                 "(memrun-host --package URL), pinned by its sha256");
@@ -103,7 +121,15 @@ void add_deploy(CLI::App& app, int* exit_code) {
                   "Destination: s3://bucket/deployments/{service}/{deployment_id}/package.tar.zst (placeholders "
                   "are filled in; a URL ending in '/' gets that layout appended), or a file:// URL")
       ->required();
-  cmd->callback([a, exit_code] { *exit_code = deploy(a->path, a->to); });
+  auto* emit = cmd->add_option("--emit-kubernetes", a->emit_kubernetes,
+                               "Also write a kustomize overlay running the package on Kubernetes (StatefulSet, "
+                               "KEDA ScaledObject) into this new or empty directory; see docs/deploying.md");
+  cmd->add_option("--bootstrap-servers,-b", a->bootstrap, "Kafka of the workers and of KEDA, for --emit-kubernetes")
+      ->envname("MEMRUN_BOOTSTRAP_SERVERS");
+  cmd->add_option("--image", a->image, "Container image holding memrun (the .deb), for --emit-kubernetes")
+      ->capture_default_str()
+      ->needs(emit);
+  cmd->callback([a, exit_code] { *exit_code = deploy(*a); });
 }
 
 }  // namespace memrun::cli
