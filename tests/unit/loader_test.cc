@@ -165,6 +165,15 @@ TEST_F(SdkPlugin, FetchLendsBytesThroughTheAbi) {
   EXPECT_NE(std::string(e.what()).find("/nonexistent/x"), std::string::npos) << e.what();
 }
 
+// A NUL inside a URL would cross the C ABI cut short: the host would serve
+// another file than the one the plugin named. The SDK refuses it.
+TEST_F(SdkPlugin, AUrlHoldingANulIsRefusedBeforeItCrossesTheAbi) {
+  std::string path = testing::TempDir() + "/sdk_nul.txt";
+  { std::ofstream(path) << "the other file"; }
+  auto e = call_error({{"op", "fetch"}, {"url", "file://" + path + std::string(1, '\0') + "-not-this"}});
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+}
+
 TEST_F(SdkPlugin, DeadlineIsVisible) {
   auto r = nlohmann::json::parse(call({{"op", "deadline"}}).body());
   EXPECT_GT(r["ms_left"].get<int64_t>(), 3000);
@@ -187,6 +196,7 @@ TEST_F(SdkPlugin, UploadResultRefusesATooSmallUrlBufferBeforeUploading) {
   std::string key;
   for (int i = 0; i < 12; ++i) key += std::string(200, 'd') + "/";
   key += "r.txt";
+  std::filesystem::remove_all(testing::TempDir() + "/sdk_results/" + key.substr(0, 200));  // an earlier run's
   auto e = call_error({{"op", "upload"}, {"key", key}});
   EXPECT_EQ(e.code(), memrun::Code::kResourceExhausted) << e.what();
   EXPECT_FALSE(std::filesystem::exists(testing::TempDir() + "/sdk_results/" + key)) << "uploaded anyway";
