@@ -36,6 +36,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// file:// reads only under its roots; the benchmark reads its own files wherever it was pointed.
+memrun::SharedWorkerContext::Options reading_anywhere(memrun::SharedWorkerContext::Options o) {
+  o.file_roots = {"/"};
+  return o;
+}
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Reads one byte per 4 KiB page and sums them, so the work is touching memory.
@@ -57,7 +63,7 @@ uint64_t scan(const std::byte* p, size_t n) {
 }
 
 void ram_hits() {
-  memrun::SharedWorkerContext ctx({"bench", 1ull << 30, ""});
+  memrun::SharedWorkerContext ctx(reading_anywhere({"bench", 1ull << 30, ""}));
   ctx.set_object("table", std::make_shared<std::vector<int>>(1000, 7), 4000);
   const std::string path = fs::temp_directory_path() / "memrun_bench_small.bin";
   { FILE* f = std::fopen(path.c_str(), "w"); std::fputs("small", f); std::fclose(f); }
@@ -96,7 +102,7 @@ void disk_hits(const std::string& dir, size_t size) {
     std::fclose(f);
   }
   const std::string url = "file://" + source;
-  memrun::SharedWorkerContext::Options o{"bench", 4ull << 30, "", root + "/cache", 4ull << 30};
+  const auto o = reading_anywhere({"bench", 4ull << 30, "", root + "/cache", 4ull << 30});
   {
     memrun::SharedWorkerContext first(o);
     first.get_or_fetch(url);  // remote (file) → disk
@@ -179,7 +185,7 @@ void remote(const std::string& bench_dir) {
     return;
   }
   // Into memory (no disk tier) vs curl writing to /dev/null.
-  memrun::SharedWorkerContext ctx({"bench", 8ull << 30, ""});
+  memrun::SharedWorkerContext ctx(reading_anywhere({"bench", 8ull << 30, ""}));
   auto t0 = Clock::now();
   memrun::Blob blob = ctx.get_or_fetch(s3_url);
   const double ours = seconds_since(t0);
@@ -195,7 +201,7 @@ void remote(const std::string& bench_dir) {
   // committed) vs curl writing a file and fsyncing it.
   const std::string dir = bench_dir + "/memrun-bench-remote";
   fs::remove_all(dir);
-  memrun::SharedWorkerContext disk({"bench", 8ull << 30, "", dir + "/cache", 8ull << 30});
+  memrun::SharedWorkerContext disk(reading_anywhere({"bench", 8ull << 30, "", dir + "/cache", 8ull << 30}));
   auto t2 = Clock::now();
   memrun::Blob cached = disk.get_or_fetch(s3_url);
   const double ours_disk = seconds_since(t2);

@@ -36,8 +36,8 @@ namespace memrun {
 
 // One committed entry.
 struct CacheEntryInfo {
-  // The URL exactly as cached. It may carry credentials (user:password@, a
-  // presigned query): redact it before showing it to anyone.
+  // The URL as cached, redacted (redact_credentials): the cache never
+  // writes a password or a presigned signature to disk.
   std::string url;
   uint64_t size = 0;
   std::string data_path;  // the file holding its bytes
@@ -71,7 +71,7 @@ struct CacheVerifyResult {
     kGone,            // removed (by a worker) while the check ran
   };
   Status status = Status::kOk;
-  std::string url;  // empty for kUnreadableMeta; may carry credentials, as above
+  std::string url;  // empty for kUnreadableMeta; redacted, as above
   std::string data_path;
   uint64_t size = 0;
   // kCorrupt: the bytes [bad_offset, bad_offset + bad_length) of the first
@@ -122,7 +122,9 @@ class MEMRUN_API CacheDirectory {
   // another process holds it. An entry is removed as the cache removes one:
   // its meta file first, so a removal cut short leaves no entry behind.
   //
-  // The entries of exactly these URLs (as cached, credentials and all).
+  // The entries of these URLs: a URL exactly as fetched (credentials and
+  // all) names its entry; one as list() shows it (redacted) names every
+  // entry shown so.
   CacheEvictResult evict_urls(const std::vector<std::string>& urls);
   // Every entry, and the leftovers of writes that never committed.
   CacheEvictResult evict_all();

@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <typeinfo>
 
 namespace memrun {
@@ -185,6 +186,12 @@ class MEMRUN_API SharedWorkerContext {
     std::string package_dir{};
     // For s3:// fetches and results.
     S3Settings s3{};
+    // Where file:// URLs may read: these directories (or files) and
+    // package_dir, links resolved. Anything else, and anything that is not a
+    // regular file, is refused (kInvalidArgument): a URL in a request must
+    // not read the worker's own secrets. Empty, with no package_dir:
+    // file:// reads nothing.
+    std::vector<std::string> file_roots{};
   };
 
   explicit SharedWorkerContext(Options options);
@@ -237,6 +244,10 @@ class MEMRUN_API SharedWorkerContext {
   // Writes `bytes` under `key` in the result store (s3://bucket/prefix: an S3
   // PUT; file://dir: an atomic file write); returns the URL written.
   std::string upload_result(std::string_view bytes, const std::string& key);
+  // The URL upload_result(bytes, key) would return, without writing anything
+  // (e.g. to size a buffer before uploading). Throws Error as upload_result
+  // does for a bad key or a missing or unsupported store.
+  std::string result_url(const std::string& key) const;
 
   ObjectStoreStats stats() const;
   CacheStats cache_stats() const;

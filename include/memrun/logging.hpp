@@ -7,7 +7,9 @@
 // level and format — human-readable text, or one JSON object per line for log
 // pipelines — and puts every line through redact_credentials first, so a URL
 // with a password or a presigned signature, or the AWS secret in the
-// environment, never reaches a log. Call it once, before starting workers.
+// environment, never reaches a log. Control characters in a message are
+// escaped ("\n", "\x1b"), so no message can start a log line of its own.
+// Call it once, before starting workers.
 #pragma once
 
 #include <memrun/export.hpp>

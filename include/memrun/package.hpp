@@ -120,6 +120,14 @@ struct OpenPackageOptions {
   uint64_t cache_bytes = 8ull << 30;
   TransferProgress progress{};
   S3Settings s3{};  // for an s3:// URL
+  // The most bytes the package's files may take once unpacked (the sum of
+  // the manifest's sizes, which the unpacking enforces file by file). A
+  // package above it is refused before anything is written: compression
+  // makes a small download a large disk write (2 GiB of zeros fit in under
+  // 1 MB). The default, 4 GiB, is half the default package cache: a plugin
+  // and its warm data; larger data belongs behind a URL the disk cache
+  // fetches within the service's own disk budget.
+  uint64_t max_unpacked_bytes = 4ull << 30;
 };
 
 // Fetches `url` (s3://, http(s)://, file://, optionally "#sha256=") through a
@@ -128,7 +136,8 @@ struct OpenPackageOptions {
 // {cache_root}/{service}/package/{sha256}/ (reused, after checking its files
 // again, when an earlier start unpacked it). Nothing is left in place from a
 // package that fails a check. Throws Error(kInvalidArgument) for a tampered,
-// truncated or unsupported package, kNotFound / kUnavailable when it cannot
+// truncated or unsupported package, or one larger unpacked than
+// options.max_unpacked_bytes, kNotFound / kUnavailable when it cannot
 // be fetched.
 MEMRUN_API OpenedPackage open_package(const std::string& url, const std::string& cache_root,
                                       const OpenPackageOptions& options = {});

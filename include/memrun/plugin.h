@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define MEMRUN_ABI_MAJOR 1
-#define MEMRUN_ABI_MINOR 2
+#define MEMRUN_ABI_MINOR 3
 
 /* Name of the one function every plugin exports. */
 #define MEMRUN_PLUGIN_ENTRY_SYMBOL "memrun_plugin_entry"
@@ -167,7 +167,9 @@ typedef struct memrun_host_api {
 
   /* Uploads `size` bytes under `key` in the service's result store and writes
    * the resulting URL, NUL-terminated, into url_out (capacity url_cap).
-   * MEMRUN_ERR_RESOURCE_EXHAUSTED if url_cap is too small. */
+   * MEMRUN_ERR_RESOURCE_EXHAUSTED if url_cap is too small; since ABI 1.3 the
+   * host checks that before uploading, so nothing was stored and a retry with
+   * a larger buffer uploads once (a 1.2 host had already uploaded). */
   int (*upload_result)(memrun_call* call, const void* data, size_t size,
                        const char* key, char* url_out, size_t url_cap);
 
@@ -201,7 +203,10 @@ typedef int (*memrun_init_fn)(const memrun_host_api* host, memrun_call* call);
 typedef int (*memrun_handle_fn)(const memrun_host_api* host, memrun_call* call,
                                 const char* payload, size_t payload_size);
 
-/* Runs once when the worker stops, after the last request finished.
+/* Runs at most once, when the worker stops after its last request finished.
+ * It does not run when handlers were still running at the end of the drain
+ * timeout: they are abandoned, still using what shutdown would free, so the
+ * host skips it (and logs that it did). Do not rely on it to persist state.
  * Thread: the host's main thread. The return value is logged only. */
 typedef int (*memrun_shutdown_fn)(const memrun_host_api* host, memrun_call* call);
 

@@ -85,14 +85,14 @@ class Host {
   BlobView get_or_fetch(const std::string& url) const {
     memrun_blob blob{};
     blob.struct_size = sizeof blob;
-    check(api_->get_or_fetch(call_, url.c_str(), &blob));
+    check(api_->get_or_fetch(call_, c_string(url, "URL"), &blob));
     return {static_cast<const std::byte*>(blob.data), static_cast<std::size_t>(blob.size), blob.tier};
   }
 
   // Uploads `bytes` under `key`; returns the URL.
   std::string upload_result(std::string_view bytes, const std::string& key) const {
     char url[2048];
-    check(api_->upload_result(call_, bytes.data(), bytes.size(), key.c_str(), url, sizeof url));
+    check(api_->upload_result(call_, bytes.data(), bytes.size(), c_string(key, "result key"), url, sizeof url));
     return url;
   }
 
@@ -113,6 +113,13 @@ class Host {
 
  private:
   // Host errors come back as codes; rethrow them so handlers can stay linear.
+  // A string crosses the C ABI up to its first NUL: one holding a NUL would
+  // name one thing here and another in the host, so it is refused.
+  static const char* c_string(const std::string& s, const char* what) {
+    if (s.find('\0') != std::string::npos)
+      throw Error(Code::kInvalidArgument, std::string(what) + " holds a NUL byte: not a C string");
+    return s.c_str();
+  }
   void check(int rc) const {
     if (rc != MEMRUN_OK) throw Error(static_cast<Code>(rc), api_->last_error(call_));
   }

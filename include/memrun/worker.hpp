@@ -59,6 +59,9 @@ struct WorkerOptions {
   std::chrono::milliseconds heartbeat_interval{10000};
   // The unpacked package the service came from (SharedWorkerContext::package_dir).
   std::string package_dir;
+  // Where file:// URLs may read besides package_dir
+  // (SharedWorkerContext::Options::file_roots).
+  std::vector<std::string> file_roots;
   // Phases of the start measured before the worker existed (e.g. the host's
   // package fetch and plugin load); they open the cold-start table.
   std::vector<StartupPhase> startup_phases;

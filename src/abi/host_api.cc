@@ -143,12 +143,17 @@ int host_upload_result(memrun_call* call, const void* data, size_t size, const c
   return guarded(call, [&]() -> int {
     if ((!data && size) || !key || !url_out)
       return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "upload_result needs data, a key and url_out");
-    std::string url = call->worker->upload_result(
-        std::string_view(static_cast<const char*>(data), size), key);
-    if (url.size() + 1 > url_cap)
+    // The buffer is checked before the upload: a plugin that retries with a
+    // larger one must not have uploaded the result twice.
+    const std::string expected = call->worker->result_url(key);
+    if (expected.size() + 1 > url_cap)
       return fail(call, MEMRUN_ERR_RESOURCE_EXHAUSTED,
                   "url_out holds " + std::to_string(url_cap) + " bytes, the URL needs " +
-                      std::to_string(url.size() + 1));
+                      std::to_string(expected.size() + 1) + "; nothing was uploaded");
+    std::string url = call->worker->upload_result(
+        std::string_view(static_cast<const char*>(data), size), key);
+    if (url.size() + 1 > url_cap)  // result_url promised otherwise: a host bug, not the plugin's
+      return fail(call, MEMRUN_ERR_INTERNAL, "upload_result wrote " + url + ", longer than result_url said");
     std::memcpy(url_out, url.c_str(), url.size() + 1);
     return MEMRUN_OK;
   });

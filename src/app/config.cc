@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <memrun/service.hpp>
 #include <memrun/status.hpp>
 
 #include <cstdlib>
@@ -112,6 +113,16 @@ HostConfig load_config(const std::string& path) {
       c.metrics_address = str(value, key);
     } else if (key == "s3") {
       c.s3 = s3_settings(path, value);
+    } else if (key == "file_roots") {
+      if (!value.is_array()) throw Error(Code::kInvalidArgument, path + ": 'file_roots' must be a list of paths");
+      for (const auto& root : value) {
+        const std::string r = str(root, "file_roots[]");
+        if (r.empty() || r.front() != '/')
+          throw Error(Code::kInvalidArgument, path + ": 'file_roots' entry '" + r + "' is not an absolute path");
+        c.file_roots.push_back(r);
+      }
+    } else if (key == "package_max_unpacked") {
+      c.package_max_unpacked = parse_bytes(value.is_string() ? value.get<std::string>() : value.dump());
     } else {
       throw Error(Code::kInvalidArgument, path + ": unknown key '" + key + "'");
     }

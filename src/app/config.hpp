@@ -13,7 +13,9 @@
 //   "result_url": "file:///var/lib/memrun/results",
 //   "metrics_address": "127.0.0.1:9464",
 //   "s3":        { "endpoint": "http://127.0.0.1:9000", "region": "eu-west-1",
-//                  "access_key_id": "…", "secret_access_key": "…" }
+//                  "access_key_id": "…", "secret_access_key": "…" },
+//   "file_roots": [ "/srv/datasets" ],
+//   "package_max_unpacked": "4Gi"
 // }
 #pragma once
 
@@ -23,7 +25,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace memrun::app {
 
@@ -38,6 +42,10 @@ struct HostConfig {
   std::string result_url;
   std::string metrics_address = kDefaultMetricsAddress;  // "off": no endpoint
   S3Settings s3;  // empty fields: the AWS_* environment
+  // Where file:// URLs may read besides the package's directory.
+  std::vector<std::string> file_roots;
+  // OpenPackageOptions::max_unpacked_bytes; 0: its default.
+  uint64_t package_max_unpacked = 0;
 };
 
 // Reads and checks a config file. Throws Error(kInvalidArgument) naming the

@@ -5,6 +5,7 @@
 
 #include "cache/dir_lock.hpp"
 #include "cache/entry_files.hpp"
+#include "core/digest.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +14,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <optional>
 #include <set>
 #include <utility>
@@ -192,18 +192,20 @@ std::vector<CacheVerifyResult> CacheDirectory::verify(const CacheVerifyOptions& 
 CacheEvictResult CacheDirectory::evict_urls(const std::vector<std::string>& urls) {
   const DirLock lock = lock_or_throw(dir_);
   const CacheDirScan scan = internal::scan_cache_dir(dir_);
-  std::map<std::string, const ScannedEntry*> by_url;
-  for (const auto& e : scan.entries) by_url.emplace(e.url, &e);
   std::set<const ScannedEntry*> chosen;
   CacheEvictResult out;
   for (const auto& url : urls) {
-    const auto it = by_url.find(url);
-    if (it == by_url.end()) {
-      if (std::find(out.not_found.begin(), out.not_found.end(), url) == out.not_found.end())
-        out.not_found.push_back(url);
-    } else {
-      chosen.insert(it->second);
+    // The exact URL names its entry by hash; as list() shows it (redacted),
+    // it names every entry shown so.
+    const std::string hash = internal::sha256_hex(url);
+    bool found = false;
+    for (const auto& e : scan.entries) {
+      if (e.hash != hash && e.url != url) continue;
+      chosen.insert(&e);
+      found = true;
     }
+    if (!found && std::find(out.not_found.begin(), out.not_found.end(), url) == out.not_found.end())
+      out.not_found.push_back(url);
   }
   for (const auto& e : scan.entries) {  // oldest first, as the results promise
     if (!chosen.count(&e)) {

@@ -34,7 +34,7 @@ int64_t read_pid(int fd) {
 
 DirLock::DirLock(const std::string& dir) {
   const std::string path = lock_path(dir);
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) {
     error_ = "cannot open " + path + ": " + std::strerror(errno);
     return;

@@ -5,7 +5,10 @@
 #include "core/digest.hpp"
 #include "core/file_io.hpp"
 
+#include <memrun/logging.hpp>
+
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -36,9 +39,7 @@ DiskCache::DiskCache(Options options) : opts_(std::move(options)) {
 
 std::string DiskCache::open_directory() {
   if (opts_.capacity == 0) return "no capacity";
-  std::error_code ec;
-  fs::create_directories(opts_.dir, ec);
-  if (ec) return ec.message();
+  if (!make_private_dir(opts_.dir)) return std::string("cannot create it: ") + std::strerror(errno);
   // Before anything is read or removed: rebuild() would take another
   // process's writes in progress for a crash's leftovers.
   lock_.emplace(opts_.dir);
@@ -51,10 +52,13 @@ std::string DiskCache::open_directory() {
            "cache root each";
   }
   if (!lock_->held()) return lock_->error();
+  // Removed whatever happened: a full disk fails the write after the file
+  // was created.
   const std::string probe = opts_.dir + "/.probe." + std::to_string(::getpid());
-  if (!write_file_synced(probe, "ok")) return std::strerror(errno);
+  const bool writable = write_file_synced(probe, "ok", kPrivateFile);
+  const int err = errno;
   ::unlink(probe.c_str());
-  return "";
+  return writable ? "" : std::string("cannot write in it: ") + std::strerror(err);
 }
 
 DiskCache::~DiskCache() = default;
@@ -80,7 +84,7 @@ void DiskCache::rebuild() {
     e.size = f.size;
     used_ += e.size;
     entries_.push_front(std::move(e));  // the newest ends up first
-    index_[entries_.front().url] = entries_.begin();
+    index_[entries_.front().hash] = entries_.begin();
   }
   reserve_locked(0);  // the capacity may have shrunk since
   spdlog::info("disk cache {}: {} entries, {} bytes of {} found on start", opts_.dir, entries_.size(), used_,
@@ -151,11 +155,12 @@ std::shared_ptr<DiskCache::Verification> DiskCache::load_checksums(const Entry& 
 
 std::optional<Blob> DiskCache::get(const std::string& url) {
   if (!enabled_) return std::nullopt;
+  const std::string hash = sha256_hex(url);
   Entry snapshot;
   {
     std::lock_guard lock(mu_);
-    if (drop_if_corrupt_locked(url)) return std::nullopt;
-    auto it = index_.find(url);
+    if (drop_if_corrupt_locked(hash)) return std::nullopt;
+    auto it = index_.find(hash);
     if (it == index_.end()) return std::nullopt;
     if (auto live = it->second->mapping.lock()) return hit_locked(it->second, std::move(live));
     snapshot = *it->second;
@@ -166,7 +171,7 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
     try {
       snapshot.pending = load_checksums(snapshot);
     } catch (const std::exception& ex) {
-      drop_corrupt(url, std::string("has unusable checksums (") + ex.what() + ")");
+      drop_corrupt(hash, std::string("has unusable checksums (") + ex.what() + ")");
       return std::nullopt;
     }
   }
@@ -179,11 +184,11 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
   }
   if (map->size != snapshot.size) {
     // The checks would read past the mapping; the file was changed behind the cache's back.
-    drop_corrupt(url, "has " + std::to_string(map->size) + " bytes instead of " + std::to_string(snapshot.size));
+    drop_corrupt(hash, "has " + std::to_string(map->size) + " bytes instead of " + std::to_string(snapshot.size));
     return std::nullopt;
   }
   std::lock_guard lock(mu_);
-  auto it = index_.find(url);
+  auto it = index_.find(hash);
   if (it == index_.end()) return std::nullopt;  // evicted meanwhile
   Entry& e = *it->second;
   if (!e.trusted && !e.pending) e.pending = snapshot.pending;  // the first reader's checks are everyone's
@@ -196,7 +201,7 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
   std::shared_ptr<const void> owner;
   e.mapped_check = nullptr;
   if (e.pending) {
-    auto checked = std::make_shared<CheckedMapping>(map, e.pending, url);
+    auto checked = std::make_shared<CheckedMapping>(map, e.pending, e.url);
     e.mapped_check = checked.get();
     owner = std::move(checked);
   } else {
@@ -219,29 +224,33 @@ Blob DiskCache::hit_locked(List::iterator it, std::shared_ptr<const void> owner)
 }
 
 bool DiskCache::drop_if_corrupt(const std::string& url) {
+  const std::string hash = sha256_hex(url);
   std::lock_guard lock(mu_);
-  return drop_if_corrupt_locked(url);
+  return drop_if_corrupt_locked(hash);
 }
 
 bool DiskCache::erase(const std::string& url) {
+  const std::string hash = sha256_hex(url);
   std::lock_guard lock(mu_);
-  auto it = index_.find(url);
+  auto it = index_.find(hash);
   if (it == index_.end()) return false;
   remove_locked(it->second);
   return true;
 }
 
-void DiskCache::drop_corrupt(const std::string& url, const std::string& why) {
-  spdlog::warn("disk cache: entry for {} {}; dropped, will refetch", url, why);
+void DiskCache::drop_corrupt(const std::string& hash, const std::string& why) {
   std::lock_guard lock(mu_);
-  if (auto it = index_.find(url); it != index_.end()) remove_locked(it->second);
+  if (auto it = index_.find(hash); it != index_.end()) {
+    spdlog::warn("disk cache: entry for {} {}; dropped, will refetch", it->second->url, why);
+    remove_locked(it->second);
+  }
   ++stats_.corrupt_dropped;
 }
 
-bool DiskCache::drop_if_corrupt_locked(const std::string& url) {
-  auto it = index_.find(url);
+bool DiskCache::drop_if_corrupt_locked(const std::string& hash) {
+  auto it = index_.find(hash);
   if (it == index_.end() || !it->second->pending || !it->second->pending->corrupt) return false;
-  spdlog::warn("disk cache: entry for {} failed its checksums; dropped, will refetch", url);
+  spdlog::warn("disk cache: entry for {} failed its checksums; dropped, will refetch", it->second->url);
   remove_locked(it->second);
   ++stats_.corrupt_dropped;
   return true;
@@ -251,7 +260,7 @@ void DiskCache::remove_locked(List::iterator it) {
   remove_entry_files(opts_.dir, it->hash);
   used_ -= it->size;
   if (hand_ == it) hand_ = it == entries_.begin() ? entries_.end() : std::prev(it);  // the hand moves headwards
-  index_.erase(it->url);
+  index_.erase(it->hash);
   entries_.erase(it);
 }
 
@@ -287,19 +296,22 @@ bool DiskCache::reserve_locked(uint64_t bytes) {
 
 std::unique_ptr<DiskCache::Writer> DiskCache::writer(const std::string& url) {
   if (!enabled_) return nullptr;
+  std::unique_ptr<Writer> w(new Writer(*this, url));
   std::lock_guard lock(mu_);
   // Another writer of this URL would rename over the first one's files and
   // leave an entry whose files the other's eviction removes.
-  if (index_.count(url) || writing_.count(url)) return nullptr;
-  writing_.insert(url);
-  return std::unique_ptr<Writer>(new Writer(*this, url));
+  if (index_.count(w->hash_) || !writing_.insert(w->hash_).second) {
+    w->registered_ = false;
+    return nullptr;
+  }
+  return w;
 }
 
 bool DiskCache::put(const std::string& url, std::string_view bytes) {
   auto w = writer(url);
   if (!w) {
     std::lock_guard lock(mu_);
-    return index_.count(url) > 0;
+    return index_.count(sha256_hex(url)) > 0;
   }
   try {
     w->allocate(bytes.size());
@@ -311,8 +323,8 @@ bool DiskCache::put(const std::string& url, std::string_view bytes) {
   }
 }
 
-DiskCache::Writer::Writer(DiskCache& cache, std::string url)
-    : cache_(cache), url_(std::move(url)), hash_(sha256_hex(url_)) {
+DiskCache::Writer::Writer(DiskCache& cache, const std::string& url)
+    : cache_(cache), url_(redact_credentials(url)), hash_(sha256_hex(url)) {
   static std::atomic<uint64_t> writes{0};
   const std::string suffix = "." + std::to_string(::getpid()) + "." + std::to_string(++writes) + ".tmp";
   data_tmp_ = entry_data_path(cache_.opts_.dir, hash_) + suffix;
@@ -321,13 +333,14 @@ DiskCache::Writer::Writer(DiskCache& cache, std::string url)
 
 DiskCache::Writer::~Writer() {
   if (fd_ >= 0) ::close(fd_);
+  if (!registered_) return;  // refused by writer(): it owns nothing
   if (!committed_) {
     ::unlink(data_tmp_.c_str());
     ::unlink(meta_tmp_.c_str());
   }
   std::lock_guard lock(cache_.mu_);
   if (allocated_ && !committed_) cache_.reserved_ -= size_;
-  cache_.writing_.erase(url_);
+  cache_.writing_.erase(hash_);
 }
 
 void DiskCache::Writer::report(const std::string& what, int err) {
@@ -370,10 +383,10 @@ void DiskCache::Writer::allocate(uint64_t size) {
     cache_.reserved_ += size;
     allocated_ = true;
   }
-  std::error_code ec;
-  fs::create_directories(fs::path(data_tmp_).parent_path(), ec);
-  fd_ = ::open(data_tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) fail("cannot create " + data_tmp_, errno);
+  if (!make_private_dir(fs::path(data_tmp_).parent_path().string()))
+    fail("cannot create " + fs::path(data_tmp_).parent_path().string(), errno);
+  fd_ = ::open(data_tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, kPrivateFile);
+  if (fd_ < 0 || ::fchmod(fd_, kPrivateFile) != 0) fail("cannot create " + data_tmp_, errno);
   // Allocated up front: a full disk shows here, not half way through.
   if (size > 0) {
     const int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
@@ -430,7 +443,7 @@ bool DiskCache::Writer::commit() {
       throw Error(Code::kInternal, "disk cache: " + url_ + " committed before all of it arrived");
   const std::string data = entry_data_path(cache_.opts_.dir, hash_), meta = entry_meta_path(cache_.opts_.dir, hash_);
   const std::string m = entry_meta_json({url_, size_, cache_.opts_.chunk_size, sums_});
-  const bool ok = ::fsync(fd_) == 0 && write_file_synced(meta_tmp_, m) &&
+  const bool ok = ::fsync(fd_) == 0 && write_file_synced(meta_tmp_, m, kPrivateFile) &&
                   ::rename(data_tmp_.c_str(), data.c_str()) == 0 &&
                   ::rename(meta_tmp_.c_str(), meta.c_str()) == 0;  // the commit point
   if (!ok) {
@@ -449,7 +462,7 @@ bool DiskCache::Writer::commit() {
   e.mapping = map_;
   e.mapped_data = map_->data();
   cache_.entries_.push_front(std::move(e));
-  cache_.index_[url_] = cache_.entries_.begin();
+  cache_.index_[hash_] = cache_.entries_.begin();
   cache_.used_ += size_;
   ++cache_.stats_.writes;
   return true;

@@ -1,13 +1,16 @@
 // The disk tier: one file per object under {dir}/{h[0:2]}/{h}.data, where h
 // is the SHA-256 of the URL (no URL text reaches a file name), beside
-// {h}.meta holding the URL, the size and an XXH3 checksum per chunk.
+// {h}.meta holding the URL redacted (for people; entries are found by h, so
+// no password or presigned signature is ever written), the size and an XXH3
+// checksum per chunk. Directories are 0700 and files 0600 whatever the
+// umask: a cached object may be as private as its URL.
 //
 // A download is written in place (a Writer is its target): ranges land in a
 // temporary file at their offsets, whose space is allocated up front, and
 // each chunk is hashed as soon as all of it has arrived. The file is fsynced
 // and becomes visible by renaming the data file and then the meta file: an
 // entry without its meta was never committed and is removed at startup. The
-// index (URL → size, policy bits, ~100 bytes per entry whatever its size) is
+// index (URL hash → size, policy bits, ~100 bytes per entry whatever its size) is
 // rebuilt from the meta files when the cache opens, so a restarted worker
 // serves disk hits at once. Entries from before the restart are checked chunk
 // by chunk when each chunk is first read (Blob::read, or all of them on
@@ -86,8 +89,8 @@ class DiskCache {
 
  private:
   struct Entry {
-    std::string url;
-    std::string hash;
+    std::string url;   // redacted, for messages: the meta file keeps no secret
+    std::string hash;  // SHA-256 of the full URL: the key
     uint64_t size = 0;
     bool visited = false;  // SIEVE
     bool trusted = false;  // written, or every chunk checked, by this process
@@ -109,10 +112,10 @@ class DiskCache {
   // Frees space for `bytes` (evicting); false if it cannot. Caller holds mu_.
   bool reserve_locked(uint64_t bytes);
   void remove_locked(List::iterator it);
-  bool drop_if_corrupt_locked(const std::string& url);
-  // Drops `url` whose files turned out unusable (`why`, logged), counted as
-  // corrupt. Takes mu_.
-  void drop_corrupt(const std::string& url, const std::string& why);
+  bool drop_if_corrupt_locked(const std::string& hash);
+  // Drops the entry `hash` whose files turned out unusable (`why`, logged),
+  // counted as corrupt. Takes mu_.
+  void drop_corrupt(const std::string& hash, const std::string& why);
   // A hit on `it` through its live mapping `owner`. Caller holds mu_.
   Blob hit_locked(List::iterator it, std::shared_ptr<const void> owner);
 
@@ -121,11 +124,11 @@ class DiskCache {
   bool enabled_ = true;
   mutable std::mutex mu_;
   List entries_;  // newest at the front
-  std::unordered_map<std::string, List::iterator> index_;  // by URL
+  std::unordered_map<std::string, List::iterator> index_;  // by hash (Entry::hash)
   List::iterator hand_;  // SIEVE's hand; entries_.end() = start from the tail
   uint64_t used_ = 0;      // committed entries
   uint64_t reserved_ = 0;  // writes in progress
-  std::unordered_set<std::string> writing_;  // URLs being written: one writer each
+  std::unordered_set<std::string> writing_;  // hashes being written: one writer each
   DiskCacheStats stats_;
 };
 
@@ -151,17 +154,18 @@ class DiskCache::Writer final : public DownloadTarget {
 
  private:
   friend class DiskCache;
-  Writer(DiskCache& cache, std::string url);
+  Writer(DiskCache& cache, const std::string& url);
   void report(const std::string& what, int err);  // logs and counts a disk failure
   [[noreturn]] void fail(const std::string& what, int err);
   uint64_t chunk_length(size_t i) const;
 
   DiskCache& cache_;
-  const std::string url_, hash_;
+  const std::string url_, hash_;  // redacted URL (for messages), key
   std::string data_tmp_, meta_tmp_;
   int fd_ = -1;
   uint64_t size_ = 0;
   bool allocated_ = false, committed_ = false, failed_ = false;
+  bool registered_ = true;  // in writing_; false when writer() turned it away
   std::shared_ptr<MappedFile> map_;
   std::unique_ptr<std::atomic<uint64_t>[]> arrived_;  // bytes per chunk
   std::vector<uint64_t> sums_;  // XXH3 per chunk, set when the chunk is whole

@@ -1,7 +1,5 @@
 #include "cache/entry_files.hpp"
 
-#include "core/digest.hpp"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -96,7 +94,6 @@ MetaRead read_entry_meta(const std::string& dir, const std::string& hash) {
   } catch (const nlohmann::json::exception& e) {
     return bad(std::string("unreadable meta: ") + e.what());
   }
-  if (sha256_hex(r.meta.url) != hash) return bad("its meta names a URL of another hash");
   if (r.meta.chunk == 0 || r.meta.chunk > kMaxChunk ||
       r.meta.xxh3.size() != (r.meta.size + r.meta.chunk - 1) / r.meta.chunk)
     return bad("its checksums do not cover its size");

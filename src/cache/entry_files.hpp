@@ -4,7 +4,12 @@
 // and one order of removal.
 //
 //   {dir}/{h[0:2]}/{h}.data    the bytes; h = SHA-256 of the URL, in hex
-//   {dir}/{h[0:2]}/{h}.meta    {"format":1,"url":…,"size":…,"chunk":…,"xxh3":[…]}
+//   {dir}/{h[0:2]}/{h}.meta    {"format":2,"url":…,"size":…,"chunk":…,"xxh3":[…]}
+//
+// The meta's "url" is redacted (redact_credentials), for people: no password
+// or presigned signature is written to disk. Entries are found by h alone.
+// Format 1 kept the URL in clear; such a meta reads as kBad, so the first
+// worker to open the directory removes it.
 //   {dir}/{h[0:2]}/*.tmp       a write in progress, or one a crash left
 //
 // An entry is committed when its meta file is in place (it is renamed there
@@ -21,7 +26,7 @@
 
 namespace memrun::internal {
 
-constexpr int kEntryFormat = 1;
+constexpr int kEntryFormat = 2;
 // Chunks are MiBs; a meta claiming more is not one of ours, and a checker
 // reads a chunk into memory at once.
 constexpr uint64_t kMaxChunk = 1ull << 30;
@@ -31,7 +36,7 @@ std::string entry_meta_path(const std::string& dir, const std::string& hash);
 
 // What a meta file says.
 struct EntryMeta {
-  std::string url;
+  std::string url;  // redacted
   uint64_t size = 0;
   size_t chunk = 0;            // bytes per checksum
   std::vector<uint64_t> xxh3;  // XXH3-64 of each chunk, in order
@@ -55,8 +60,8 @@ struct MetaRead {
   uint64_t inode = 0;
 };
 
-// Reads the entry `hash` of `dir` and checks it: the format, the URL's hash
-// against the name, a chunk size up to kMaxChunk, checksums covering `size`,
+// Reads the entry `hash` of `dir` and checks it: the format, a chunk size up
+// to kMaxChunk, checksums covering `size`,
 // a data file of `size` bytes.
 // Never throws.
 MetaRead read_entry_meta(const std::string& dir, const std::string& hash);

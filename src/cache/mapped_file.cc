@@ -17,7 +17,9 @@ MappedFile::~MappedFile() {
 }
 
 std::shared_ptr<MappedFile> map_file(const std::string& path, const std::string& what) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is then
+  // refused as not a regular file); regular files ignore the flag.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     int err = errno;
     throw Error(err == ENOENT ? Code::kNotFound : Code::kUnavailable, "cannot open " + what + ": " + std::strerror(err));

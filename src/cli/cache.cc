@@ -181,20 +181,6 @@ struct EvictArgs {
   std::string to_bytes;
 };
 
-// `ls` shows URLs redacted, so a URL given as ls printed it names the entries
-// whose redacted URL it is; an exact URL (credentials and all) names itself.
-std::vector<std::string> resolve_urls(const CacheDirectory& cache, const std::vector<std::string>& given) {
-  const auto entries = cache.list();
-  std::vector<std::string> out;
-  for (const auto& url : given) {
-    const size_t before = out.size();
-    for (const auto& e : entries)
-      if (e.url == url || redact_credentials(e.url) == url) out.push_back(e.url);
-    if (out.size() == before) out.push_back(url);  // reported as not cached
-  }
-  return out;
-}
-
 int evict(const EvictArgs& a) {
   if (static_cast<int>(!a.urls.empty()) + a.all + !a.to_bytes.empty() != 1)
     throw Error(Code::kInvalidArgument, "say what to evict: --url URL..., --all or --to-bytes SIZE");
@@ -202,7 +188,7 @@ int evict(const EvictArgs& a) {
   CacheEvictResult r;
   if (!a.to_bytes.empty()) r = cache.evict_to_bytes(parse_bytes(a.to_bytes));
   else if (a.all) r = cache.evict_all();
-  else r = cache.evict_urls(resolve_urls(cache, a.urls));
+  else r = cache.evict_urls(a.urls);  // as ls printed them, or exact
   for (const auto& e : r.removed) fmt::print("removed  {:>9}  {}\n", human_bytes(e.size), redact_credentials(e.url));
   fmt::print("{} removed ({}), {} left", count_entries(r.removed.size()), human_bytes(r.bytes_removed),
              human_bytes(r.bytes_left));

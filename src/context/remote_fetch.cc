@@ -6,14 +6,20 @@
 #include "remote/buffer.hpp"
 #include "remote/http.hpp"
 #include "remote/retry.hpp"
+#include "remote/url_rules.hpp"
 #include "s3/client.hpp"
 
+#include <memrun/logging.hpp>
+
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -29,15 +35,47 @@ std::string errno_text(int err) { return std::strerror(err); }
 
 bool is_file_url(const std::string& url) { return url.rfind(kFileScheme, 0) == 0; }
 
-std::shared_ptr<MappedFile> map_source(const std::string& url) {
+// `path` with links and dot segments resolved; "" (errno set) if it cannot be.
+std::string real_path(const std::string& path) {
+  std::unique_ptr<char, void (*)(void*)> real(::realpath(path.c_str(), nullptr), std::free);
+  return real ? std::string(real.get()) : std::string();
+}
+
+// A file:// source, mapped: only a regular file under one of `roots` (after
+// resolving links, so a link cannot lead out), never one of procfs or sysfs,
+// whose sizes say nothing of their contents.
+std::shared_ptr<MappedFile> map_source(const std::string& url, const FileRoots& roots) {
+  const std::string shown = redact_credentials(url);
   std::string path = url.substr(kFileScheme.size());
   if (path.empty() || path.front() != '/')
-    throw Error(Code::kInvalidArgument, "file URL must hold an absolute path: " + url);
-  return map_file(path, url);
+    throw Error(Code::kInvalidArgument, "file URL must hold an absolute path: " + shown);
+  const auto under_a_root = [&](const std::string& p) {
+    return std::any_of(roots.begin(), roots.end(), [&](const std::string& root) {
+      std::string r = real_path(root);
+      if (r.empty()) r = std::filesystem::path(root).lexically_normal().string();  // not there (yet)
+      return !r.empty() && (p == r || p.rfind(r == "/" ? r : r + "/", 0) == 0);
+    });
+  };
+  const std::string real = real_path(path);
+  const int err = errno;
+  // What is outside is refused the same way whether it exists or not: no
+  // probing the machine's files through error codes.
+  if (!under_a_root(real.empty() ? std::filesystem::path(path).lexically_normal().string() : real))
+    throw Error(Code::kInvalidArgument,
+                shown + " is outside the directories file:// may read (the package's, and file_roots in the config)");
+  if (real.empty())
+    throw Error(err == ENOENT || err == ENOTDIR ? Code::kNotFound : Code::kInvalidArgument,
+                "cannot open " + shown + ": " + errno_text(err));
+  auto map = map_file(real, shown);  // refuses what is not a regular file
+  struct statfs fs {};
+  if (::statfs(real.c_str(), &fs) == 0 && (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC))
+    throw Error(Code::kInvalidArgument, shown + " is not a regular file (procfs or sysfs)");
+  return map;
 }
 
 void fetch_http(const std::string& url, DownloadTarget& target) {
-  with_retries("GET " + url, [&] {
+  const std::string what = "GET " + redact_credentials(url);  // errors and logs name it so
+  with_retries(what, [&] {
     // With a Content-Length the body goes straight to the target; without
     // one (chunked) it is collected first.
     http::Sink sink;
@@ -45,12 +83,12 @@ void fetch_http(const std::string& url, DownloadTarget& target) {
     sink.on_headers = [&](const http::Response& r) {
       const std::string length = r.header("content-length");
       if (length.empty()) return false;
-      target.allocate(http::parse_length(length, "GET " + url + " Content-Length"));
+      target.allocate(http::parse_length(length, what + " Content-Length"));
       return sized = true;
     };
     sink.on_body = [&](uint64_t offset, const std::byte* data, size_t n) { target.write(offset, data, n); };
     auto r = http::request("GET", url, {}, {}, &sink);
-    if (r.status < 200 || r.status >= 300) throw http::status_error("GET " + url, r.status);
+    if (r.status < 200 || r.status >= 300) throw http::status_error(what, r.status);
     if (!sized) {
       target.allocate(r.body->size());
       target.write(0, r.body->data(), r.body->size());
@@ -67,9 +105,11 @@ void fetch_s3(const std::string& url, DownloadTarget& target, const Progress& pr
 
 }  // namespace
 
-void fetch_remote(const std::string& url, DownloadTarget& target, const Progress& progress, const S3Settings& s3) {
+void fetch_remote(const std::string& url, DownloadTarget& target, const Progress& progress, const S3Settings& s3,
+                  const FileRoots& file_roots) {
+  refuse_control_characters(url);
   if (is_file_url(url)) {
-    auto map = map_source(url);
+    auto map = map_source(url, file_roots);
     target.allocate(map->size);
     target.write(0, map->data(), map->size);
     target.completed(0, map->size);
@@ -78,24 +118,27 @@ void fetch_remote(const std::string& url, DownloadTarget& target, const Progress
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) return fetch_http(url, target);
   if (url.rfind("s3://", 0) == 0) return fetch_s3(url, target, progress, s3);
   throw Error(Code::kInvalidArgument,
-              "unsupported URL '" + url + "': expected file://, http://, https:// or s3://");
+              "unsupported URL '" + redact_credentials(url) + "': expected file://, http://, https:// or s3://");
 }
 
-Blob fetch_remote(const std::string& url, const Progress& progress, const S3Settings& s3) {
+Blob fetch_remote(const std::string& url, const Progress& progress, const S3Settings& s3,
+                  const FileRoots& file_roots) {
+  refuse_control_characters(url);
   if (is_file_url(url)) {
-    auto map = map_source(url);
+    auto map = map_source(url, file_roots);
     const std::byte* data = map->data();
     const size_t size = map->size;
     return Blob(std::move(map), data, size, Tier::kRemote);
   }
   MemoryTarget memory;
-  fetch_remote(url, memory, progress, s3);
+  fetch_remote(url, memory, progress, s3, file_roots);
   const auto& b = memory.buffer();
   return Blob(b.owner, b.data, b.size, Tier::kRemote);
 }
 
-std::string store_result(const std::string& dir_url, const std::string& key,
-                         std::string_view bytes, const Progress& progress, const S3Settings& s3) {
+std::string result_url(const std::string& dir_url, const std::string& key) {
+  refuse_control_characters(dir_url);
+  refuse_control_characters(key);
   std::filesystem::path rel(key);
   if (key.empty() || rel.is_absolute() ||
       std::any_of(rel.begin(), rel.end(), [](const auto& part) { return part == ".."; }))
@@ -103,16 +146,25 @@ std::string store_result(const std::string& dir_url, const std::string& key,
   if (dir_url.rfind("s3://", 0) == 0) {
     std::string prefix = dir_url;
     while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-    const std::string url = prefix + "/" + key;
+    return prefix + "/" + key;
+  }
+  if (!is_file_url(dir_url))
+    throw Error(Code::kUnimplemented, "result store '" + redact_credentials(dir_url) +
+                                          "' is not supported: use s3://bucket/prefix or a file:// directory");
+  return std::string(kFileScheme) +
+         (std::filesystem::path(dir_url.substr(kFileScheme.size())) / rel).string();
+}
+
+std::string store_result(const std::string& dir_url, const std::string& key,
+                         std::string_view bytes, const Progress& progress, const S3Settings& s3) {
+  const std::string url = result_url(dir_url, key);
+  if (url.rfind("s3://", 0) == 0) {
     auto config = s3::Config::resolve(s3);
     if (progress) config.progress = [&](size_t done, size_t total) { progress(done, total); };
     s3::Client(std::move(config)).put(s3::parse_url(url), bytes);
     return url;
   }
-  if (!is_file_url(dir_url))
-    throw Error(Code::kUnimplemented,
-                "result store '" + dir_url + "' is not supported: use s3://bucket/prefix or a file:// directory");
-  std::filesystem::path target = std::filesystem::path(dir_url.substr(kFileScheme.size())) / rel;
+  const std::filesystem::path target = url.substr(kFileScheme.size());
   std::error_code ec;
   std::filesystem::create_directories(target.parent_path(), ec);
   if (ec) throw Error(Code::kUnavailable, "cannot create " + target.parent_path().string() + ": " + ec.message());
@@ -132,7 +184,7 @@ std::string store_result(const std::string& dir_url, const std::string& key,
   }
   fsync_dir(target.parent_path().string());
   if (progress) progress(bytes.size(), bytes.size());
-  return std::string(kFileScheme) + target.string();
+  return url;
 }
 
 }  // namespace memrun::internal

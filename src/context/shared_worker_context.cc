@@ -4,6 +4,7 @@
 #include "context/object_store.hpp"
 #include "context/remote_fetch.hpp"
 #include "core/digest.hpp"
+#include "remote/url_rules.hpp"
 
 #include <memrun/logging.hpp>
 
@@ -26,7 +27,7 @@ std::string sha256_of(const Blob& blob) {
 
 Error digest_mismatch(const std::string& url, const std::string& actual, const std::string& expected) {
   return Error(Code::kInvalidArgument,
-               "sha256 of " + url + " is " + actual + ", expected " + expected + "; not cached");
+               "sha256 of " + redact_credentials(url) + " is " + actual + ", expected " + expected + "; not cached");
 }
 
 // Fetched blobs live in the object store under a reserved name, so one budget
@@ -80,7 +81,11 @@ struct SharedWorkerContext::Impl {
     std::atomic<uint64_t> ram_hits{0}, disk_hits{0}, remote_fetches{0}, remote_bytes{0};
   } counters;
 
+  internal::FileRoots file_roots;  // Options::file_roots and the package directory
+
   explicit Impl(Options o) : options(std::move(o)), store(options.memory_budget_bytes) {
+    file_roots = options.file_roots;
+    if (!options.package_dir.empty()) file_roots.push_back(options.package_dir);
     if (!options.disk_dir.empty() && options.disk_budget_bytes > 0)
       disk = std::make_unique<internal::DiskCache>(
           internal::DiskCache::Options{options.disk_dir, options.disk_budget_bytes});
@@ -148,7 +153,7 @@ struct SharedWorkerContext::Impl {
   Blob fetch_new(const std::string& url, const std::string& expected) {
     if (auto writer = disk ? disk->writer(url) : nullptr) {
       try {
-        internal::fetch_remote(url, *writer, progress_of(url), options.s3);
+        internal::fetch_remote(url, *writer, progress_of(url), options.s3, file_roots);
         Blob blob = writer->bytes();
         count_remote(blob);
         check_digest(blob, expected, url);
@@ -158,7 +163,7 @@ struct SharedWorkerContext::Impl {
         if (!writer->failed()) throw;  // the source failed, not the disk
       }
     }
-    Blob blob = internal::fetch_remote(url, progress_of(url), options.s3);
+    Blob blob = internal::fetch_remote(url, progress_of(url), options.s3, file_roots);
     count_remote(blob);
     check_digest(blob, expected, url);
     return blob;
@@ -169,7 +174,7 @@ struct SharedWorkerContext::Impl {
   // replace the entry; if not, the caller named a wrong digest and the entry
   // stays for everyone else.
   Blob replace_stale(const std::string& url, const std::string& expected) {
-    Blob blob = internal::fetch_remote(url, progress_of(url), options.s3);
+    Blob blob = internal::fetch_remote(url, progress_of(url), options.s3, file_roots);
     count_remote(blob);
     check_digest(blob, expected, url);
     spdlog::warn("{} changed at its source since it was cached: the cached copy is replaced",
@@ -281,16 +286,23 @@ std::shared_ptr<void> SharedWorkerContext::get_object_erased(std::string_view na
 bool SharedWorkerContext::erase_object(std::string_view name) { return impl_->store.erase(name); }
 
 Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest, const FetchWait& wait) {
+  // Before any tier sees it: the RAM and disk tiers key by the whole string.
+  internal::refuse_control_characters(url_and_digest);
   const auto [url, expected] = internal::split_digest(url_and_digest);
   Blob hit;
   if (impl_->find_in_ram(std::string(kBlobPrefix) + url, expected, &hit)) return hit;
   return await(impl_->join_flight(url, expected), wait, url);
 }
 
-std::string SharedWorkerContext::upload_result(std::string_view bytes, const std::string& key) {
+std::string SharedWorkerContext::result_url(const std::string& key) const {
   if (impl_->options.result_url.empty())
     throw Error(Code::kUnimplemented,
                 "upload_result: no result store configured (set result_url in the config)");
+  return internal::result_url(impl_->options.result_url, key);
+}
+
+std::string SharedWorkerContext::upload_result(std::string_view bytes, const std::string& key) {
+  result_url(key);  // the same refusals, before anything is written
   return internal::store_result(impl_->options.result_url, key, bytes, {}, impl_->options.s3);
 }
 

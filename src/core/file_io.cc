@@ -1,9 +1,12 @@
 #include "core/file_io.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
+#include <system_error>
 
 namespace memrun::internal {
 
@@ -25,13 +28,25 @@ bool write_all(int fd, const void* data, size_t size) {
 bool write_file_synced(const std::string& path, std::string_view bytes, mode_t mode) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return false;
-  if (!write_all(fd, bytes.data(), bytes.size()) || ::fsync(fd) != 0) {
+  if ((mode == kPrivateFile && ::fchmod(fd, mode) != 0) || !write_all(fd, bytes.data(), bytes.size()) ||
+      ::fsync(fd) != 0) {
     const int err = errno;
     ::close(fd);
     errno = err;
     return false;
   }
   return ::close(fd) == 0;
+}
+
+bool make_private_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  if (ec) {
+    errno = ec.value();
+    return false;
+  }
+  if (::mkdir(dir.c_str(), kPrivateDir) != 0 && errno != EEXIST) return false;
+  return ::chmod(dir.c_str(), kPrivateDir) == 0;
 }
 
 void fsync_dir(const std::string& dir) {

@@ -15,9 +15,19 @@ namespace memrun::internal {
 // (ENOSPC for a write that made no progress).
 bool write_all(int fd, const void* data, size_t size);
 
-// Creates or truncates `path` with `mode`, writes `bytes`, fsyncs and closes
-// it. False with errno set; the caller removes what a failure left.
+// Creates or truncates `path` with `mode` (less the umask), writes `bytes`,
+// fsyncs and closes it. False with errno set; the caller removes what a
+// failure left. kPrivateFile is set exactly, whatever the umask.
 bool write_file_synced(const std::string& path, std::string_view bytes, mode_t mode = 0644);
+
+// Files and directories only their owner may read: what the disk cache and
+// unpacked packages hold may be as private as the URL it came from.
+inline constexpr mode_t kPrivateFile = 0600;
+inline constexpr mode_t kPrivateDir = 0700;
+
+// Creates `dir` (and missing parents, with the usual modes) and sets `dir`
+// itself to kPrivateDir, also when it existed. False with errno set.
+bool make_private_dir(const std::string& dir);
 
 // fsyncs a directory, so that a rename into it survives a crash. Best effort:
 // some filesystems refuse it, and the data itself is already synced.

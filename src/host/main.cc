@@ -182,7 +182,9 @@ int main(int argc, char** argv) {
   std::optional<memrun::OpenedPackage> package;
   if (!package_url.empty()) {
     try {
-      package = memrun::open_package(package_url, config.cache_root, {package_cache_bytes, {}, config.s3});
+      memrun::OpenPackageOptions open_options{package_cache_bytes, {}, config.s3};
+      if (config.package_max_unpacked > 0) open_options.max_unpacked_bytes = config.package_max_unpacked;
+      package = memrun::open_package(package_url, config.cache_root, open_options);
     } catch (const memrun::Error& e) {
       fmt::print(stderr, "memrun-host: package refused: {}\n", e.what());
       return package_exit_code(e);
@@ -267,6 +269,7 @@ int main(int argc, char** argv) {
     options.state_dir = config.cache_root + "/" + service.name;
     options.heartbeat_interval = std::chrono::milliseconds(static_cast<int64_t>(heartbeat_s * 1000));
     if (package) options.package_dir = package->dir;
+    options.file_roots = config.file_roots;
     options.startup_phases = std::move(phases);
     memrun::Worker worker(std::move(service), std::move(options));
     // Listening before start(): /readyz answers "not ready" while init runs.

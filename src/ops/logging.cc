@@ -1,4 +1,5 @@
-// Log lines for operators: text or JSON, always redacted. The redaction is a
+// Log lines for operators: text or JSON, always redacted, one line each
+// (control characters escaped). The redaction is a
 // net under every line (libmemrun's, the host's, librdkafka's forwarded ones)
 // rather than care at each call site, because a URL is logged in many places
 // and one forgotten spot would be enough to leak a presigned signature.
@@ -74,7 +75,25 @@ void redact_literal(std::string& s, const char* env) {
   for (size_t at = s.find(v); at != std::string::npos; at = s.find(v, at + 3)) s.replace(at, v.size(), "***");
 }
 
-// Redacts the message, then hands it to the chosen layout.
+// Control characters as visible escapes ("\n", "\x1b"): a line break inside
+// a message (say, in a URL from a request) would otherwise start a line of
+// its own that a reader, or a log pipeline, takes for the log's.
+std::string escape_control_characters(std::string s) {
+  if (std::none_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) return s;
+  std::string out;
+  out.reserve(s.size() + 16);
+  for (const unsigned char c : s) {
+    if (c >= 0x20 && c != 0x7f) out.push_back(static_cast<char>(c));
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else out += fmt::format("\\x{:02x}", c);
+  }
+  return out;
+}
+
+// Redacts the message and escapes its control characters, then hands it to
+// the chosen layout.
 class RedactingFormatter final : public spdlog::formatter {
  public:
   RedactingFormatter(std::string program, LogFormat format)
@@ -83,7 +102,8 @@ class RedactingFormatter final : public spdlog::formatter {
         text_(std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [" + program_ + "] %v")) {}
 
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    const std::string message = redact_credentials(std::string_view(msg.payload.data(), msg.payload.size()));
+    const std::string message =
+        escape_control_characters(redact_credentials(std::string_view(msg.payload.data(), msg.payload.size())));
     if (format_ == LogFormat::kText) {
       spdlog::details::log_msg copy = msg;
       copy.payload = message;

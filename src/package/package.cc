@@ -4,6 +4,7 @@
 #include <memrun/package.hpp>
 #include <memrun/plugin.h>
 #include <memrun/plugin_loader.hpp>
+#include <memrun/logging.hpp>
 #include <memrun/service.hpp>
 
 #include "cache/mapped_file.hpp"
@@ -20,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -185,6 +187,14 @@ std::pair<std::string, std::string> data_source(const std::string& spec) {
   return {spec.substr(0, eq), "data/" + spec.substr(eq + 1)};
 }
 
+// The bytes a package's files take unpacked (saturating: a manifest may
+// claim sizes whose sum overflows).
+uint64_t unpacked_size(const PackageManifest& m) {
+  uint64_t total = m.plugin.size;
+  for (const auto& f : m.files) total = f.size > UINT64_MAX - total ? UINT64_MAX : total + f.size;
+  return total;
+}
+
 void replace_all(std::string& text, std::string_view from, const std::string& to) {
   for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
     text.replace(at, from.size(), to);
@@ -276,6 +286,9 @@ OpenedPackage open_package(const std::string& url, const std::string& cache_root
   fetch_options.disk_dir = cache_root + "/.packages";  // '.' starts no service name
   fetch_options.disk_budget_bytes = options.cache_bytes;
   fetch_options.s3 = options.s3;
+  // The operator named this package: file:// may read it, and only it.
+  if (const std::string plain = internal::split_digest(url).first; plain.rfind("file://", 0) == 0)
+    fetch_options.file_roots = {plain.substr(7)};
   if (options.progress)
     fetch_options.on_progress = [&](const std::string&, uint64_t done, uint64_t total) {
       options.progress(done, total);
@@ -298,7 +311,7 @@ OpenedPackage open_package(const std::string& url, const std::string& cache_root
   if (out.manifest.abi_major != MEMRUN_ABI_MAJOR)
     throw Error(Code::kAbiMismatch, fmt::format("package {} holds a plugin built for memrun ABI {}.{}; this host "
                                                 "runs ABI {}.{}",
-                                                url, out.manifest.abi_major, out.manifest.abi_minor,
+                                                redact_credentials(url), out.manifest.abi_major, out.manifest.abi_minor,
                                                 MEMRUN_ABI_MAJOR, MEMRUN_ABI_MINOR));
 
   const fs::path dir = fs::path(cache_root) / out.manifest.service_name() / "package" / out.sha256;
@@ -316,6 +329,12 @@ OpenedPackage open_package(const std::string& url, const std::string& cache_root
       fs::remove_all(dir, ec);
     }
   }
+
+  // Refused before anything is written. The manifest's sizes are the most
+  // the unpacking writes: each file is cut off at its size.
+  if (const uint64_t size = unpacked_size(out.manifest); size > options.max_unpacked_bytes)
+    throw invalid(fmt::format("{} unpacks to {} bytes, above the limit of {} (package_max_unpacked in the config)",
+                              redact_credentials(url), size, options.max_unpacked_bytes));
 
   // Unpacked beside its final place, then renamed: a half-unpacked package is
   // never where a later start looks.

@@ -1,5 +1,7 @@
 #include "remote/http.hpp"
 
+#include <memrun/logging.hpp>
+
 #include <charconv>
 #include <curl/curl.h>
 
@@ -121,6 +123,10 @@ Response request(const std::string& method, const std::string& url, const Header
   char errbuf[CURL_ERROR_SIZE] = {0};
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  // The path goes out as given: S3 signed exactly this path, and libcurl's
+  // removal of "." and ".." segments would send another (a signature that
+  // no longer matches, or a key of another bucket).
+  curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
@@ -153,14 +159,15 @@ Response request(const std::string& method, const std::string& url, const Header
   CURLcode rc = curl_easy_perform(c);
   if (t.error) std::rethrow_exception(t.error);
   if (rc != CURLE_OK)
-    throw Error(Code::kUnavailable,
-                method + " " + url + " failed: " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+    throw Error(Code::kUnavailable, redact_credentials(method + " " + url + " failed: " +
+                                                       (errbuf[0] ? errbuf : curl_easy_strerror(rc))));
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
   if (t.diverted) sink->written = t.received;
   if (method != "HEAD" && t.has_length && response.status >= 200 && response.status < 300 &&
       t.received != t.announced)
-    throw Error(Code::kUnavailable, method + " " + url + ": body of " + std::to_string(t.received) +
-                                        " bytes, Content-Length said " + std::to_string(t.announced));
+    throw Error(Code::kUnavailable, redact_credentials(method + " " + url + ": body of " +
+                                                       std::to_string(t.received) + " bytes, Content-Length said " +
+                                                       std::to_string(t.announced)));
   return response;
 }
 

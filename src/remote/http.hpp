@@ -42,8 +42,10 @@ struct Sink {
   uint64_t written = 0;  // bytes passed to on_body by the last request
 };
 
+// Sends `url`'s path as given, dot segments included (S3 signed it so).
 // Throws Error(kUnavailable) on a transport failure (connect, reset,
-// timeout) and when the body is shorter than its Content-Length.
+// timeout) and when the body is shorter than its Content-Length; its message
+// names the URL redacted.
 Response request(const std::string& method, const std::string& url, const Headers& headers = {},
                  std::string_view body = {}, Sink* sink = nullptr);
 

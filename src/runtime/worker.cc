@@ -185,7 +185,8 @@ struct Worker::Impl {
       : svc(std::move(s)),
         opts(std::move(o)),
         ctx(SharedWorkerContext::Options{svc.name, svc.memory_bytes(), opts.result_url, opts.state_dir,
-                                         opts.state_dir.empty() ? 0 : svc.disk_bytes(), {}, opts.package_dir, opts.s3}),
+                                         opts.state_dir.empty() ? 0 : svc.disk_bytes(), {}, opts.package_dir, opts.s3,
+                                         opts.file_roots}),
         sticky(svc.sticky_key),
         topic(protocol::request_topic(svc.name)),
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
@@ -929,12 +930,11 @@ struct Worker::Impl {
   void log_cold_start() const {
     const auto phases = metrics.phases();
     double total = 0;
-    std::string table = fmt::format("  {:<32} {:>9}  {}", "phase", "seconds", "detail");
-    for (const auto& p : phases) {
-      total += p.seconds;
-      table += fmt::format("\n  {:<32} {:>9.3f}  {}", p.name, p.seconds, p.detail);
-    }
-    spdlog::info("cold start of worker {} (service {}): ready after {:.3f} s\n{}", worker_id, svc.name, total, table);
+    for (const auto& p : phases) total += p.seconds;
+    // A line per row: log lines never hold a line break (logging.cc escapes one).
+    spdlog::info("cold start of worker {} (service {}): ready after {:.3f} s", worker_id, svc.name, total);
+    spdlog::info("  {:<32} {:>9}  {}", "phase", "seconds", "detail");
+    for (const auto& p : phases) spdlog::info("  {:<32} {:>9.3f}  {}", p.name, p.seconds, p.detail);
   }
 
   void revoke(const std::vector<int32_t>& ps, bool lost) {

@@ -2,6 +2,8 @@
 
 #include "remote/retry.hpp"
 
+#include <memrun/logging.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -30,15 +32,43 @@ std::string s3_message(const std::string& body) {
 
 }  // namespace
 
+namespace {
+
+// True when resolving the key's "." and ".." segments, as a server or proxy
+// may, climbs above the bucket: "../other/x" names another bucket's object.
+bool climbs_out(std::string_view key) {
+  int depth = 0;
+  for (size_t start = 0; start <= key.size();) {
+    const size_t end = std::min(key.find('/', start), key.size());
+    const std::string_view segment = key.substr(start, end - start);
+    if (segment == "..") {
+      if (--depth < 0) return true;
+    } else if (segment != "." && !segment.empty()) {
+      ++depth;
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
 Location parse_url(const std::string& url) {
   constexpr std::string_view kScheme = "s3://";
-  if (url.rfind(kScheme, 0) != 0) throw Error(Code::kInvalidArgument, "not an s3:// URL: '" + url + "'");
+  if (url.rfind(kScheme, 0) != 0)
+    throw Error(Code::kInvalidArgument, "not an s3:// URL: '" + redact_credentials(url) + "'");
   const auto rest = url.substr(kScheme.size());
   const auto slash = rest.find('/');
   if (slash == 0 || slash == std::string::npos || slash + 1 == rest.size())
-    throw Error(Code::kInvalidArgument, "s3 URL '" + url + "' must be s3://bucket/key");
-  return {rest.substr(0, slash), rest.substr(slash + 1)};
+    throw Error(Code::kInvalidArgument, "s3 URL '" + redact_credentials(url) + "' must be s3://bucket/key");
+  Location where{rest.substr(0, slash), rest.substr(slash + 1)};
+  if (climbs_out(where.key))
+    throw Error(Code::kInvalidArgument, "s3 URL '" + redact_credentials(url) +
+                                            "': its key climbs out of bucket '" + where.bucket + "' with '..'");
+  return where;
 }
+
+std::string Location::name() const { return redact_credentials("s3://" + bucket + "/" + key); }
 
 Config Config::resolve(const S3Settings& settings) {
   auto pick = [](const std::string& set, std::initializer_list<const char*> names) {
@@ -67,7 +97,7 @@ http::Response Client::send(const std::string& method, const Location& where, co
   if (!config_.endpoint.empty()) {
     auto sep = config_.endpoint.find("://");
     if (sep == std::string::npos)
-      throw Error(Code::kInvalidArgument, "S3 endpoint '" + config_.endpoint + "' needs a scheme");
+      throw Error(Code::kInvalidArgument, "S3 endpoint '" + redact_credentials(config_.endpoint) + "' needs a scheme");
     scheme = config_.endpoint.substr(0, sep + 3);
     host = config_.endpoint.substr(sep + 3);
   }
@@ -97,7 +127,7 @@ http::Response Client::send(const std::string& method, const Location& where, co
   const std::string text = sink ? "" : response.text();
   // CompleteMultipartUpload can fail with 200 and an <Error> body.
   if (response.status < 200 || response.status >= 300 || text.find("<Error>") != std::string::npos)
-    throw http::status_error(method + " s3://" + where.bucket + "/" + where.key, response.status, s3_message(text));
+    throw http::status_error(method + " " + where.name(), response.status, s3_message(text));
   return response;
 }
 
@@ -162,7 +192,7 @@ std::string byte_range(uint64_t offset, uint64_t length) {
 }  // namespace
 
 void Client::get(const Location& where, DownloadTarget& target) const {
-  const std::string what = "GET s3://" + where.bucket + "/" + where.key;
+  const std::string what = "GET " + where.name();
   const uint64_t part = std::max<size_t>(config_.part_size, 1);
   // The first range: a small object ends here, a larger one tells its size.
   FirstPart first;
@@ -228,7 +258,7 @@ void Client::get(const Location& where, DownloadTarget& target) const {
 
 void Client::put(const Location& where, std::string_view bytes) const {
   if (bytes.size() > config_.multipart_threshold) return put_multipart(where, bytes);
-  with_retries("PUT s3://" + where.bucket + "/" + where.key, [&] { send("PUT", where, {}, {}, bytes); });
+  with_retries("PUT " + where.name(), [&] { send("PUT", where, {}, {}, bytes); });
   if (config_.progress) config_.progress(bytes.size(), bytes.size());
 }
 
@@ -245,7 +275,7 @@ std::string xml_field(const std::string& xml, const std::string& tag) {
 }  // namespace
 
 void Client::put_multipart(const Location& where, std::string_view bytes) const {
-  const std::string what = "multipart PUT s3://" + where.bucket + "/" + where.key;
+  const std::string what = "multipart PUT " + where.name();
   const size_t part = std::max<size_t>(config_.part_size, 5u << 20);
   const std::string upload_id = xml_field(
       with_retries(what, [&] { return send("POST", where, {{"uploads", ""}}, {}, {}); }).text(), "UploadId");

@@ -22,9 +22,13 @@ namespace memrun::internal::s3 {
 struct Location {
   std::string bucket;
   std::string key;
+  // "s3://bucket/key", redacted: how errors and logs name the object.
+  std::string name() const;
 };
 
-// "s3://bucket/some/key" → {bucket, "some/key"}. Throws Error(kInvalidArgument).
+// "s3://bucket/some/key" → {bucket, "some/key"}. Throws Error(kInvalidArgument),
+// also for a key whose ".." segments climb out of its bucket ("a/../../b/x").
+// "." and ".." inside the bucket stay as they are: the key is sent as signed.
 Location parse_url(const std::string& url);
 
 struct Config {

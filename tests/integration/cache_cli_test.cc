@@ -83,6 +83,7 @@ class CacheCli : public ::testing::Test {
     options.service = "vectors";
     options.disk_dir = dir();
     options.disk_budget_bytes = 64 * kMiB;
+    options.file_roots = {sources_.path};
     return std::make_unique<memrun::SharedWorkerContext>(std::move(options));
   }
 

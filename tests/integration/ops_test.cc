@@ -134,7 +134,10 @@ TEST(Metrics, ThePrometheusParserReadsThemAndCountersMoveWithTraffic) {
   memrun::test::TempDir data("memrun-metrics-data");
   const std::string blob = "0123456789abcdef";
   std::ofstream(data.path + "/blob.bin") << blob;
-  HostProcess h = memrun::test::start_host(SDK_PLUGIN, {"--metrics-address", "127.0.0.1:0", "--service", "metered"});
+  const std::string config = data.path + "/config.json";
+  std::ofstream(config) << nlohmann::json{{"file_roots", {data.path}}}.dump();  // file:// reads only there
+  HostProcess h = memrun::test::start_host(SDK_PLUGIN, {"--metrics-address", "127.0.0.1:0", "--service", "metered",
+                                                        "--config", config});
   ASSERT_TRUE(memrun::test::wait_assigned(h)) << h.proc->output();
   const int port = memrun::test::metrics_port(h);
   ASSERT_GT(port, 0) << h.proc->output();

@@ -11,9 +11,16 @@
 #include <fstream>
 #include <thread>
 
+namespace {
+// file:// reads only under its roots; these tests' files are in the test temp dir.
+memrun::SharedWorkerContext::Options under_temp(memrun::SharedWorkerContext::Options o) {
+  o.file_roots = {testing::TempDir()};
+  return o;
+}
+}  // namespace
 
 TEST(ObjectStore, SetGetAndWrongType) {
-  memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
+  memrun::SharedWorkerContext ctx(under_temp({"test", 1 << 20, ""}));
   ctx.set_object("v", std::make_shared<std::vector<int>>(3, 7), 12);
   EXPECT_EQ(ctx.get_object<std::vector<int>>("v")->at(2), 7);
   try {
@@ -31,7 +38,7 @@ TEST(ObjectStore, SetGetAndWrongType) {
 }
 
 TEST(ObjectStore, ReplacedObjectStaysValidForHolders) {
-  memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
+  memrun::SharedWorkerContext ctx(under_temp({"test", 1 << 20, ""}));
   ctx.set_object("s", std::make_shared<std::string>("old"), 3);
   auto held = ctx.get_object<std::string>("s");
   ctx.set_object("s", std::make_shared<std::string>("new"), 3);
@@ -83,7 +90,7 @@ TEST(ObjectStore, ConcurrentSetGetStaysWithinBudget) {
 TEST(GetOrFetch, FileUrlThenRamHit) {
   std::string path = testing::TempDir() + "/memrun_blob_test.bin";
   { std::ofstream(path) << "hello blob"; }
-  memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
+  memrun::SharedWorkerContext ctx(under_temp({"test", 1 << 20, ""}));
   auto first = ctx.get_or_fetch("file://" + path);
   EXPECT_EQ(first.view(), "hello blob");
   EXPECT_EQ(first.tier(), memrun::Tier::kRemote);
@@ -99,7 +106,7 @@ TEST(GetOrFetch, ExpectedDigestIsCheckedBeforeAnythingIsCached) {
   // sha256("hello blob"), computed independently with sha256sum.
   const std::string good = "file://" + path + "#sha256=" + HELLO_BLOB_SHA256;
   const std::string bad = "file://" + path + "#sha256=" + std::string(64, '0');
-  memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
+  memrun::SharedWorkerContext ctx(under_temp({"test", 1 << 20, ""}));
   try {
     ctx.get_or_fetch(bad);
     ADD_FAILURE() << "a wrong digest was accepted";
@@ -122,7 +129,7 @@ TEST(GetOrFetch, RemoteThenRamAndAfterARestartFromDisk) {
   const std::string path = root + "/source.bin";
   { std::ofstream(path) << std::string(100000, 'z'); }
   const std::string url = "file://" + path;
-  memrun::SharedWorkerContext::Options o{"test", 1 << 20, "", root + "/cache", 64 << 20};
+  const auto o = under_temp({"test", 1 << 20, "", root + "/cache", 64 << 20});
   {
     memrun::SharedWorkerContext ctx(o);
     std::vector<std::thread> threads;
@@ -154,7 +161,7 @@ TEST(GetOrFetch, ACorruptedDiskEntryFailsItsReaderOnceThenIsRefetched) {
   const std::string bytes(6 << 20, 'q');
   { std::ofstream(path) << bytes; }
   const std::string url = "file://" + path;
-  memrun::SharedWorkerContext::Options o{"test", 64 << 20, "", root + "/cache", 64 << 20};
+  const auto o = under_temp({"test", 64 << 20, "", root + "/cache", 64 << 20});
   { memrun::SharedWorkerContext(o).get_or_fetch(url); }
   for (const auto& f : std::filesystem::recursive_directory_iterator(root + "/cache"))
     if (f.path().extension() == ".data") {
@@ -178,7 +185,7 @@ TEST(GetOrFetch, ADigestMismatchIsOnlyTheErrorOfWhoNamedTheDigest) {
   const std::string path = testing::TempDir() + "/memrun_digest_flight.bin";
   { std::ofstream(path) << std::string(1 << 20, 'd'); }
   for (int round = 0; round < 20; ++round) {
-    memrun::SharedWorkerContext ctx({"test", 64 << 20, ""});
+    memrun::SharedWorkerContext ctx(under_temp({"test", 64 << 20, ""}));
     std::atomic<int> plain_ok{0}, wrong_failed{0};
     std::vector<std::thread> threads;
     for (int i = 0; i < 8; ++i) {
@@ -209,7 +216,7 @@ TEST(GetOrFetch, AStaleCachedCopyIsReplacedOnlyWhenTheSourceHasThePinnedDigest) 
   const std::string v1(300000, '1'), v2(300000, '2');
   auto pinned = [&](const std::string& bytes) { return url + "#sha256=" + memrun::internal::sha256_hex(bytes); };
   { std::ofstream(path) << v1; }
-  memrun::SharedWorkerContext::Options o{"test", 64 << 20, "", root + "/cache", 64 << 20};
+  const auto o = under_temp({"test", 64 << 20, "", root + "/cache", 64 << 20});
   {
     memrun::SharedWorkerContext ctx(o);
     EXPECT_EQ(ctx.get_or_fetch(pinned(v1)).tier(), memrun::Tier::kRemote);
@@ -232,7 +239,7 @@ TEST(GetOrFetch, AStaleCachedCopyIsReplacedOnlyWhenTheSourceHasThePinnedDigest) 
 }
 
 TEST(GetOrFetch, ErrorsAreClassified) {
-  memrun::SharedWorkerContext ctx({"test", 1 << 20, ""});
+  memrun::SharedWorkerContext ctx(under_temp({"test", 1 << 20, ""}));
   auto code_of = [&](const std::string& url) {
     try {
       ctx.get_or_fetch(url);
@@ -241,7 +248,8 @@ TEST(GetOrFetch, ErrorsAreClassified) {
     }
     return memrun::Code::kOk;
   };
-  EXPECT_EQ(code_of("file:///nonexistent/memrun/x"), memrun::Code::kNotFound);
+  EXPECT_EQ(code_of("file://" + testing::TempDir() + "/nonexistent/memrun/x"), memrun::Code::kNotFound);
+  EXPECT_EQ(code_of("file:///nonexistent/memrun/x"), memrun::Code::kInvalidArgument) << "outside the roots";
   EXPECT_EQ(code_of("ftp://x/y"), memrun::Code::kInvalidArgument);
   EXPECT_EQ(code_of("file://relative"), memrun::Code::kInvalidArgument);
   EXPECT_EQ(code_of("http://127.0.0.1:1/x"), memrun::Code::kUnavailable);
@@ -249,7 +257,7 @@ TEST(GetOrFetch, ErrorsAreClassified) {
 
 TEST(UploadResult, WritesAtomicallyUnderTheResultDir) {
   std::string dir = testing::TempDir() + "/memrun_results";
-  memrun::SharedWorkerContext ctx({"test", 1 << 20, "file://" + dir});
+  memrun::SharedWorkerContext ctx(under_temp({"test", 1 << 20, "file://" + dir}));
   std::string url = ctx.upload_result("result bytes", "job/1.out");
   EXPECT_EQ(url, "file://" + dir + "/job/1.out");
   EXPECT_EQ(ctx.get_or_fetch(url).view(), "result bytes");

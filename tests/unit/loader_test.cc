@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 
 namespace {
@@ -125,7 +126,10 @@ class SdkPlugin : public testing::Test {
   }
   std::shared_ptr<const memrun::LoadedPlugin> plugin_;
   memrun::MemoryService svc_;
-  memrun::SharedWorkerContext ctx_{{"sdk", 1 << 20, "file://" + testing::TempDir() + "/sdk_results"}};
+  memrun::SharedWorkerContext ctx_{{.service = "sdk",
+                                     .memory_budget_bytes = 1 << 20,
+                                     .result_url = "file://" + testing::TempDir() + "/sdk_results",
+                                     .file_roots = {testing::TempDir()}}};
 };
 
 TEST_F(SdkPlugin, DescriptorAndDefaults) {
@@ -156,9 +160,18 @@ TEST_F(SdkPlugin, FetchLendsBytesThroughTheAbi) {
   EXPECT_EQ(r["tier"], MEMRUN_TIER_REMOTE);
   r = nlohmann::json::parse(call({{"op", "fetch"}, {"url", "file://" + path}}).body());
   EXPECT_EQ(r["tier"], MEMRUN_TIER_RAM);
-  auto e = call_error({{"op", "fetch"}, {"url", "file:///nonexistent/x"}});
+  auto e = call_error({{"op", "fetch"}, {"url", "file://" + testing::TempDir() + "/nonexistent/x"}});
   EXPECT_EQ(e.code(), memrun::Code::kNotFound);
   EXPECT_NE(std::string(e.what()).find("/nonexistent/x"), std::string::npos) << e.what();
+}
+
+// A NUL inside a URL would cross the C ABI cut short: the host would serve
+// another file than the one the plugin named. The SDK refuses it.
+TEST_F(SdkPlugin, AUrlHoldingANulIsRefusedBeforeItCrossesTheAbi) {
+  std::string path = testing::TempDir() + "/sdk_nul.txt";
+  { std::ofstream(path) << "the other file"; }
+  auto e = call_error({{"op", "fetch"}, {"url", "file://" + path + std::string(1, '\0') + "-not-this"}});
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
 }
 
 TEST_F(SdkPlugin, DeadlineIsVisible) {
@@ -174,6 +187,19 @@ TEST_F(SdkPlugin, ExceptionsBecomeStatusCodes) {
   EXPECT_EQ(call_error({{"op", "throw_int"}}).code(), memrun::Code::kInternal);
   EXPECT_EQ(call_error({{"op", "bad_field"}, {"n", "x"}}).code(), memrun::Code::kInvalidArgument);
   EXPECT_EQ(call_error({{"op", "nope"}}).code(), memrun::Code::kUnimplemented);
+}
+
+// The URL buffer is checked before the upload: a RESOURCE_EXHAUSTED (which
+// a plugin may retry with a larger buffer) has stored nothing yet. The SDK's
+// buffer holds 2048 bytes; this key makes a longer URL.
+TEST_F(SdkPlugin, UploadResultRefusesATooSmallUrlBufferBeforeUploading) {
+  std::string key;
+  for (int i = 0; i < 12; ++i) key += std::string(200, 'd') + "/";
+  key += "r.txt";
+  std::filesystem::remove_all(testing::TempDir() + "/sdk_results/" + key.substr(0, 200));  // an earlier run's
+  auto e = call_error({{"op", "upload"}, {"key", key}});
+  EXPECT_EQ(e.code(), memrun::Code::kResourceExhausted) << e.what();
+  EXPECT_FALSE(std::filesystem::exists(testing::TempDir() + "/sdk_results/" + key)) << "uploaded anyway";
 }
 
 TEST_F(SdkPlugin, UploadResultReturnsUrl) {

@@ -230,6 +230,28 @@ TEST_F(Package, LinksAndDirectoriesAreNotRegularFilesAndAreRefused) {
                  "not a regular file");
 }
 
+// Small to download, large unpacked (the probe's 2 GiB of zeros from 767 KB,
+// at test scale): refused before anything is written.
+TEST_F(Package, APackageLargerUnpackedThanItsLimitIsRefusedBeforeUnpacking) {
+  write_text(dir("zeros.bin"), std::string(3 << 20, '\0'));
+  spec_.data_files = {dir("zeros.bin").string()};
+  const std::string zeros = dir("zeros.tar.zst").string();
+  memrun::write_package(spec_, zeros);
+  EXPECT_LT(fs::file_size(zeros), fs::file_size(SDK_PLUGIN) + (1u << 20)) << "it compresses";
+  memrun::OpenPackageOptions options;
+  options.max_unpacked_bytes = fs::file_size(SDK_PLUGIN) + (1u << 20);
+  try {
+    memrun::open_package(url(zeros), cache_root(), options);
+    ADD_FAILURE() << "opened";
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unpacks to"), std::string::npos) << e.what();
+  }
+  std::error_code ec;
+  EXPECT_TRUE(!fs::exists(unpacked_root(), ec) || fs::is_empty(unpacked_root(), ec)) << "something was unpacked";
+  EXPECT_FALSE(memrun::open_package(url(zeros), cache_root()).reused) << "the default limit lets it through";
+}
+
 TEST_F(Package, SomethingThatIsNotAPackageIsRefused) {
   write_text(dir("plain.tar.zst"), "just some text, not zstd");
   expect_refused(dir("plain.tar.zst").string(), memrun::Code::kInvalidArgument, "package");
