@@ -11,10 +11,6 @@ namespace memrun {
 
 Reply::Reply(const nlohmann::json& value) : body_(value.dump()) {}
 
-Blob RequestContext::get_or_fetch(const std::string& url) {
-  return worker().get_or_fetch(url, FetchWait{deadline(), [this] { return cancelled(); }});
-}
-
 Reply Reply::raw(std::string bytes) {
   Reply r;
   r.body_ = std::move(bytes);

@@ -1,6 +1,7 @@
 #include "s3/client.hpp"
 
 #include "remote/retry.hpp"
+#include "s3/response.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -18,14 +19,6 @@ namespace {
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
-}
-
-// S3 explains a refusal in <Message>...</Message>.
-std::string s3_message(const std::string& body) {
-  auto start = body.find("<Message>");
-  auto end = body.find("</Message>");
-  if (start == std::string::npos || end == std::string::npos || end < start) return "";
-  return body.substr(start + 9, end - start - 9);
 }
 
 }  // namespace
@@ -96,8 +89,8 @@ http::Response Client::send(const std::string& method, const Location& where, co
   if (std::find(accept.begin(), accept.end(), response.status) != accept.end()) return response;
   const std::string text = sink ? "" : response.text();
   // CompleteMultipartUpload can fail with 200 and an <Error> body.
-  if (response.status < 200 || response.status >= 300 || text.find("<Error>") != std::string::npos)
-    throw http::status_error(method + " s3://" + where.bucket + "/" + where.key, response.status, s3_message(text));
+  if (response.status < 200 || response.status >= 300 || is_error_body(text))
+    throw http::status_error(method + " s3://" + where.bucket + "/" + where.key, response.status, error_message(text));
   return response;
 }
 
@@ -231,18 +224,6 @@ void Client::put(const Location& where, std::string_view bytes) const {
   with_retries("PUT s3://" + where.bucket + "/" + where.key, [&] { send("PUT", where, {}, {}, bytes); });
   if (config_.progress) config_.progress(bytes.size(), bytes.size());
 }
-
-namespace {
-
-std::string xml_field(const std::string& xml, const std::string& tag) {
-  auto start = xml.find("<" + tag + ">");
-  auto end = xml.find("</" + tag + ">");
-  if (start == std::string::npos || end == std::string::npos) return "";
-  start += tag.size() + 2;
-  return xml.substr(start, end - start);
-}
-
-}  // namespace
 
 void Client::put_multipart(const Location& where, std::string_view bytes) const {
   const std::string what = "multipart PUT s3://" + where.bucket + "/" + where.key;
