@@ -140,11 +140,13 @@ FirstPart first_part(const http::Response& r, const std::string& what) {
     f.total = http::parse_length(length, what + " Content-Length");
     return f;
   }
-  const std::string range = r.header("content-range");  // "bytes 0-N/TOTAL"
-  const auto slash = range.rfind('/');
-  if (r.status != 206 || slash == std::string::npos || range.substr(slash + 1) == "*")
-    throw Error(Code::kUnavailable, what + ": unusable Content-Range '" + range + "'");
-  f.total = http::parse_length(std::string_view(range).substr(slash + 1), what + " Content-Range");
+  const std::string text = r.header("content-range");
+  if (r.status != 206) throw Error(Code::kUnavailable, what + ": HTTP " + std::to_string(r.status) + ", expected 206");
+  // The body is written at offset 0: a range starting elsewhere would put
+  // its bytes in the wrong place.
+  const auto range = http::parse_content_range(text, what + " Content-Range");
+  if (range.first != 0) throw Error(Code::kUnavailable, what + ": Content-Range '" + text + "' does not start at 0");
+  f.total = range.total;
   return f;
 }
 
