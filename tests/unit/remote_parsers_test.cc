@@ -3,10 +3,12 @@
 // upload continues. tests/fuzz holds the same functions to these contracts
 // on random input.
 #include "remote/http.hpp"
+#include "s3/response.hpp"
 
 #include <gtest/gtest.h>
 
 namespace http = memrun::internal::http;
+namespace s3 = memrun::internal::s3;
 using memrun::Code;
 
 namespace {
@@ -36,4 +38,24 @@ TEST(ContentRange, RefusesWhatCannotSizeADownloadAsRetriable) {
                                "bytes -1-99/100", "bytes 10-5/100", "bytes 0-100/100", "bytes 0-99/18446744073709551616",
                                "items 0-99/100", "bytes 0/99-100"})
     EXPECT_EQ(refusal(bad), Code::kUnavailable) << bad;
+}
+
+TEST(S3Response, ReadsTheFieldsOfAnAnswer) {
+  EXPECT_EQ(s3::xml_field("<InitiateMultipartUploadResult><Bucket>b</Bucket><UploadId>VXBs.b2_Fk-</UploadId>"
+                          "</InitiateMultipartUploadResult>",
+                          "UploadId"),
+            "VXBs.b2_Fk-");
+  const std::string error = "<Error><Code>NoSuchKey</Code><Message>The key does not exist.</Message></Error>";
+  EXPECT_EQ(s3::error_message(error), "The key does not exist.");
+  EXPECT_TRUE(s3::is_error_body(error));
+  EXPECT_EQ(s3::xml_field(error, "UploadId"), "");
+  EXPECT_EQ(s3::xml_field("<UploadId>never closed", "UploadId"), "");
+}
+
+// Found by tests/fuzz/s3_response.cc: a closing tag before the opening one
+// made the field run to the end of the body, closing tag included, and that
+// text became the upload id of every part.
+TEST(S3Response, AClosingTagBeforeTheFieldIsNotItsEnd) {
+  EXPECT_EQ(s3::xml_field("</UploadId><UploadId>abc</UploadId><X/>", "UploadId"), "abc");
+  EXPECT_EQ(s3::error_message("</Message><Error><Message>denied</Message></Error>"), "denied");
 }
