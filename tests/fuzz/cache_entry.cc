@@ -66,6 +66,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   if (r.status == MetaRead::Status::kOk) {
     const EntryMeta& m = r.meta;
     FUZZ_CHECK(sha256_hex(m.url) == hash);
+    // The numbers are the integers written.
+    const auto j = nlohmann::json::parse(meta);
+    FUZZ_CHECK(fuzz::is_integer(j["size"], m.size) && fuzz::is_integer(j["chunk"], m.chunk));
+    FUZZ_CHECK(j["xxh3"].size() == m.xxh3.size());
+    for (size_t i = 0; i < m.xxh3.size(); ++i) FUZZ_CHECK(fuzz::is_integer(j["xxh3"][i], m.xxh3[i]));
     FUZZ_CHECK(m.size == data.size());
     FUZZ_CHECK(m.chunk >= 1 && m.chunk <= kMaxChunk);
     // The chunks tile [0, size) in order, and each check reads only its bytes.

@@ -6,11 +6,14 @@
 
 #include <memrun/status.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #define FUZZ_CHECK(cond)                                                                        \
   do {                                                                                          \
@@ -36,6 +39,15 @@ bool accepts(F&& parse, std::initializer_list<Code> codes) {
                  e.what());
     std::abort();
   }
+}
+
+// True when `j` is the JSON integer `n`: not 2.0 for 2, and not -1 for
+// 2^64-1, which nlohmann's operator== takes as equal.
+template <class T>
+bool is_integer(const nlohmann::json& j, T n) {
+  if (j.is_number_unsigned()) return std::cmp_equal(j.get<uint64_t>(), n);
+  if (j.is_number_integer()) return std::cmp_equal(j.get<int64_t>(), n);
+  return false;
 }
 
 inline std::string_view text_of(const uint8_t* data, size_t size) {

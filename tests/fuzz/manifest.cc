@@ -33,14 +33,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   PackageManifest m;
   if (!fuzz::accepts([&] { m = PackageManifest::from_json(json); }, {Code::kInvalidArgument})) return 0;
 
-  // An accepted manifest means what it says: each number kept as written
-  // (JSON compares numbers by value, so 1.5 or 2^32+1 kept as 1 fails here).
-  FUZZ_CHECK(json["format"] == m.format && m.format == kPackageFormat);
-  FUZZ_CHECK(json["max_workers"] == m.max_workers && m.max_workers >= 1);
-  FUZZ_CHECK(json["abi"]["major"] == m.abi_major && json["abi"]["minor"] == m.abi_minor);
-  FUZZ_CHECK(json["plugin"]["file"]["size"] == m.plugin.size);
+  // An accepted manifest means what it says: each number is the integer
+  // written (not 1.5 or 2^32+1 kept as 1).
+  FUZZ_CHECK(fuzz::is_integer(json["format"], m.format) && m.format == kPackageFormat);
+  FUZZ_CHECK(fuzz::is_integer(json["max_workers"], m.max_workers) && m.max_workers >= 1);
+  FUZZ_CHECK(fuzz::is_integer(json["abi"]["major"], m.abi_major) && fuzz::is_integer(json["abi"]["minor"], m.abi_minor));
+  FUZZ_CHECK(fuzz::is_integer(json["plugin"]["file"]["size"], m.plugin.size));
   FUZZ_CHECK(json["files"].is_array() && json["files"].size() == m.files.size());
-  for (size_t i = 0; i < m.files.size(); ++i) FUZZ_CHECK(json["files"][i]["size"] == m.files[i].size);
+  for (size_t i = 0; i < m.files.size(); ++i) FUZZ_CHECK(fuzz::is_integer(json["files"][i]["size"], m.files[i].size));
   FUZZ_CHECK(!m.service_name().empty());
   FUZZ_CHECK(m.plugin.path.rfind("plugin/", 0) == 0 && stays_inside(m.plugin.path));
   std::set<std::string> paths{m.plugin.path};
