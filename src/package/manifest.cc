@@ -95,7 +95,10 @@ PackageManifest PackageManifest::from_json(const nlohmann::json& j) {
     m.plugin_name = j.at("plugin").at("name").get<std::string>();
     m.plugin_version = j.at("plugin").at("version").get<std::string>();
     m.plugin = file_from_json(j.at("plugin").at("file"), "plugin");
-    for (const auto& f : j.at("files")) m.files.push_back(file_from_json(f, "data"));
+    // An array only: iterating an object would take its values as the list.
+    const auto& files = j.at("files");
+    if (!files.is_array()) throw bad("'files' must be an array");
+    for (const auto& f : files) m.files.push_back(file_from_json(f, "data"));
     m.created = j.at("created").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw bad(std::string("missing or mistyped field: ") + e.what());

@@ -145,6 +145,14 @@ TEST_F(Package, ManifestNumbersAreTheIntegersWrittenOrRefused) {
   }
 }
 
+// Found with tests/fuzz/manifest.cc's contract: an object in place of the
+// files array was read as the list of its values.
+TEST_F(Package, ManifestFilesMustBeAnArray) {
+  nlohmann::json m = manifest_.to_json();
+  m["files"] = {{"first", m["files"][0]}};
+  EXPECT_THROW(memrun::PackageManifest::from_json(m), memrun::Error);
+}
+
 TEST_F(Package, OpensIntoAPrivateDirectoryAndASecondOpenReusesTheCachedPackage) {
   auto first = memrun::open_package(url(package()), cache_root());
   EXPECT_EQ(first.fetched_from, memrun::Tier::kRemote);
