@@ -1,5 +1,7 @@
 #include "cache/entry_files.hpp"
 
+#include "core/json_integer.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,17 +87,27 @@ MetaRead read_entry_meta(const std::string& dir, const std::string& hash) {
   MetaRead r;
   try {
     const auto j = nlohmann::json::parse(text);
-    if (j.at("format").get<int>() != kEntryFormat)
+    if (json_integer<int>(j.at("format")) != kEntryFormat)
       return bad("meta format " + j.at("format").dump() + ", not " + std::to_string(kEntryFormat));
     r.meta.url = j.at("url").get<std::string>();
-    r.meta.size = j.at("size").get<uint64_t>();
-    r.meta.chunk = j.at("chunk").get<size_t>();
-    r.meta.xxh3 = j.at("xxh3").get<std::vector<uint64_t>>();
+    // Integers as written: a converted 4.5 or -1 would pass for another entry's numbers.
+    const auto size = json_integer<uint64_t>(j.at("size"));
+    const auto chunk = json_integer<size_t>(j.at("chunk"));
+    if (!size || !chunk) return bad("unreadable meta: size and chunk must be byte counts");
+    r.meta.size = *size;
+    r.meta.chunk = *chunk;
+    const auto& sums = j.at("xxh3");
+    if (!sums.is_array()) return bad("unreadable meta: xxh3 must be an array of checksums");
+    for (const auto& sum : sums) {
+      const auto n = json_integer<uint64_t>(sum);
+      if (!n) return bad("unreadable meta: xxh3 must be an array of checksums");
+      r.meta.xxh3.push_back(*n);
+    }
   } catch (const nlohmann::json::exception& e) {
     return bad(std::string("unreadable meta: ") + e.what());
   }
   if (r.meta.chunk == 0 || r.meta.chunk > kMaxChunk ||
-      r.meta.xxh3.size() != (r.meta.size + r.meta.chunk - 1) / r.meta.chunk)
+      r.meta.xxh3.size() != r.meta.size / r.meta.chunk + (r.meta.size % r.meta.chunk != 0))
     return bad("its checksums do not cover its size");
   struct stat data {};
   if (::stat(entry_data_path(dir, hash).c_str(), &data) != 0) {

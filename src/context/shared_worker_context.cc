@@ -1,4 +1,5 @@
 #include <memrun/context.hpp>
+#include <memrun/service.hpp>
 
 #include "cache/disk_cache.hpp"
 #include "context/object_store.hpp"
@@ -292,6 +293,10 @@ Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest, const 
   Blob hit;
   if (impl_->find_in_ram(std::string(kBlobPrefix) + url, expected, &hit)) return hit;
   return await(impl_->join_flight(url, expected), wait, url);
+}
+
+Blob RequestContext::get_or_fetch(const std::string& url) {
+  return worker().get_or_fetch(url, FetchWait{deadline(), [this] { return cancelled(); }});
 }
 
 std::string SharedWorkerContext::result_url(const std::string& key) const {

@@ -2,18 +2,17 @@
 #include <memrun/routing.hpp>
 #include <memrun/service.hpp>
 
+#include "core/json_integer.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 namespace memrun {
 
 Reply::Reply(const nlohmann::json& value) : body_(value.dump()) {}
-
-Blob RequestContext::get_or_fetch(const std::string& url) {
-  return worker().get_or_fetch(url, FetchWait{deadline(), [this] { return cancelled(); }});
-}
 
 Reply Reply::raw(std::string bytes) {
   Reply r;
@@ -97,20 +96,34 @@ void apply_service_fields(MemoryService& s, const nlohmann::json& fields) {
   if (fields.is_null()) return;
   if (!fields.is_object())
     throw Error(Code::kInvalidArgument, "service fields must be a JSON object");
-  for (const auto& [name, value] : fields.items()) {
+  for (const auto& field : fields.items()) {
+    // Named references, not a structured binding: clang 14 (the fuzz
+    // build's) cannot capture one in a lambda.
+    const std::string& name = field.key();
+    const nlohmann::json& value = field.value();
+    // Counts are kept exactly as written: get<int>() would turn 1.5 into 1
+    // and 4294967297 into 1, and 1e300 is undefined behaviour.
+    const auto integer = [&](auto& out) {
+      using T = std::remove_reference_t<decltype(out)>;
+      const auto n = internal::json_integer<T>(value);
+      if (!n)
+        throw Error(Code::kInvalidArgument,
+                    "service field '" + name + "' must be " + internal::json_integer_refusal<T>(value));
+      out = *n;
+    };
     try {
       if (name == "name") s.name = value.get<std::string>();
       else if (name == "memory") s.memory = value.get<std::string>();
       else if (name == "disk") s.disk = value.get<std::string>();
-      else if (name == "concurrency") s.concurrency = value.get<int>();
+      else if (name == "concurrency") integer(s.concurrency);
       else if (name == "timeout_seconds") s.timeout_seconds = value.get<double>();
       else if (name == "sticky_key") s.sticky_key = value.get<std::string>();
-      else if (name == "partitions") s.partitions = value.get<int>();
-      else if (name == "max_payload_bytes") s.max_payload_bytes = value.get<uint64_t>();
-      else if (name == "max_attempts") s.max_attempts = value.get<int>();
-      else if (name == "retry_backoff_ms") s.retry_backoff_ms = value.get<int>();
-      else if (name == "dedup_window") s.dedup_window = value.get<int>();
-      else if (name == "max_crashes") s.max_crashes = value.get<int>();
+      else if (name == "partitions") integer(s.partitions);
+      else if (name == "max_payload_bytes") integer(s.max_payload_bytes);
+      else if (name == "max_attempts") integer(s.max_attempts);
+      else if (name == "retry_backoff_ms") integer(s.retry_backoff_ms);
+      else if (name == "dedup_window") integer(s.dedup_window);
+      else if (name == "max_crashes") integer(s.max_crashes);
       else
         throw Error(Code::kInvalidArgument, "unknown service field '" + name + "'");
     } catch (const nlohmann::json::exception& e) {

@@ -4,6 +4,8 @@
 #include <memrun/protocol.hpp>
 #include <memrun/service.hpp>
 
+#include "core/json_integer.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -12,6 +14,14 @@ namespace memrun {
 namespace {
 
 Error bad(const std::string& what) { return Error(Code::kInvalidArgument, "package manifest: " + what); }
+
+// j[key] as the exact integer written; `name` says where it is.
+template <class T>
+T integer(const nlohmann::json& j, const char* key, const std::string& name) {
+  const nlohmann::json& v = j.at(key);
+  if (auto n = internal::json_integer<T>(v)) return *n;
+  throw bad(name + " must be " + internal::json_integer_refusal<T>(v));
+}
 
 // Paths inside a package are plain: components of [A-Za-z0-9._-], none empty,
 // "." or "..", under the expected top folder. They become file names on the
@@ -37,7 +47,7 @@ void check_path(const std::string& path, std::string_view top) {
 PackageFile file_from_json(const nlohmann::json& j, std::string_view top) {
   PackageFile f;
   f.path = j.at("path").get<std::string>();
-  f.size = j.at("size").get<uint64_t>();
+  f.size = integer<uint64_t>(j, "size", "size of '" + f.path + "'");
   f.sha256 = j.at("sha256").get<std::string>();
   check_path(f.path, top);
   if (f.sha256.size() != 64 ||
@@ -74,18 +84,21 @@ PackageManifest PackageManifest::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw bad("not a JSON object");
   PackageManifest m;
   try {
-    m.format = j.at("format").get<int>();
+    m.format = integer<int>(j, "format", "format");
     if (m.format != kPackageFormat)
       throw bad("format " + std::to_string(m.format) + " is not supported: this memrun reads format " +
                 std::to_string(kPackageFormat));
     m.service = j.at("service");
-    m.max_workers = j.at("max_workers").get<int>();
-    m.abi_major = j.at("abi").at("major").get<int>();
-    m.abi_minor = j.at("abi").at("minor").get<int>();
+    m.max_workers = integer<int>(j, "max_workers", "max_workers");
+    m.abi_major = integer<int>(j.at("abi"), "major", "abi.major");
+    m.abi_minor = integer<int>(j.at("abi"), "minor", "abi.minor");
     m.plugin_name = j.at("plugin").at("name").get<std::string>();
     m.plugin_version = j.at("plugin").at("version").get<std::string>();
     m.plugin = file_from_json(j.at("plugin").at("file"), "plugin");
-    for (const auto& f : j.at("files")) m.files.push_back(file_from_json(f, "data"));
+    // An array only: iterating an object would take its values as the list.
+    const auto& files = j.at("files");
+    if (!files.is_array()) throw bad("'files' must be an array");
+    for (const auto& f : files) m.files.push_back(file_from_json(f, "data"));
     m.created = j.at("created").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw bad(std::string("missing or mistyped field: ") + e.what());

@@ -179,6 +179,20 @@ uint64_t parse_length(std::string_view text, const std::string& what) {
   return value;
 }
 
+ContentRange parse_content_range(std::string_view text, const std::string& what) {
+  constexpr std::string_view kUnit = "bytes ";
+  const auto dash = text.find('-'), slash = text.find('/');
+  if (text.rfind(kUnit, 0) != 0 || dash == std::string_view::npos || slash == std::string_view::npos || slash < dash)
+    throw Error(Code::kUnavailable, what + ": unusable Content-Range '" + std::string(text) + "'");
+  ContentRange r;
+  r.first = parse_length(text.substr(kUnit.size(), dash - kUnit.size()), what);
+  r.last = parse_length(text.substr(dash + 1, slash - dash - 1), what);
+  r.total = parse_length(text.substr(slash + 1), what);
+  if (r.first > r.last || r.last >= r.total)
+    throw Error(Code::kUnavailable, what + ": Content-Range '" + std::string(text) + "' is not within its total");
+  return r;
+}
+
 Error status_error(const std::string& what, long status, const std::string& detail) {
   std::string msg = what + ": HTTP " + std::to_string(status) + (detail.empty() ? "" : " (" + detail + ")");
   if (status == 404 || status == 410) return Error(Code::kNotFound, msg);

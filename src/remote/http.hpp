@@ -54,6 +54,14 @@ Response request(const std::string& method, const std::string& url, const Header
 // server or proxy that garbles one may well answer again properly.
 uint64_t parse_length(std::string_view text, const std::string& what);
 
+// A 206's Content-Range, "bytes FIRST-LAST/TOTAL" (RFC 9110 14.4), with
+// FIRST <= LAST < TOTAL. Throws Error(kUnavailable) naming `what` for
+// anything else, an unknown total ("/*") included: callers need the size.
+struct ContentRange {
+  uint64_t first = 0, last = 0, total = 0;
+};
+ContentRange parse_content_range(std::string_view text, const std::string& what);
+
 // Error for a non-2xx status: 404/410 kNotFound, 5xx/429 kUnavailable
 // (retriable), 401/403 kInvalidArgument naming credentials, others
 // kInvalidArgument. `detail` (e.g. S3's <Message>) is appended.

@@ -6,6 +6,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,12 @@ struct RequestHeaders {
 // Reads the request headers; malformed numbers are treated as absent and
 // reported in `problem` so the worker can log them.
 RequestHeaders read_request_headers(const rd_kafka_message_t* msg, std::string* problem);
+
+// The same from `header`, which gives a header's last value or nullopt when
+// it is absent (a record's headers are producer bytes: the fuzz target feeds
+// them here without a broker).
+using HeaderLookup = std::function<std::optional<std::string>(std::string_view name)>;
+RequestHeaders parse_request_headers(const HeaderLookup& header, std::string* problem);
 
 // The value of header `name` as a whole decimal number; nullopt when the
 // header is absent or anything else.

@@ -1,6 +1,7 @@
 #include "s3/client.hpp"
 
 #include "remote/retry.hpp"
+#include "s3/response.hpp"
 
 #include <memrun/logging.hpp>
 
@@ -20,14 +21,6 @@ namespace {
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
-}
-
-// S3 explains a refusal in <Message>...</Message>.
-std::string s3_message(const std::string& body) {
-  auto start = body.find("<Message>");
-  auto end = body.find("</Message>");
-  if (start == std::string::npos || end == std::string::npos || end < start) return "";
-  return body.substr(start + 9, end - start - 9);
 }
 
 }  // namespace
@@ -126,8 +119,8 @@ http::Response Client::send(const std::string& method, const Location& where, co
   if (std::find(accept.begin(), accept.end(), response.status) != accept.end()) return response;
   const std::string text = sink ? "" : response.text();
   // CompleteMultipartUpload can fail with 200 and an <Error> body.
-  if (response.status < 200 || response.status >= 300 || text.find("<Error>") != std::string::npos)
-    throw http::status_error(method + " " + where.name(), response.status, s3_message(text));
+  if (response.status < 200 || response.status >= 300 || is_error_body(text))
+    throw http::status_error(method + " " + where.name(), response.status, error_message(text));
   return response;
 }
 
@@ -177,11 +170,13 @@ FirstPart first_part(const http::Response& r, const std::string& what) {
     f.total = http::parse_length(length, what + " Content-Length");
     return f;
   }
-  const std::string range = r.header("content-range");  // "bytes 0-N/TOTAL"
-  const auto slash = range.rfind('/');
-  if (r.status != 206 || slash == std::string::npos || range.substr(slash + 1) == "*")
-    throw Error(Code::kUnavailable, what + ": unusable Content-Range '" + range + "'");
-  f.total = http::parse_length(std::string_view(range).substr(slash + 1), what + " Content-Range");
+  const std::string text = r.header("content-range");
+  if (r.status != 206) throw Error(Code::kUnavailable, what + ": HTTP " + std::to_string(r.status) + ", expected 206");
+  // The body is written at offset 0: a range starting elsewhere would put
+  // its bytes in the wrong place.
+  const auto range = http::parse_content_range(text, what + " Content-Range");
+  if (range.first != 0) throw Error(Code::kUnavailable, what + ": Content-Range '" + text + "' does not start at 0");
+  f.total = range.total;
   return f;
 }
 
@@ -261,18 +256,6 @@ void Client::put(const Location& where, std::string_view bytes) const {
   with_retries("PUT " + where.name(), [&] { send("PUT", where, {}, {}, bytes); });
   if (config_.progress) config_.progress(bytes.size(), bytes.size());
 }
-
-namespace {
-
-std::string xml_field(const std::string& xml, const std::string& tag) {
-  auto start = xml.find("<" + tag + ">");
-  auto end = xml.find("</" + tag + ">");
-  if (start == std::string::npos || end == std::string::npos) return "";
-  start += tag.size() + 2;
-  return xml.substr(start, end - start);
-}
-
-}  // namespace
 
 void Client::put_multipart(const Location& where, std::string_view bytes) const {
   const std::string what = "multipart PUT " + where.name();

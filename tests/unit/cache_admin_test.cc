@@ -9,6 +9,7 @@
 #include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -263,4 +264,28 @@ TEST(CacheDirectory, ChangesAreRefusedNamingThePidWhileADiskCacheHoldsTheDirecto
   refused([&] { cache.verify({.drop = true}); });
   EXPECT_EQ(cache.verify({}).size(), 1u) << "a read-only check runs beside the worker";
   EXPECT_TRUE(worker.get("file:///1")) << "nothing was removed";
+}
+
+// Found with tests/fuzz/cache_entry.cc: the meta's numbers were converted,
+// not read, so a chunk of 1024.9 read as 1024, a checksum of -1 as 2^64-1,
+// and a size of 1e300 was undefined behaviour. Such a meta is not ours.
+TEST(CacheDirectory, AMetaWhoseNumbersAreNotTheIntegersWrittenIsUnreadable) {
+  TempDir dir("memrun-admin");
+  fill_cache(dir.path, {"file:///a"}, 100);
+  const std::string meta = meta_of(dir.path, "file:///a");
+  const std::string hash = memrun::internal::sha256_hex("file:///a");
+  std::stringstream in;
+  in << std::ifstream(meta).rdbuf();
+  const auto good = nlohmann::json::parse(in.str());
+  ASSERT_EQ(memrun::internal::read_entry_meta(dir.path, hash).status, memrun::internal::MetaRead::Status::kOk);
+  const std::vector<std::pair<nlohmann::json::json_pointer, nlohmann::json>> edits = {
+      {"/chunk"_json_pointer, 1024.9}, {"/xxh3/0"_json_pointer, -1}, {"/size"_json_pointer, 100.0},
+      {"/size"_json_pointer, 1e300}, {"/format"_json_pointer, 1.5}};
+  for (const auto& [where, value] : edits) {
+    nlohmann::json bad = good;
+    bad[where] = value;
+    write_file(meta, bad.dump());
+    EXPECT_EQ(memrun::internal::read_entry_meta(dir.path, hash).status, memrun::internal::MetaRead::Status::kBad)
+        << bad.dump();
+  }
 }

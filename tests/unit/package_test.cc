@@ -122,6 +122,37 @@ TEST_F(Package, ManifestDescribesServicePluginAndFilesAndGnuTarReadsIt) {
   EXPECT_EQ(memrun::verify_package(package()).to_json(), manifest_.to_json());
 }
 
+// Found by tests/fuzz/manifest.cc: numbers were converted, not read, so a
+// manifest saying max_workers 4294967298 was accepted as 2, and a size of
+// 1e300 was undefined behaviour.
+TEST_F(Package, ManifestNumbersAreTheIntegersWrittenOrRefused) {
+  const nlohmann::json good = manifest_.to_json();
+  EXPECT_EQ(memrun::PackageManifest::from_json(good).to_json(), good);
+  const std::vector<std::pair<nlohmann::json::json_pointer, nlohmann::json>> edits = {
+      {"/max_workers"_json_pointer, 4294967298ull},      {"/max_workers"_json_pointer, 2.5},
+      {"/format"_json_pointer, 4294967297ull},           {"/abi/major"_json_pointer, 1e300},
+      {"/plugin/file/size"_json_pointer, 1e300},         {"/files/0/size"_json_pointer, -1},
+      {"/files/0/size"_json_pointer, static_cast<double>(kGreeting.size())}};
+  for (const auto& [where, value] : edits) {
+    nlohmann::json m = good;
+    m[where] = value;
+    try {
+      memrun::PackageManifest::from_json(m);
+      ADD_FAILURE() << where.to_string() << " = " << value << " was accepted";
+    } catch (const memrun::Error& e) {
+      EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+    }
+  }
+}
+
+// Found with tests/fuzz/manifest.cc's contract: an object in place of the
+// files array was read as the list of its values.
+TEST_F(Package, ManifestFilesMustBeAnArray) {
+  nlohmann::json m = manifest_.to_json();
+  m["files"] = {{"first", m["files"][0]}};
+  EXPECT_THROW(memrun::PackageManifest::from_json(m), memrun::Error);
+}
+
 TEST_F(Package, OpensIntoAPrivateDirectoryAndASecondOpenReusesTheCachedPackage) {
   auto first = memrun::open_package(url(package()), cache_root());
   EXPECT_EQ(first.fetched_from, memrun::Tier::kRemote);

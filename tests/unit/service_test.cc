@@ -65,6 +65,25 @@ TEST(MemoryService, ApplyFieldsOverridesAndRejectsUnknown) {
   EXPECT_EQ(fields["name"], "svc");
 }
 
+// Found by tests/fuzz (manifest, host_config): counts were converted, not
+// read, so 4294967297 became 1 and 2.9 became 2, silently; 1e300 was
+// undefined behaviour.
+TEST(MemoryService, ApplyFieldsKeepsCountsExactlyAsWrittenOrRefuses) {
+  for (const auto& bad : {nlohmann::json(4294967297ull), nlohmann::json(2.9), nlohmann::json(1e300), nlohmann::json(true)}) {
+    auto s = valid();
+    EXPECT_THROW(memrun::apply_service_fields(s, nlohmann::json{{"concurrency", bad}}), memrun::Error) << bad;
+    EXPECT_EQ(s.concurrency, valid().concurrency);
+  }
+  for (const auto& bad : {nlohmann::json(-1), nlohmann::json(1e300), nlohmann::json(65536.5)}) {
+    auto s = valid();
+    EXPECT_THROW(memrun::apply_service_fields(s, nlohmann::json{{"max_payload_bytes", bad}}), memrun::Error) << bad;
+  }
+  auto s = valid();
+  memrun::apply_service_fields(s, nlohmann::json{{"max_payload_bytes", 18446744073709551615ull}, {"retry_backoff_ms", 0}});
+  EXPECT_EQ(s.max_payload_bytes, 18446744073709551615ull);
+  EXPECT_EQ(s.retry_backoff_ms, 0);
+}
+
 TEST(Protocol, NamesFollowTheService) {
   EXPECT_EQ(memrun::protocol::request_topic("echo"), "memrun.requests.echo");
   EXPECT_EQ(memrun::protocol::consumer_group("echo"), "memrun-echo");

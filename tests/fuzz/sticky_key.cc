@@ -1,0 +1,81 @@
+// Request headers and payload -> sticky key -> partition: what the worker does
+// with every record (runtime/wire.cc, core/routing.cc).
+//
+// Input: line 1 the sticky_key spec; then "name=value" header lines up to an
+// empty line; the rest is the payload.
+#include "contract.hpp"
+#include "runtime/wire.hpp"
+
+#include <memrun/protocol.hpp>
+#include <memrun/routing.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <limits>
+#include <map>
+
+using namespace memrun;
+
+namespace {
+
+bool is_decimal(const std::optional<std::string>& v, int64_t lo, int64_t hi) {
+  if (!v) return false;
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  return ec == std::errc() && end == v->data() + v->size() && n >= lo && n <= hi;
+}
+
+void check_headers(const std::map<std::string, std::string, std::less<>>& sent) {
+  const auto get = [&](std::string_view name) -> std::optional<std::string> {
+    auto it = sent.find(name);
+    return it == sent.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  std::string problem;
+  const auto h = internal::parse_request_headers(get, &problem);
+  FUZZ_CHECK(h.request_id == get(protocol::kHeaderRequestId).value_or(""));
+  FUZZ_CHECK(h.reply_to == get(protocol::kHeaderReplyTo).value_or(""));
+  const auto partition = get(protocol::kHeaderReplyPartition);
+  const auto deadline = get(protocol::kHeaderDeadline);
+  const bool partition_ok = is_decimal(partition, 0, std::numeric_limits<int32_t>::max());
+  const bool deadline_ok = is_decimal(deadline, 0, std::numeric_limits<int64_t>::max());
+  FUZZ_CHECK(partition_ok ? h.reply_partition == std::stoll(*partition) : h.reply_partition == -1);
+  FUZZ_CHECK(deadline_ok ? h.deadline_ms == std::stoll(*deadline) : h.deadline_ms == 0);
+  // Every malformed number is reported, and only those.
+  FUZZ_CHECK(problem.empty() == ((!partition || partition_ok) && (!deadline || deadline_ok)));
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view rest = fuzz::text_of(data, size);
+  const std::string spec(fuzz::take_line(rest));
+  std::map<std::string, std::string, std::less<>> headers;
+  for (std::string_view line; !rest.empty() && !(line = fuzz::take_line(rest)).empty();) {
+    const auto eq = line.find('=');
+    headers[std::string(line.substr(0, eq))] = eq == std::string_view::npos ? "" : std::string(line.substr(eq + 1));
+  }
+  check_headers(headers);
+
+  std::optional<StickyKey> sticky;
+  if (!fuzz::accepts([&] { sticky.emplace(spec); }, {Code::kInvalidArgument})) return 0;
+  FUZZ_CHECK(sticky->spec() == spec);
+  // The worker's parse (worker.cc run()): no exceptions, a discarded value is a refusal.
+  const auto payload = nlohmann::json::parse(rest, nullptr, false);
+  if (payload.is_discarded()) return 0;
+  std::string key;
+  if (!fuzz::accepts([&] { key = sticky->extract(payload); }, {Code::kInvalidArgument})) return 0;
+  // A key is its fields' keys joined by ':', each field extracted alone.
+  std::string joined;
+  for (size_t i = 0; i < sticky->fields().size(); ++i) {
+    std::string part;
+    FUZZ_CHECK(fuzz::accepts([&] { part = StickyKey(sticky->fields()[i]).extract(payload); }, {}));
+    joined += (i ? ":" : "") + part;
+  }
+  FUZZ_CHECK(key == joined);
+  for (int32_t partitions : {1, 7, 64, std::numeric_limits<int32_t>::max()}) {
+    const int32_t p = kafka_partition(key, partitions);
+    FUZZ_CHECK(p >= 0 && p < partitions);
+  }
+  return 0;
+}
