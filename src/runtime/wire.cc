@@ -39,7 +39,7 @@ RequestHeaders read_request_headers(const rd_kafka_message_t* msg, std::string* 
   if (auto v = kafka::header(msg, protocol::kHeaderDeadline)) {
     auto n = parse_int(*v);
     if (n && *n >= 0) h.deadline_ms = *n;
-    else if (problem) *problem += "bad " + std::string(protocol::kHeaderDeadline) + " '" + *v + "'; ";
+    else h.bad_deadline = v->empty() ? std::string("(empty)") : *v;
   }
   return h;
 }
