@@ -117,6 +117,9 @@ class MEMRUN_API Worker {
   const MemoryService& service() const noexcept;
   SharedWorkerContext& context() noexcept;
   const SharedWorkerContext& context() const noexcept;
+  // Safe from any thread at any time, also while stop() runs: partition
+  // positions are read under the lock that stop() takes to destroy the
+  // consumer (empty once it is gone).
   WorkerStats stats() const;
 
   // True once the init handler ran and the first partitions were assigned,
