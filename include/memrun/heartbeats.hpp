@@ -14,6 +14,7 @@
 #include <memrun/export.hpp>
 #include <memrun/kafka_options.hpp>
 #include <memrun/status.hpp>
+#include <memrun/worker_counters.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -35,8 +36,9 @@ struct CacheTierStatus {
   uint64_t disk_corrupt_dropped = 0;
 };
 
-// One worker's newest heartbeat. Counters run since the worker started.
-struct WorkerStatus {
+// One worker's newest heartbeat. Counters (WorkerCounters: every one in
+// kWorkerCounters) run since the worker started.
+struct WorkerStatus : WorkerCounters {
   std::string worker_id;
   std::string service;
   std::string state;                       // "serving", or "stopped" in a worker's last record
@@ -46,12 +48,6 @@ struct WorkerStatus {
   int64_t in_flight = 0;
   uint64_t handled = 0;  // finished requests, failed ones included
   uint64_t errors = 0;
-  uint64_t retries = 0;
-  uint64_t dead_letters = 0;
-  uint64_t duplicates = 0;
-  uint64_t delivery_retries = 0;  // replies and dead letters produced again
-  uint64_t lost_replies = 0;      // replies that could never arrive
-  uint64_t paused_times = 0;
   uint64_t objects = 0;
   uint64_t object_bytes = 0;
   uint64_t memory_budget_bytes = 0;

@@ -5,6 +5,7 @@
 #include <memrun/client.hpp>
 #include <memrun/context.hpp>
 #include <memrun/embedded_kafka.hpp>
+#include <memrun/exception_status.hpp>
 #include <memrun/heartbeats.hpp>
 #include <memrun/logging.hpp>
 #include <memrun/metrics.hpp>
@@ -15,3 +16,4 @@
 #include <memrun/service.hpp>
 #include <memrun/status.hpp>
 #include <memrun/worker.hpp>
+#include <memrun/worker_counters.hpp>

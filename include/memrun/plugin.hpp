@@ -1,10 +1,11 @@
 // memrun/plugin.hpp — write a plugin as ordinary C++ over parsed JSON.
 //
 // Header-only: a plugin built with it links nothing of libmemrun; everything
-// crosses plugin.h's C ABI. Every hook is wrapped in a noexcept catch-all:
-// memrun::Error keeps its code, nlohmann::json errors (a field of the wrong
-// type) become MEMRUN_ERR_INVALID_ARGUMENT, anything else MEMRUN_ERR_INTERNAL,
-// each with its message.
+// crosses plugin.h's C ABI. Every hook is wrapped in a noexcept catch-all
+// that maps exceptions as exception_status.hpp says: memrun::Error keeps its
+// code (an Error(kOk) becomes MEMRUN_ERR_INTERNAL), nlohmann::json errors (a
+// field of the wrong type) become MEMRUN_ERR_INVALID_ARGUMENT, anything else
+// MEMRUN_ERR_INTERNAL, each with its message.
 //
 //   #include <memrun/plugin.hpp>
 //
@@ -21,6 +22,7 @@
 // every symbol except the entry function.
 #pragma once
 
+#include <memrun/exception_status.hpp>
 #include <memrun/plugin.h>
 #include <memrun/status.hpp>
 
@@ -141,24 +143,17 @@ using AssignFn = void (*)(Host&, std::span<const int32_t> partitions);
 
 namespace detail {
 
-// Runs `body`, turning every exception into a status code plus message.
+// Runs `body`, turning every exception into a status code plus message by
+// the one mapping (exception_status.hpp), which the host uses too.
 template <class F>
 int guarded(const memrun_host_api* api, memrun_call* call, F&& body) noexcept {
   try {
     body();
     return MEMRUN_OK;
-  } catch (const Error& e) {
-    api->set_error(call, e.what());
-    return e.code() == Code::kOk ? MEMRUN_ERR_INTERNAL : static_cast<int>(e.code());
-  } catch (const nlohmann::json::exception& e) {
-    api->set_error(call, e.what());
-    return MEMRUN_ERR_INVALID_ARGUMENT;
-  } catch (const std::exception& e) {
-    api->set_error(call, e.what());
-    return MEMRUN_ERR_INTERNAL;
   } catch (...) {
-    api->set_error(call, "plugin threw a non-standard exception");
-    return MEMRUN_ERR_INTERNAL;
+    const ExceptionStatus s = exception_status();
+    api->set_error(call, s.message != nullptr ? s.message : "plugin threw a non-standard exception");
+    return static_cast<int>(s.code);
   }
 }
 

@@ -81,7 +81,7 @@ struct MEMRUN_API MemoryService {
   std::string memory = "1Gi";   // RAM budget of the object store
   std::string disk = "10Gi";    // disk cache budget
   int concurrency = 16;         // handlers running at once per worker
-  double timeout_seconds = 60;  // per request, from its arrival; see RequestContext::cancelled()
+  double timeout_seconds = 60;  // per request, from when the worker takes it from Kafka (docs/protocol.md, Deadlines)
   std::string sticky_key;       // "field[:field...]"; fields may be dotted paths
   int partitions = 16;          // of the request topic, when memrun creates it
   uint64_t max_payload_bytes = 1 << 20;  // larger requests are refused

@@ -15,6 +15,7 @@
 
 #include <memrun/kafka_options.hpp>
 #include <memrun/service.hpp>
+#include <memrun/worker_counters.hpp>
 
 #include <array>
 #include <chrono>
@@ -80,21 +81,10 @@ struct PartitionStatus {
   int64_t lag = 0;              // high_watermark - position: records still waiting in Kafka
 };
 
-struct WorkerStats {
-  uint64_t received = 0;      // records taken from Kafka
-  uint64_t succeeded = 0;     // handler returned a reply
-  uint64_t failed = 0;        // error replies (handler errors, bad input, expiry)
+// Counters (WorkerCounters, listed once in worker_counters.hpp) and gauges.
+struct WorkerStats : WorkerCounters {
   uint64_t in_flight = 0;
-  uint64_t max_in_flight = 0;
-  uint64_t paused_times = 0;  // how often the worker paused its partitions
-  uint64_t commits = 0;
-  uint64_t retries = 0;       // handler attempts beyond the first
-  uint64_t dead_letters = 0;  // requests acknowledged on memrun.dlq.{service}
-  uint64_t duplicates = 0;    // redelivered requests answered from the window
-  uint64_t delivery_retries = 0;  // replies and dead letters produced again after Kafka refused them
-  uint64_t lost_replies = 0;  // replies that could never arrive (no such reply topic, too large)
   uint32_t assigned_partitions = 0;
-  uint64_t rebalances = 0;       // assignment changes (each assign or revoke)
   double paused_seconds = 0;     // summed over partitions
   // Handler latency from taking a request to its reply (retries included):
   // per-bucket counts (not cumulative), their sum in seconds, their total.
@@ -130,6 +120,9 @@ class MEMRUN_API Worker {
   const MemoryService& service() const noexcept;
   SharedWorkerContext& context() noexcept;
   const SharedWorkerContext& context() const noexcept;
+  // Safe from any thread at any time, also while stop() runs: partition
+  // positions are read under the lock that stop() takes to destroy the
+  // consumer (empty once it is gone).
   WorkerStats stats() const;
 
   // True once the init handler ran and the first partitions were assigned,

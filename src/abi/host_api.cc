@@ -1,5 +1,7 @@
 #include "abi/call.hpp"
 
+#include <memrun/exception_status.hpp>
+
 #include <spdlog/spdlog.h>
 
 #include <cstring>
@@ -8,21 +10,20 @@ namespace memrun::internal {
 namespace {
 
 // No exception may unwind into plugin code: every entry point funnels errors
-// into a status code and the call's message channel here.
+// into a status code (the one mapping, exception_status.hpp: an Error never
+// reads as success) and the call's message channel here.
 template <class F>
 int guarded(memrun_call* call, F&& body) noexcept {
   if (call == nullptr) return MEMRUN_ERR_INVALID_ARGUMENT;
   try {
     return body();
-  } catch (const Error& e) {
-    call->error = e.what();
-    return static_cast<int>(e.code());
-  } catch (const std::exception& e) {
-    call->error = e.what();
-    return MEMRUN_ERR_INTERNAL;
   } catch (...) {
-    call->error = "unknown error in host";
-    return MEMRUN_ERR_INTERNAL;
+    const ExceptionStatus s = exception_status();
+    try {
+      call->error = s.message != nullptr ? s.message : "unknown error in host";
+    } catch (...) {  // no memory for the message: the code still says it
+    }
+    return static_cast<int>(s.code);
   }
 }
 

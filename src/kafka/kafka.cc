@@ -158,6 +158,26 @@ rd_kafka_resp_err_t produce_when_room(rd_kafka_t* producer, std::chrono::millise
   }
 }
 
+rd_kafka_resp_err_t produce(rd_kafka_t* producer, const Record& record, std::chrono::milliseconds patience) {
+  return produce_when_room(producer, patience, [&] {
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (!record.headers.empty()) {
+      hdrs = rd_kafka_headers_new(record.headers.size());
+      for (const auto& [name, value] : record.headers)
+        rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                            static_cast<ssize_t>(value.size()));
+    }
+    const auto err = rd_kafka_producev(
+        producer, RD_KAFKA_V_TOPIC(record.topic), RD_KAFKA_V_PARTITION(record.partition),
+        RD_KAFKA_V_KEY(record.key.data(), record.key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(record.opaque),
+        RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != nullptr) rd_kafka_headers_destroy(hdrs);  // not taken
+    return err;
+  });
+}
+
 int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())

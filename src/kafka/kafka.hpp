@@ -97,6 +97,23 @@ bool read_ranges(rd_kafka_t* consumer, const std::string& topic, const std::vect
 rd_kafka_resp_err_t produce_when_room(rd_kafka_t* producer, std::chrono::milliseconds patience,
                                       const std::function<rd_kafka_resp_err_t()>& produce);
 
+// One record to produce. librdkafka copies every byte (RD_KAFKA_MSG_F_COPY),
+// so the views need to live only for the call.
+struct Record {
+  const char* topic = nullptr;
+  int32_t partition = RD_KAFKA_PARTITION_UA;  // UA: the partitioner picks it from the key
+  std::string_view key;
+  std::string_view value;
+  std::vector<std::pair<std::string, std::string>> headers;
+  void* opaque = nullptr;  // the delivery report's m->_private
+};
+
+// The one rd_kafka_producev: produces `record`, waiting up to `patience` for
+// room in a full queue (produce_when_room). On an error librdkafka took
+// nothing: `record.opaque` is still the caller's.
+rd_kafka_resp_err_t produce(rd_kafka_t* producer, const Record& record,
+                            std::chrono::milliseconds patience = std::chrono::milliseconds(0));
+
 // Milliseconds since the Unix epoch.
 int64_t now_unix_ms();
 

@@ -2,9 +2,9 @@
 #include <memrun/protocol.hpp>
 
 #include "kafka/kafka.hpp"
+#include "runtime/status_record.hpp"
 #include "runtime/wire.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -21,55 +21,6 @@ using std::chrono::milliseconds;
 // A beat can be late by more than its interval: the poll thread that sends it
 // also runs rebalance callbacks, and a short interval has little slack.
 constexpr milliseconds kMinLiveAge{5000};
-// What a worker from before interval_ms was in the record used by default.
-constexpr int64_t kDefaultIntervalMs = 10000;
-
-// nullopt for anything that is not a worker status.
-std::optional<WorkerStatus> parse_status(std::string_view value) {
-  auto j = nlohmann::json::parse(value, nullptr, false);
-  if (!j.is_object()) return std::nullopt;
-  try {
-    WorkerStatus s;
-    s.worker_id = j.at("worker_id").get<std::string>();
-    s.service = j.at("service").get<std::string>();
-    s.time_ms = j.at("time_ms").get<int64_t>();
-    if (s.worker_id.empty()) return std::nullopt;
-    // Workers older than `state` and `interval_ms` only ever sent serving beats.
-    s.state = j.value("state", "serving");
-    s.interval = milliseconds(j.value("interval_ms", kDefaultIntervalMs));
-    s.partitions = j.value("partitions", std::vector<int32_t>{});
-    std::sort(s.partitions.begin(), s.partitions.end());
-    s.in_flight = j.value("in_flight", int64_t{0});
-    s.handled = j.value("handled", uint64_t{0});
-    s.errors = j.value("errors", uint64_t{0});
-    s.retries = j.value("retries", uint64_t{0});
-    s.dead_letters = j.value("dead_letters", uint64_t{0});
-    s.duplicates = j.value("duplicates", uint64_t{0});
-    s.delivery_retries = j.value("delivery_retries", uint64_t{0});
-    s.lost_replies = j.value("lost_replies", uint64_t{0});
-    s.paused_times = j.value("paused_times", uint64_t{0});
-    s.objects = j.value("objects", uint64_t{0});
-    s.object_bytes = j.value("object_bytes", uint64_t{0});
-    s.memory_budget_bytes = j.value("memory_budget_bytes", uint64_t{0});
-    s.evictions = j.value("evictions", uint64_t{0});
-    const auto cache = j.value("cache", nlohmann::json::object());
-    auto& c = s.cache;
-    c.ram_hits = cache.value("ram_hits", uint64_t{0});
-    c.disk_hits = cache.value("disk_hits", uint64_t{0});
-    c.remote_fetches = cache.value("remote_fetches", uint64_t{0});
-    c.remote_bytes = cache.value("remote_bytes", uint64_t{0});
-    c.disk_entries = cache.value("disk_entries", uint64_t{0});
-    c.disk_bytes = cache.value("disk_bytes", uint64_t{0});
-    c.disk_capacity = cache.value("disk_capacity", uint64_t{0});
-    c.disk_evictions = cache.value("disk_evictions", uint64_t{0});
-    c.disk_corrupt_dropped = cache.value("disk_corrupt_dropped", uint64_t{0});
-    s.json = std::string(value);
-    return s;
-  } catch (const nlohmann::json::exception&) {  // a field missing or of the wrong type
-    return std::nullopt;
-  }
-}
-
 class Reader {
  public:
   Reader(const KafkaOptions& kafka, milliseconds timeout) : deadline_(Clock::now() + timeout) {
@@ -157,7 +108,7 @@ std::vector<WorkerStatus> read_worker_status(const KafkaOptions& kafka, const st
   std::map<std::string, WorkerStatus> newest;  // by worker id, so the result comes out sorted
   size_t malformed = 0;
   reader.read(reader.ranges_since(kafka::now_unix_ms() - query.window.count()), [&](const rd_kafka_message_t& m) {
-    auto s = parse_status(std::string_view(static_cast<const char*>(m.payload), m.payload ? m.len : 0));
+    auto s = internal::decode_worker_status(std::string_view(static_cast<const char*>(m.payload), m.payload ? m.len : 0));
     if (!s) {
       ++malformed;
       return;

@@ -4,56 +4,15 @@
 #include <memrun/context.hpp>
 #include <memrun/metrics.hpp>
 
+#include "ops/exposition.hpp"
+
 #include <fmt/format.h>
 
 #include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
 
 namespace memrun {
-namespace {
 
-using Labels = std::vector<std::pair<std::string_view, std::string>>;
-
-std::string escape(std::string_view value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
-
-class Exposition {
- public:
-  void family(std::string_view name, std::string_view type, std::string_view help) {
-    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  }
-  void sample(std::string_view name, double value, const Labels& labels = {}) {
-    out_ += name;
-    if (!labels.empty()) {
-      out_ += '{';
-      for (size_t i = 0; i < labels.size(); ++i)
-        fmt::format_to(std::back_inserter(out_), "{}{}=\"{}\"", i ? "," : "", labels[i].first,
-                       escape(labels[i].second));
-      out_ += '}';
-    }
-    fmt::format_to(std::back_inserter(out_), " {}\n", value);
-  }
-  void one(std::string_view name, std::string_view type, std::string_view help, double value) {
-    family(name, type, help);
-    sample(name, value);
-  }
-  std::string take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
-
-}  // namespace
+using internal::Exposition;
 
 std::string prometheus_text(const Worker& worker) {
   const WorkerStats w = worker.stats();
@@ -66,10 +25,7 @@ std::string prometheus_text(const Worker& worker) {
   x.one("memrun_ready", "gauge", "1 once init ran and partitions are assigned, 0 before and while stopping.",
         worker.ready() ? 1 : 0);
 
-  x.one("memrun_requests_received_total", "counter", "Requests taken from Kafka.", static_cast<double>(w.received));
-  x.family("memrun_requests_total", "counter", "Requests answered, by outcome.");
-  x.sample("memrun_requests_total", static_cast<double>(w.succeeded), {{"outcome", "ok"}});
-  x.sample("memrun_requests_total", static_cast<double>(w.failed), {{"outcome", "error"}});
+  internal::write_counters(x, w);
   x.family("memrun_request_duration_seconds", "histogram",
            "From taking a request to its reply, retries included.");
   uint64_t cumulative = 0;
@@ -82,22 +38,8 @@ std::string prometheus_text(const Worker& worker) {
   x.sample("memrun_request_duration_seconds_count", static_cast<double>(w.latency_count));
   x.one("memrun_in_flight", "gauge", "Handlers running now.", static_cast<double>(w.in_flight));
   x.one("memrun_concurrency", "gauge", "Handlers that may run at once.", worker.service().concurrency);
-  x.one("memrun_retries_total", "counter", "Handler attempts beyond the first.", static_cast<double>(w.retries));
-  x.one("memrun_dead_letters_total", "counter", "Requests sent to the dead-letter topic.",
-        static_cast<double>(w.dead_letters));
-  x.one("memrun_delivery_retries_total", "counter", "Replies and dead letters produced again after Kafka refused them.",
-        static_cast<double>(w.delivery_retries));
-  x.one("memrun_lost_replies_total", "counter", "Replies that could never be delivered (no such reply topic, too large).",
-        static_cast<double>(w.lost_replies));
-  x.one("memrun_duplicates_suppressed_total", "counter", "Redelivered requests answered from the reply window.",
-        static_cast<double>(w.duplicates));
-  x.one("memrun_pauses_total", "counter", "Times a partition was paused for backpressure.",
-        static_cast<double>(w.paused_times));
   x.one("memrun_paused_seconds_total", "counter", "Time partitions spent paused, summed over partitions.",
         w.paused_seconds);
-  x.one("memrun_commits_total", "counter", "Offset commits acknowledged.", static_cast<double>(w.commits));
-  x.one("memrun_rebalances_total", "counter", "Partition assignments and revocations.",
-        static_cast<double>(w.rebalances));
   x.one("memrun_assigned_partitions", "gauge", "Partitions this worker holds.", w.assigned_partitions);
   x.family("memrun_partition_lag", "gauge", "Records of an assigned partition still waiting in Kafka.");
   for (const auto& p : w.partitions)

@@ -5,6 +5,8 @@
 
 #include <memrun/status.hpp>
 
+#include "core/backoff.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -29,7 +31,7 @@ auto with_retries(const std::string& what, F&& operation, RetryPolicy policy = {
       return operation();
     } catch (const Error& e) {
       if (e.code() != Code::kUnavailable || attempt >= policy.attempts) throw;
-      auto backoff = std::min(policy.max_backoff, policy.first_backoff * (1 << (attempt - 1)));
+      auto backoff = exponential_backoff(policy.first_backoff, attempt, policy.max_backoff);
       backoff += std::chrono::milliseconds(rng() % (backoff.count() / 2 + 1));  // jitter
       spdlog::warn("{} failed (attempt {}/{}): {}; retrying in {} ms", what, attempt, policy.attempts, e.what(),
                    backoff.count());

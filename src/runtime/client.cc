@@ -250,32 +250,24 @@ std::future<Response> Client::submit(const std::string& service, const nlohmann:
     p.key = key;
     future = p.promise.get_future();
   }
-  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(4);
-  auto add = [&](std::string_view name, const std::string& v) {
-    rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), v.data(),
-                        static_cast<ssize_t>(v.size()));
-  };
-  add(protocol::kHeaderRequestId, id);
-  add(protocol::kHeaderReplyTo, std::string(protocol::kReplyTopic));
-  add(protocol::kHeaderReplyPartition, reply_partition);
-  add(protocol::kHeaderDeadline, deadline);
-  auto* opaque = new std::string(id);
+  kafka::Record record{.topic = topic.c_str(),
+                       .key = key,
+                       .value = body,
+                       .headers = {{std::string(protocol::kHeaderRequestId), id},
+                                   {std::string(protocol::kHeaderReplyTo), std::string(protocol::kReplyTopic)},
+                                   {std::string(protocol::kHeaderReplyPartition), reply_partition},
+                                   {std::string(protocol::kHeaderDeadline), deadline}}};
+  auto opaque = std::make_unique<std::string>(id);  // the delivery report's, once produced
+  record.opaque = opaque.get();
   // Waiting for room is bounded by the request's own timeout: past it the
   // caller gets its answer (unavailable) instead of a blocked submit().
-  auto err = kafka::produce_when_room(impl_->producer.get(), wait, [&] {
-    // Partition left unassigned: the murmur2_random partitioner picks it from
-    // the key, exactly as a Java producer would.
-    return rd_kafka_producev(impl_->producer.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
-                             RD_KAFKA_V_KEY(key.data(), key.size()),
-                             RD_KAFKA_V_VALUE(const_cast<char*>(body.data()), body.size()),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-                             RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-  });
-  if (err) {
-    rd_kafka_headers_destroy(hdrs);
-    delete opaque;
+  // Partition left unassigned: the murmur2_random partitioner picks it from
+  // the key, exactly as a Java producer would.
+  if (auto err = kafka::produce(impl_->producer.get(), record, wait)) {
     impl_->fail(id, Code::kUnavailable, std::string("cannot produce to ") + topic + ": " + rd_kafka_err2str(err));
+    return future;
   }
+  (void)opaque.release();  // owned by the delivery report now
   return future;
 }
 

@@ -25,6 +25,13 @@ class FairQueue {
 
   // The oldest item of the partition after the one served last.
   std::optional<T> pop() {
+    auto next = pop_with_partition();
+    if (!next) return std::nullopt;
+    return std::move(next->second);
+  }
+
+  // The same, with the partition it came from.
+  std::optional<std::pair<int32_t, T>> pop_with_partition() {
     if (size_ == 0) return std::nullopt;
     auto it = queues_.upper_bound(last_);
     if (it == queues_.end()) it = queues_.begin();
@@ -33,7 +40,7 @@ class FairQueue {
     it->second.pop_front();
     if (it->second.empty()) queues_.erase(it);
     --size_;
-    return item;
+    return std::pair<int32_t, T>(last_, std::move(item));
   }
 
   // Drops what waits for these partitions (revoked or lost: the next owner

@@ -43,7 +43,7 @@ RequestHeaders parse_request_headers(const HeaderLookup& header, std::string* pr
   if (auto v = header(protocol::kHeaderDeadline)) {
     auto n = parse_int(*v);
     if (n && *n >= 0) h.deadline_ms = *n;
-    else if (problem) *problem += "bad " + std::string(protocol::kHeaderDeadline) + " '" + *v + "'; ";
+    else h.bad_deadline = v->empty() ? std::string("(empty)") : *v;
   }
   return h;
 }

@@ -17,11 +17,13 @@ struct RequestHeaders {
   std::string request_id;   // empty if the producer sent none
   std::string reply_to;     // empty: nobody waits for a reply
   int32_t reply_partition = -1;
-  int64_t deadline_ms = 0;  // 0: none given
+  std::optional<int64_t> deadline_ms;  // Unix ms; nullopt: none given, or malformed
+  std::string bad_deadline;  // a memrun-deadline-ms that is not a Unix time in ms, as sent
 };
 
-// Reads the request headers; malformed numbers are treated as absent and
-// reported in `problem` so the worker can log them.
+// Reads the request headers. A malformed reply partition is treated as absent
+// and reported in `problem` so the worker can log it; a malformed deadline is
+// kept in `bad_deadline`: the request is refused (docs/protocol.md).
 RequestHeaders read_request_headers(const rd_kafka_message_t* msg, std::string* problem);
 
 // The same from `header`, which gives a header's last value or nullopt when

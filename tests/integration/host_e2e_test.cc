@@ -75,9 +75,14 @@ TEST(BadInput, ErrorsAreRepliedCommittedAndTheWorkerKeepsServing) {
   probe.send(topic, "4", R"([1, 2, 3])", "r-array");
   probe.send(topic, "5", R"({"user_id": 5, "fail": "please"})", "r-handler");
   probe.send(topic, "6", R"({"user_id": 6})", "r-expired", /*deadline_ms=*/1);
+  // Malformed deadlines are refused, not ignored (docs/protocol.md, Deadlines).
+  probe.send_with_deadline(topic, "8", R"({"user_id": 8})", "r-deadline-negative", "-5");
+  probe.send_with_deadline(topic, "9", R"({"user_id": 9})", "r-deadline-word", "soon");
   probe.send(topic, "7", R"({"user_id": 7})", "r-good");
-  auto replies = probe.collect({"r-notjson", "r-nokey", "r-big", "r-array", "r-handler", "r-expired", "r-good"}, 60s);
-  ASSERT_EQ(replies.size(), 7u) << h.proc->output();
+  auto replies = probe.collect({"r-notjson", "r-nokey", "r-big", "r-array", "r-handler", "r-expired",
+                                "r-deadline-negative", "r-deadline-word", "r-good"},
+                               60s);
+  ASSERT_EQ(replies.size(), 9u) << h.proc->output();
   auto expect_error = [&](const std::string& id, const std::string& code, const std::string& fragment) {
     const auto& r = replies.at(id);
     EXPECT_EQ(r.status, "error") << id;
@@ -90,6 +95,8 @@ TEST(BadInput, ErrorsAreRepliedCommittedAndTheWorkerKeepsServing) {
   expect_error("r-array", "invalid_argument", "JSON object");
   expect_error("r-handler", "invalid_argument", "asked to fail");
   expect_error("r-expired", "deadline_exceeded", "expired");
+  expect_error("r-deadline-negative", "invalid_argument", "memrun-deadline-ms '-5'");
+  expect_error("r-deadline-word", "invalid_argument", "memrun-deadline-ms 'soon'");
   EXPECT_EQ(replies.at("r-good").status, "ok");
 
   // Everything above was committed past: the group's offsets reach the end.

@@ -65,15 +65,18 @@ KafkaProbe::~KafkaProbe() {
 
 int32_t KafkaProbe::send(const std::string& topic, const std::string& key, const std::string& value,
                          const std::string& request_id, int64_t deadline_ms) {
+  return send_with_deadline(topic, key, value, request_id, deadline_ms ? std::to_string(deadline_ms) : "");
+}
+
+int32_t KafkaProbe::send_with_deadline(const std::string& topic, const std::string& key, const std::string& value,
+                                       const std::string& request_id, const std::string& deadline) {
   rd_kafka_headers_t* h = rd_kafka_headers_new(4);
   std::string part = std::to_string(reply_partition_);
   rd_kafka_header_add(h, "memrun-request-id", -1, request_id.data(), static_cast<ssize_t>(request_id.size()));
   rd_kafka_header_add(h, "memrun-reply-to", -1, "memrun.replies", -1);
   rd_kafka_header_add(h, "memrun-reply-partition", -1, part.data(), static_cast<ssize_t>(part.size()));
-  if (deadline_ms) {
-    std::string d = std::to_string(deadline_ms);
-    rd_kafka_header_add(h, "memrun-deadline-ms", -1, d.data(), static_cast<ssize_t>(d.size()));
-  }
+  if (!deadline.empty())
+    rd_kafka_header_add(h, "memrun-deadline-ms", -1, deadline.data(), static_cast<ssize_t>(deadline.size()));
   int32_t landed = -1;
   auto err = rd_kafka_producev(producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
                                RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),

@@ -37,6 +37,9 @@ class KafkaProbe {
   // Returns the partition the record landed in.
   int32_t send(const std::string& topic, const std::string& key, const std::string& value,
                const std::string& request_id, int64_t deadline_ms = 0);
+  // The same with memrun-deadline-ms exactly as given (malformed ones too).
+  int32_t send_with_deadline(const std::string& topic, const std::string& key, const std::string& value,
+                             const std::string& request_id, const std::string& deadline);
 
   // Produces a bare record: no memrun headers at all.
   void send_without_reply(const std::string& topic, const std::string& key, const std::string& value);

@@ -1,0 +1,96 @@
+// Admission: which fetched requests run now, which wait, and when a
+// partition's fetching pauses and resumes. Pure logic, no librdkafka: the
+// worker acts on its decisions (runs, pauses, resumes).
+//
+// At most `slots` requests run at once. A record that arrives while every
+// slot is busy (or others already wait) waits in a per-partition FIFO, served
+// round-robin across partitions (FairQueue). When `read_ahead` of one
+// partition wait, that partition pauses, so the rest of its backlog waits in
+// Kafka, not in RAM; it resumes once half of them have started (hysteresis: a
+// resume costs a fetch restart, so not one per request).
+//
+// @locality: poll thread only (offer and take from the poll loop, forget from
+// the rebalance callback, which runs inside the poll). No locking.
+#pragma once
+
+#include "runtime/fair_queue.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+namespace memrun::internal {
+
+template <typename T>
+class Admission {
+ public:
+  // REQUIRES: slots > 0, read_ahead > 0.
+  Admission(size_t slots, size_t read_ahead) : slots_(slots), read_ahead_(read_ahead) {}
+
+  struct Offered {
+    std::optional<T> run;  // start it now
+    bool pause = false;    // it waits, and its partition must pause now
+  };
+
+  // A record of `partition` arrived while `running` requests run.
+  Offered offer(int32_t partition, T item, size_t running) {
+    Offered out;
+    if (running < slots_ && waiting_.empty()) {
+      out.run = std::move(item);
+      return out;
+    }
+    waiting_.push(partition, std::move(item));
+    // Only this partition stops: one with a backlog must not keep the others'
+    // requests from reaching the queue and their round-robin turn.
+    out.pause = waiting_.size(partition) >= read_ahead_ && paused_.insert(partition).second;
+    return out;
+  }
+
+  struct Taken {
+    std::vector<T> run;             // start these, in this order
+    std::vector<int32_t> resume;    // partitions to resume fetching
+  };
+
+  // Waiting requests for the slots free while `running` run.
+  Taken take(size_t running) {
+    Taken out;
+    while (!waiting_.empty() && running + out.run.size() < slots_) {
+      auto [partition, item] = std::move(*waiting_.pop_with_partition());
+      out.run.push_back(std::move(item));
+      if (paused_.count(partition) && waiting_.size(partition) <= read_ahead_ / 2) {
+        paused_.erase(partition);
+        out.resume.push_back(partition);
+      }
+    }
+    return out;
+  }
+
+  // The partitions left this worker: what waits for them is dropped (never
+  // admitted, so never committed: their next owner fetches it again), and
+  // they count as paused no longer.
+  void forget(const std::vector<int32_t>& partitions) {
+    waiting_.erase(partitions);
+    for (int32_t p : partitions) paused_.erase(p);
+  }
+
+  // Stop: everything waiting is dropped, as in forget().
+  void clear() {
+    waiting_.clear();
+    paused_.clear();
+  }
+
+  size_t waiting() const { return waiting_.size(); }
+  size_t waiting(int32_t partition) const { return waiting_.size(partition); }
+  bool paused(int32_t partition) const { return paused_.count(partition) != 0; }
+
+ private:
+  const size_t slots_;
+  const size_t read_ahead_;
+  FairQueue<T> waiting_;
+  std::set<int32_t> paused_;  // paused by offer() and not yet resumed by take()
+};
+
+}  // namespace memrun::internal
