@@ -39,6 +39,13 @@ struct WorkerOptions {
   KafkaOptions kafka;
   // Unique per process; default "{hostname}-{pid}".
   std::string worker_id;
+  // group.instance.id (KIP-345, static membership): stable across restarts
+  // of this worker (e.g. a StatefulSet pod's name), unique in the group. A
+  // worker restarted within session.timeout.ms keeps its partitions, and so
+  // its warm cache, without a rebalance. Empty = dynamic membership. Kafka
+  // fences an older member with the same id. librdkafka's mock cluster
+  // ignores it.
+  std::string instance_id;
   // The worker's directory, normally {cache_root}/{service}: the disk cache
   // (bounded by the service's `disk`) and the crash journal. It must outlive
   // the process (not a per-run temp dir). Empty = neither.

@@ -111,6 +111,9 @@ int main(int argc, char** argv) {
   app.add_option("--bootstrap-servers,-b", bootstrap, "Kafka bootstrap servers host:port[,...]");
   app.add_option("-X", properties, "Extra librdkafka property key=value (repeatable)");
   app.add_option("--worker-id", worker_id, "Worker id (default {hostname}-{pid})");
+  std::string instance_id;
+  app.add_option("--instance-id", instance_id,
+                 "Static group membership (group.instance.id): a stable id unique in the group, e.g. the pod name");
   app.add_option("--cache-root", cache_root,
                  "Worker state and caches live in {cache-root}/{service} (default $MEMRUN_CACHE_ROOT, "
                  "else $XDG_CACHE_HOME/memrun or ~/.cache/memrun)");
@@ -264,6 +267,7 @@ int main(int argc, char** argv) {
     memrun::WorkerOptions options;
     options.kafka = config.kafka;
     options.worker_id = config.worker_id;
+    options.instance_id = instance_id;
     options.result_url = config.result_url;
     options.s3 = config.s3;
     options.state_dir = config.cache_root + "/" + service.name;

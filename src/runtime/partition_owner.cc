@@ -33,6 +33,9 @@ void PartitionOwner::open(const KafkaOptions& kafka, std::chrono::milliseconds r
   auto defaults = kafka::consumer_defaults();
   defaults["group.id"] = id_.group;
   defaults["client.id"] = id_.worker_id;
+  // KIP-345: a member restarted within session.timeout.ms takes back its
+  // partitions without a rebalance (brokers 2.3+; the mock cluster ignores it).
+  if (!id_.instance_id.empty()) defaults["group.instance.id"] = id_.instance_id;
   // We choose every offset (store() below); librdkafka's timer sends them.
   // Its timer skips while the group rebalances, which a commit of ours
   // cannot: one sent while our JoinGroup is pending carries the old

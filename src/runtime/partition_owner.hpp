@@ -45,6 +45,7 @@ class PartitionOwner {
     std::string topic;  // the request topic
     std::string group;
     std::string worker_id;
+    std::string instance_id;  // group.instance.id (static membership); empty = dynamic
   };
   // Every reference must outlive the owner.
   PartitionOwner(Identity identity, OffsetTracker& tracker, Counters& counters, WorkerMetrics& metrics, Hooks hooks);

@@ -104,7 +104,7 @@ struct Worker::Impl {
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
         recent(static_cast<size_t>(svc.dedup_window)),
         outbox({svc.name, topic, worker_id, svc.timeout_seconds}, counters),
-        owner({topic, protocol::consumer_group(svc.name), worker_id}, tracker, counters, metrics,
+        owner({topic, protocol::consumer_group(svc.name), worker_id, opts.instance_id}, tracker, counters, metrics,
               {.assigned = [this](const std::vector<int32_t>& ps) { on_assigned(ps); },
                .revoking = [this](const std::vector<int32_t>& ps) { admission.forget(ps); },
                .waiting = [this] { admit_waiting(); }}),

@@ -59,7 +59,9 @@ TEST_F(Topics, MatchingTopicsAreCheckedAndTheWorkerServes) {
   EXPECT_TRUE(report.created.empty());
   EXPECT_EQ(report.existing.size(), 5u);
   memrun::test::HostProcess h = memrun::test::start_worker(ECHO_PLUGIN, kafka_.bootstrap_servers(), "t1",
-                                                           {"--metrics-address", "off", "--cache-root", dir_.path});
+                                                           {"--metrics-address", "off", "--cache-root", dir_.path,
+                                                            // static membership configured (the mock ignores it)
+                                                            "--instance-id", "t1-0"});
   memrun::test::expect_clean_stop(h);
 }
 
