@@ -40,9 +40,12 @@ void check_headers(const std::map<std::string, std::string, std::less<>>& sent) 
   const bool partition_ok = is_decimal(partition, 0, std::numeric_limits<int32_t>::max());
   const bool deadline_ok = is_decimal(deadline, 0, std::numeric_limits<int64_t>::max());
   FUZZ_CHECK(partition_ok ? h.reply_partition == std::stoll(*partition) : h.reply_partition == -1);
-  FUZZ_CHECK(deadline_ok ? h.deadline_ms == std::stoll(*deadline) : h.deadline_ms == 0);
-  // Every malformed number is reported, and only those.
-  FUZZ_CHECK(problem.empty() == ((!partition || partition_ok) && (!deadline || deadline_ok)));
+  // The deadline rule (docs/protocol.md): a malformed deadline is kept as
+  // sent so the request is refused; an absent one is none.
+  FUZZ_CHECK(deadline_ok ? h.deadline_ms == std::stoll(*deadline) : !h.deadline_ms.has_value());
+  FUZZ_CHECK(h.bad_deadline.empty() == (!deadline || deadline_ok));
+  // A malformed reply partition is reported, and only that.
+  FUZZ_CHECK(problem.empty() == (!partition || partition_ok));
 }
 
 }  // namespace
