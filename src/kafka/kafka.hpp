@@ -42,6 +42,17 @@ using Queue = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 
+// The Admin API's objects (topics.cc), each freed by its own destroy call.
+template <auto Destroy>
+struct DestroyWith {
+  template <class T>
+  void operator()(T* p) const noexcept { Destroy(p); }
+};
+using Metadata = std::unique_ptr<const rd_kafka_metadata_t, DestroyWith<rd_kafka_metadata_destroy>>;
+using Event = std::unique_ptr<rd_kafka_event_t, DestroyWith<rd_kafka_event_destroy>>;
+using AdminOptions = std::unique_ptr<rd_kafka_AdminOptions_t, DestroyWith<rd_kafka_AdminOptions_destroy>>;
+using NewTopic = std::unique_ptr<rd_kafka_NewTopic_t, DestroyWith<rd_kafka_NewTopic_destroy>>;
+
 // Properties memrun sets before the user's: tuned for a request path (low
 // latency when idle), see docs/architecture.md.
 std::map<std::string, std::string> producer_defaults();

@@ -21,19 +21,6 @@ struct Wanted {
   std::map<std::string, std::string> configs;
 };
 
-struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* md) const noexcept { rd_kafka_metadata_destroy(md); }
-};
-struct EventDeleter {
-  void operator()(rd_kafka_event_t* ev) const noexcept { rd_kafka_event_destroy(ev); }
-};
-struct AdminOptionsDeleter {
-  void operator()(rd_kafka_AdminOptions_t* o) const noexcept { rd_kafka_AdminOptions_destroy(o); }
-};
-struct NewTopicDeleter {
-  void operator()(rd_kafka_NewTopic_t* t) const noexcept { rd_kafka_NewTopic_destroy(t); }
-};
-
 int ms(std::chrono::milliseconds d) { return static_cast<int>(d.count()); }
 
 // Every topic of the cluster with its partition count. all_topics=1 lists;
@@ -43,7 +30,7 @@ std::map<std::string, int> list_topics(rd_kafka_t* rk, const KafkaOptions& kafka
   if (auto err = rd_kafka_metadata(rk, 1, nullptr, &raw, ms(timeout)))
     throw Error(Code::kUnavailable, fmt::format("cannot reach Kafka at {} within {} ms: {}", kafka.bootstrap_servers,
                                                 timeout.count(), rd_kafka_err2str(err)));
-  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> md(raw);
+  kafka::Metadata md(raw);
   std::map<std::string, int> out;
   for (int i = 0; i < md->topic_cnt; ++i)
     if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) out[md->topics[i].topic] = md->topics[i].partition_cnt;
@@ -52,7 +39,7 @@ std::map<std::string, int> list_topics(rd_kafka_t* rk, const KafkaOptions& kafka
 
 void create(rd_kafka_t* rk, const std::vector<Wanted>& missing, const TopicOptions& options) {
   char err[512];
-  std::vector<std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>> owned;
+  std::vector<kafka::NewTopic> owned;
   std::vector<rd_kafka_NewTopic_t*> topics;
   for (const auto& w : missing) {
     rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(w.name.c_str(), w.partitions, options.replication_factor, err,
@@ -66,14 +53,13 @@ void create(rd_kafka_t* rk, const std::vector<Wanted>& missing, const TopicOptio
       if (rd_kafka_NewTopic_set_config(t, k.c_str(), v.c_str()))
         throw Error(Code::kInvalidArgument, fmt::format("topic {}: bad config {}={}", w.name, k, v));
   }
-  std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter> admin(
-      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS));
+  kafka::AdminOptions admin(rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS));
   rd_kafka_AdminOptions_set_request_timeout(admin.get(), ms(options.timeout), err, sizeof err);
   rd_kafka_AdminOptions_set_operation_timeout(admin.get(), ms(options.timeout), err, sizeof err);
   kafka::Queue queue(rd_kafka_queue_new(rk));
   rd_kafka_CreateTopics(rk, topics.data(), topics.size(), admin.get(), queue.get());
   // The request's own timeout ends it; the poll bound is only a backstop.
-  std::unique_ptr<rd_kafka_event_t, EventDeleter> ev(rd_kafka_queue_poll(queue.get(), ms(options.timeout * 2 + std::chrono::seconds(5))));
+  kafka::Event ev(rd_kafka_queue_poll(queue.get(), ms(options.timeout * 2 + std::chrono::seconds(5))));
   const std::string names = [&] {
     std::string s;
     for (const auto& w : missing) s += (s.empty() ? "" : ", ") + w.name;

@@ -25,9 +25,12 @@ constexpr int kExitUsage = 2;
 class Topics : public testing::Test {
  protected:
   // memrun-host as a worker of `kafka_` (or of `bootstrap`), run to its exit.
+  // Unsupervised: the exit code is the worker's own, not the supervisor's
+  // after its restarts (a runtime failure is restarted with backoff).
   std::pair<int, std::string> run_host(const std::string& bootstrap, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv{MEMRUN_HOST, "--plugin", ECHO_PLUGIN, "-b", bootstrap, "--worker-id", "t1",
-                                  "--metrics-address", "off", "--cache-root", dir_.path, "--config", config_};
+                                  "--metrics-address", "off", "--cache-root", dir_.path, "--config", config_,
+                                  "--no-supervise"};
     for (auto& f : memrun::test::fast_group_flags()) argv.push_back(f);
     argv.insert(argv.end(), extra.begin(), extra.end());
     return memrun::test::run(argv, 60s);
