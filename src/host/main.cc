@@ -34,9 +34,9 @@
 
 namespace {
 
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitPlugin = 3;
+using memrun::host::kExitPlugin;
+using memrun::host::kExitRuntime;
+using memrun::host::kExitUsage;
 
 // Prints a line for whoever supervises the host (scripts, tests) and flushes
 // at once, so a reader waiting on the pipe sees it.
@@ -50,8 +50,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// A package that is not what it claims is refused (the plugin's exit code);
-// one that cannot be reached is a runtime failure a restart may cure.
 // This program's own file, for the supervisor's child (argv[0] may be a
 // bare name found on PATH).
 std::string self_path() {
@@ -62,6 +60,8 @@ std::string self_path() {
   return path;
 }
 
+// A package that is not what it claims is refused (the plugin's exit code);
+// one that cannot be reached is a runtime failure a restart may cure.
 int package_exit_code(const memrun::Error& e) {
   return memrun::is_retriable(e.code()) || e.code() == memrun::Code::kNotFound ? kExitRuntime : kExitPlugin;
 }

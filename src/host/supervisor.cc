@@ -92,7 +92,7 @@ int supervise(const std::vector<std::string>& argv, const RestartPolicy& policy)
     const pid_t child = start(argv);
     if (child < 0) {
       spdlog::error("cannot start the worker process: {}", std::strerror(errno));
-      return 1;
+      return kExitRuntime;
     }
     spdlog::info("supervisor: worker process {} started", child);
     std::optional<int> status;
@@ -111,7 +111,7 @@ int supervise(const std::vector<std::string>& argv, const RestartPolicy& policy)
     if (!delay) {
       spdlog::error("supervisor: worker process {} {}; {} deaths within {} s, giving up", child, describe(*status),
                     book.recent(), std::chrono::duration_cast<std::chrono::seconds>(policy.window).count());
-      return 1;
+      return kExitRuntime;
     }
     spdlog::warn("supervisor: worker process {} {}; restarting in {} ms ({} of {} deaths allowed within {} s); the "
                  "restarted worker reads the crash journal and runs what was running alone",

@@ -16,6 +16,11 @@
 
 namespace memrun::host {
 
+// memrun-host's exit codes, which the supervisor also reads from its child.
+inline constexpr int kExitRuntime = 1;  // Kafka, init, an unreachable package, a worker that kept dying
+inline constexpr int kExitUsage = 2;    // bad usage or config
+inline constexpr int kExitPlugin = 3;   // the plugin or package is refused
+
 struct RestartPolicy {
   int max_restarts = 5;                              // deaths tolerated within `window`
   std::chrono::milliseconds window{std::chrono::minutes(5)};
@@ -29,9 +34,9 @@ class RestartBook {
   using Clock = std::chrono::steady_clock;
   explicit RestartBook(RestartPolicy policy) : policy_(policy) {}
 
-  // Exit codes that a restart cannot cure: 0 (a clean stop), 2 (usage or
-  // config) and 3 (the plugin or package is refused).
-  static bool final_exit(int code) { return code == 0 || code == 2 || code == 3; }
+  // Exit codes that a restart cannot cure: a clean stop, usage or config,
+  // a refused plugin or package.
+  static bool final_exit(int code) { return code == 0 || code == kExitUsage || code == kExitPlugin; }
 
   // Records a death (a signal, or a runtime failure, exit 1) at `now`;
   // returns how long to wait before the next start, or nullopt to give up.
