@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
     }
     if (!bootstrap.empty()) config.kafka.bootstrap_servers = bootstrap;
     if (!worker_id.empty()) config.worker_id = worker_id;
+    if (!instance_id.empty()) config.instance_id = instance_id;
     if (!cache_root.empty()) config.cache_root = cache_root;
     if (config.cache_root.empty()) config.cache_root = memrun::app::default_cache_root();
     config_sets_metrics = config.metrics_address != memrun::app::kDefaultMetricsAddress;
@@ -267,7 +268,7 @@ int main(int argc, char** argv) {
     memrun::WorkerOptions options;
     options.kafka = config.kafka;
     options.worker_id = config.worker_id;
-    options.instance_id = instance_id;
+    options.instance_id = config.instance_id;
     options.result_url = config.result_url;
     options.s3 = config.s3;
     options.state_dir = config.cache_root + "/" + service.name;
