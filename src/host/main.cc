@@ -276,6 +276,9 @@ int main(int argc, char** argv) {
     if (package) options.package_dir = package->dir;
     options.file_roots = config.file_roots;
     options.startup_phases = std::move(phases);
+    // Kafka ended the worker (e.g. its instance id was fenced): wake the
+    // sigwait below as a stop would; the exit code comes from failure().
+    options.on_failure = [](const memrun::Error&) { ::kill(::getpid(), SIGTERM); };
     memrun::Worker worker(std::move(service), std::move(options));
     // Listening before start(): /readyz answers "not ready" while init runs.
     std::unique_ptr<memrun::MetricsServer> metrics;
@@ -300,8 +303,12 @@ int main(int argc, char** argv) {
 
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    spdlog::info("received {}, draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (!worker.failure()) spdlog::info("received {}, draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
     worker.stop();
+    if (auto failure = worker.failure()) {
+      fmt::print(stderr, "memrun-host: {}\n", failure->what());
+      return failure->code() == memrun::Code::kInvalidArgument ? kExitUsage : kExitRuntime;
+    }
   } catch (const memrun::Error& e) {
     fmt::print(stderr, "memrun-host: {}\n", e.what());
     return kExitRuntime;
