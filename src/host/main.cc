@@ -98,6 +98,10 @@ int main(int argc, char** argv) {
                                      "Package to run (s3://, http(s)://, file://; '#sha256=' pins it), as printed "
                                      "by `memrun deploy`");
   plugin_opt->excludes(package_opt);
+  bool allow_unpinned = false;
+  app.add_flag("--allow-unpinned", allow_unpinned,
+               "Run a --package URL without its #sha256= pin (development only: a changed package runs unchecked)")
+      ->needs(package_opt);
   app.add_option("--package-cache", package_cache, "Disk budget for fetched packages in {cache-root}/.packages");
   app.add_option("--config", config_path, "JSON config file (see docs/operations.md)");
   app.add_flag("--embedded-kafka", embedded,
@@ -187,6 +191,7 @@ int main(int argc, char** argv) {
   if (!package_url.empty()) {
     try {
       memrun::OpenPackageOptions open_options{package_cache_bytes, {}, config.s3};
+      open_options.require_pin = !allow_unpinned;
       if (config.package_max_unpacked > 0) open_options.max_unpacked_bytes = config.package_max_unpacked;
       package = memrun::open_package(package_url, config.cache_root, open_options);
     } catch (const memrun::Error& e) {
