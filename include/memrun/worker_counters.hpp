@@ -36,6 +36,7 @@ struct WorkerCounters {
   uint64_t revoke_gave_up = 0;    // requests still running when a revoke's wait ended
   uint64_t revoke_limit_ms = 0;   // how long a revoke may wait (set once, when the consumer opens)
   uint64_t lost_partitions = 0;   // partitions lost to the group, dropped without a commit
+  uint64_t intake_holds = 0;      // times no request could start: max_unacked_records awaited Kafka
 };
 
 struct WorkerCounterInfo {
@@ -84,6 +85,10 @@ inline constexpr WorkerCounterInfo kWorkerCounters[] = {
     {"lost_partitions", "memrun_partitions_lost_total", "", "counter",
      "Partitions lost to the group (session or poll interval expired), dropped without a commit.",
      &WorkerCounters::lost_partitions},
+    {"intake_holds", "memrun_intake_holds_total", "", "counter",
+     "Times the worker stopped starting requests because max_unacked_records replies and dead letters awaited "
+     "Kafka's acknowledgement.",
+     &WorkerCounters::intake_holds},
 };
 inline constexpr std::size_t kWorkerCounterCount = std::size(kWorkerCounters);
 static_assert(kWorkerCounterCount * sizeof(uint64_t) == sizeof(WorkerCounters),

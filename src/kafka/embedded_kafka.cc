@@ -53,6 +53,10 @@ void EmbeddedKafka::fail_requests(int api_key, int count, int error_code) {
   rd_kafka_mock_push_request_errors_array(impl_->cluster, static_cast<int16_t>(api_key), errors.size(), errors.data());
 }
 
+void EmbeddedKafka::clear_request_failures(int api_key) {
+  rd_kafka_mock_clear_request_errors(impl_->cluster, static_cast<int16_t>(api_key));
+}
+
 std::map<std::string, std::string> EmbeddedKafka::client_properties() { return {{"fetch.wait.max.ms", "10"}}; }
 
 }  // namespace memrun
