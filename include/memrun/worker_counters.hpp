@@ -31,6 +31,7 @@ struct WorkerCounters {
   uint64_t rebalances = 0;        // assignment changes (each assign or revoke)
   uint64_t delivery_retries = 0;  // replies and dead letters produced again after Kafka refused them
   uint64_t lost_replies = 0;      // replies that could never arrive (no such reply topic, too large)
+  uint64_t misrouted = 0;         // records keyed or partitioned unlike their payload's sticky key
   uint64_t revoke_waits = 0;      // revokes that waited for requests still running
   uint64_t revoke_wait_ms = 0;    // how long those waits took, summed
   uint64_t revoke_gave_up = 0;    // requests still running when a revoke's wait ended
@@ -72,6 +73,8 @@ inline constexpr WorkerCounterInfo kWorkerCounters[] = {
      "Replies and dead letters produced again after Kafka refused them.", &WorkerCounters::delivery_retries},
     {"lost_replies", "memrun_lost_replies_total", "", "counter",
      "Replies that could never be delivered (no such reply topic, too large).", &WorkerCounters::lost_replies},
+    {"misrouted", "memrun_misrouted_requests_total", "", "counter",
+     "Requests whose record key or partition differs from their payload's sticky key.", &WorkerCounters::misrouted},
     {"revoke_waits", "memrun_revoke_waits_total", "", "counter",
      "Revokes that waited for requests of the revoked partitions still running.", &WorkerCounters::revoke_waits},
     {"revoke_wait_ms", "memrun_revoke_wait_milliseconds_total", "", "counter",

@@ -48,6 +48,13 @@ nlohmann::json handle(memrun::sdk::Request& rq) {
     auto blob = rq.host.get_or_fetch("file://" + dir + "/data/" + rq.json.at("name").get<std::string>());
     return {{"text", std::string(blob.view())}};
   }
+  if (op == "versioned_fetch") {  // which package served it, and which tier the dataset came from
+    const std::string dir = rq.host.package_dir();
+    if (dir.empty()) throw memrun::Error(memrun::Code::kNotFound, "not started from a package");
+    auto version = rq.host.get_or_fetch("file://" + dir + "/data/version.txt");
+    auto blob = rq.host.get_or_fetch(rq.json.at("url").get<std::string>());
+    return {{"version", std::string(version.view())}, {"tier", blob.tier}, {"bytes", blob.size}};
+  }
   if (op == "upload") return {{"url", rq.host.upload_result("payload", rq.json.at("key").get<std::string>())}};
   throw memrun::Error(memrun::Code::kUnimplemented, "unknown op " + op);
 }
