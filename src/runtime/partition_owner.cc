@@ -53,6 +53,7 @@ void PartitionOwner::open(const KafkaOptions& kafka, std::chrono::milliseconds r
   queue_.reset(rd_kafka_queue_get_consumer(consumer.get()));
   revoke_grace_ = std::min(revoke_wait, max_poll_interval(consumer.get()) / 2);
   answer_bound_ = std::max(revoke_wait, std::chrono::milliseconds(1000));
+  counters_.raise(&WorkerCounters::revoke_limit_ms, static_cast<uint64_t>(revoke_grace_.count()));
   {
     std::lock_guard lock(handle_mu_);
     consumer_ = std::move(consumer);
@@ -239,19 +240,30 @@ void PartitionOwner::revoke(const std::vector<int32_t>& ps, bool lost) {
     // inside the rebalance callback, whose time counts against
     // max.poll.interval.ms, hence revoke_grace_. Meanwhile waiting requests
     // of the partitions kept get the slots that free up.
-    const auto deadline = Clock::now() + revoke_grace_;
-    if (size_t running_now = tracker_.unfinished(ps))
+    const auto began = Clock::now();
+    const auto deadline = began + revoke_grace_;
+    const size_t running_now = tracker_.unfinished(ps);
+    if (running_now)
       spdlog::info("worker {} revoking partitions {}: waiting up to {} ms for {} unfinished request(s)",
                    id_.worker_id, fmt::join(ps, ","), revoke_grace_.count(), running_now);
     while (!tracker_.wait_finished(ps, std::min(deadline, Clock::now() + std::chrono::milliseconds(50))) &&
            Clock::now() < deadline)
       hooks_.waiting();
-    if (size_t left = tracker_.unfinished(ps))
+    const size_t left = tracker_.unfinished(ps);
+    if (left)
       spdlog::warn("worker {}: {} request(s) of revoked partitions unfinished after {} ms; their next owner "
                    "runs them again",
                    id_.worker_id, left, revoke_grace_.count());
+    if (running_now) {
+      counters_.add(&WorkerCounters::revoke_waits);
+      counters_.add(&WorkerCounters::revoke_wait_ms,
+                    static_cast<uint64_t>(
+                        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began).count()));
+      counters_.add(&WorkerCounters::revoke_gave_up, left);
+    }
     commit_now(tracker_.take_commits(ps));
   }
+  if (lost) counters_.add(&WorkerCounters::lost_partitions, ps.size());
   for (int32_t p : ps) tracker_.drop(p);
   {
     std::lock_guard lock(state_mu_);
