@@ -42,6 +42,7 @@ void add_package(CLI::App& app, int* exit_code);
 void add_deploy(CLI::App& app, int* exit_code);
 void add_status(CLI::App& app, int* exit_code);
 void add_cache(CLI::App& app, int* exit_code);
+void add_dev_kafka(CLI::App& app, int* exit_code);
 
 // The Kafka flags every Kafka-facing subcommand takes: --bootstrap-servers
 // (env MEMRUN_BOOTSTRAP_SERVERS) and repeatable -X key=value.

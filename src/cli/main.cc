@@ -6,6 +6,7 @@
 //   memrun deploy out.tar.zst --to s3://bucket/deployments/{service}/{deployment_id}/package.tar.zst
 //   memrun status SERVICE [-b host:port] [--window s] [--all] [--json]
 //   memrun cache ls|stats|verify|evict (--cache-root DIR --service NAME | --dir DIR)
+//   memrun dev-kafka [--brokers N] [--service NAME:PARTITIONS ...] [--bootstrap-file PATH]
 //
 // Exit codes: 0 success, 1 the service answered with an error, timed out, a
 // check failed, no worker is live or a worker holds the cache to change, 2 bad
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   memrun::cli::add_deploy(app, &exit_code);
   memrun::cli::add_status(app, &exit_code);
   memrun::cli::add_cache(app, &exit_code);
+  memrun::cli::add_dev_kafka(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
