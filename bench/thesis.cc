@@ -612,7 +612,11 @@ int main(int argc, char** argv) {
   app.fallthrough();  // the scale flags may follow the subcommand
   Scale s;
   add_scale_flags(app, s);
-  auto* plan = app.add_subcommand("plan", "Check the scale flags; print the budgets as shell assignments");
+  auto* plan = app.add_subcommand("plan", "Check the scale flags and modes; print the budgets as shell assignments");
+  std::vector<std::string> plan_modes;
+  plan->add_option("--modes", plan_modes, "Modes to run, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::IsMember(kModes));
   std::string mode, bootstrap, source, out, halfway_file;
   int group_timeout_s = 180;
   auto* run_cmd = app.add_subcommand("run", "Replay the trace against a running fleet");
