@@ -128,6 +128,11 @@ struct OpenPackageOptions {
   // and its warm data; larger data belongs behind a URL the disk cache
   // fetches within the service's own disk budget.
   uint64_t max_unpacked_bytes = 4ull << 30;
+  // Refuse a URL without "#sha256=" (Error kInvalidArgument) before fetching:
+  // the manifest's digests vouch only for the files beside it, so an unpinned
+  // package rewritten in storage would run unchecked. memrun-host sets it
+  // unless --allow-unpinned.
+  bool require_pin = false;
 };
 
 // Fetches `url` (s3://, http(s)://, file://, optionally "#sha256=") through a

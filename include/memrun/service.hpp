@@ -98,6 +98,11 @@ struct MEMRUN_API MemoryService {
   // instead of running again; after the first death it runs alone. Needs the
   // worker's crash journal (WorkerOptions::state_dir). 0 disables.
   int max_crashes = 2;
+  // A request whose record key is not its payload's sticky key, or which sits
+  // on another partition than that key maps to, breaks stickiness: it is
+  // always counted (memrun_misrouted_requests_total) and logged; with
+  // strict_routing it is refused with invalid_argument instead of served.
+  bool strict_routing = false;
 
   InitHandler init;          // optional; runs once per worker before requests
   RequestHandler handle;     // required

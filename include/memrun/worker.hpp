@@ -15,6 +15,7 @@
 
 #include <memrun/kafka_options.hpp>
 #include <memrun/service.hpp>
+#include <memrun/status.hpp>
 #include <memrun/worker_counters.hpp>
 
 #include <array>
@@ -22,7 +23,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,6 +76,12 @@ struct WorkerOptions {
   // Phases of the start measured before the worker existed (e.g. the host's
   // package fetch and plugin load); they open the cold-start table.
   std::vector<StartupPhase> startup_phases;
+  // Called once, on the worker's poll thread, when Kafka ends this worker: a
+  // fatal consumer error, e.g. FENCED_INSTANCE_ID when another worker runs
+  // with the same instance_id. The worker then drains and leaves on its own,
+  // and failure() holds the error. The callback must not call stop() (stop
+  // joins the thread that calls it): wake the thread that owns the Worker.
+  std::function<void(const Error&)> on_failure;
 };
 
 // Upper bounds (seconds) of the request-latency histogram's buckets; a last
@@ -131,6 +140,11 @@ class MEMRUN_API Worker {
   // positions are read under the lock that stop() takes to destroy the
   // consumer (empty once it is gone).
   WorkerStats stats() const;
+
+  // The error that ended this worker without stop() (see
+  // WorkerOptions::on_failure); empty while it serves or after a plain stop.
+  // Any thread.
+  std::optional<Error> failure() const;
 
   // True once the init handler ran and the first partitions were assigned,
   // until stop() begins (for readiness probes).

@@ -31,6 +31,7 @@ struct WorkerCounters {
   uint64_t rebalances = 0;        // assignment changes (each assign or revoke)
   uint64_t delivery_retries = 0;  // replies and dead letters produced again after Kafka refused them
   uint64_t lost_replies = 0;      // replies that could never arrive (no such reply topic, too large)
+  uint64_t misrouted = 0;         // records keyed or partitioned unlike their payload's sticky key
 };
 
 struct WorkerCounterInfo {
@@ -66,6 +67,8 @@ inline constexpr WorkerCounterInfo kWorkerCounters[] = {
      "Replies and dead letters produced again after Kafka refused them.", &WorkerCounters::delivery_retries},
     {"lost_replies", "memrun_lost_replies_total", "", "counter",
      "Replies that could never be delivered (no such reply topic, too large).", &WorkerCounters::lost_replies},
+    {"misrouted", "memrun_misrouted_requests_total", "", "counter",
+     "Requests whose record key or partition differs from their payload's sticky key.", &WorkerCounters::misrouted},
 };
 inline constexpr std::size_t kWorkerCounterCount = std::size(kWorkerCounters);
 static_assert(kWorkerCounterCount * sizeof(uint64_t) == sizeof(WorkerCounters),

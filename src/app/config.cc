@@ -105,6 +105,8 @@ HostConfig load_config(const std::string& path) {
       c.topics = topic_options(path, value);
     } else if (key == "worker_id") {
       c.worker_id = str(value, key);
+    } else if (key == "instance_id") {
+      c.instance_id = str(value, key);
     } else if (key == "cache_root") {
       c.cache_root = str(value, key);
     } else if (key == "result_url") {

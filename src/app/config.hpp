@@ -9,6 +9,7 @@
 //   "topics":    { "replication_factor": 3, "configs": { "min.insync.replicas": "2" },
 //                  "timeout_ms": 15000 },
 //   "worker_id": "w1",
+//   "instance_id": "w1",
 //   "cache_root": "/var/cache/memrun",
 //   "result_url": "file:///var/lib/memrun/results",
 //   "metrics_address": "127.0.0.1:9464",
@@ -38,6 +39,7 @@ struct HostConfig {
   KafkaOptions kafka;
   TopicOptions topics;  // how missing topics are made
   std::string worker_id;
+  std::string instance_id;  // group.instance.id (static membership); empty: none
   std::string cache_root;
   std::string result_url;
   std::string metrics_address = kDefaultMetricsAddress;  // "off": no endpoint

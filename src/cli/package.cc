@@ -8,6 +8,9 @@
 #include <memrun/package.hpp>
 #include <memrun/plugin_loader.hpp>
 #include <memrun/service.hpp>
+#include <memrun/topics.hpp>
+
+#include "app/config.hpp"
 
 #include <fmt/core.h>
 
@@ -61,7 +64,32 @@ int package(const PackageArgs& a) {
 struct DeployArgs {
   std::string path, to, emit_kubernetes, bootstrap;
   std::string image = std::string("memrun:") + MEMRUN_VERSION;
+  std::vector<std::string> properties;  // -X key=value for the topic check
+  bool skip_topics = false;
+  int replication_factor = -1;
+  double topics_timeout_s = 15;
 };
+
+// Makes sure the package's service has its topics on the cluster, as every
+// worker does at start, so that a wrong partition count is found before any
+// worker runs. Throws Error as ensure_service_topics does.
+void ensure_topics(const DeployArgs& a, const PackageManifest& manifest) {
+  KafkaOptions kafka;
+  kafka.bootstrap_servers = a.bootstrap;
+  for (const auto& p : a.properties) {
+    auto [key, value] = app::split_property(p);
+    kafka.properties.insert_or_assign(key, value);
+  }
+  TopicOptions options;
+  options.replication_factor = a.replication_factor;
+  options.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.topics_timeout_s * 1000));
+  MemoryService svc;
+  apply_service_fields(svc, manifest.service);
+  const int partitions = svc.partitions;
+  const auto report = ensure_service_topics(kafka, manifest.service_name(), partitions, options);
+  fmt::print(stderr, "topics of {} on {}: {} created, {} checked ({} partitions)\n", manifest.service_name(),
+             a.bootstrap, report.created.size(), report.existing.size(), partitions);
+}
 
 int deploy(const DeployArgs& a) {
   try {
@@ -69,11 +97,11 @@ int deploy(const DeployArgs& a) {
     // package is read once more for its manifest (deploy_package reads it too).
     std::optional<PackageManifest> manifest;
     const KubernetesOverlay overlay{a.image, a.bootstrap};
-    if (!a.emit_kubernetes.empty()) {
-      check_overlay_dir(a.emit_kubernetes);
-      manifest = verify_package(a.path);
-      (void)kubernetes_overlay(*manifest, "", overlay);
-    }
+    if (!a.emit_kubernetes.empty()) check_overlay_dir(a.emit_kubernetes);
+    const bool topics = !a.bootstrap.empty() && !a.skip_topics;
+    if (!a.emit_kubernetes.empty() || topics) manifest = verify_package(a.path);
+    if (!a.emit_kubernetes.empty()) (void)kubernetes_overlay(*manifest, "", overlay);
+    if (topics) ensure_topics(a, *manifest);
     ProgressBar bar("upload");
     const std::string url = deploy_package(a.path, a.to, [&](uint64_t done, uint64_t total) { bar.update(done, total); });
     bar.finish();
@@ -124,8 +152,18 @@ void add_deploy(CLI::App& app, int* exit_code) {
   auto* emit = cmd->add_option("--emit-kubernetes", a->emit_kubernetes,
                                "Also write a kustomize overlay running the package on Kubernetes (StatefulSet, "
                                "KEDA ScaledObject) into this new or empty directory; see docs/deploying.md");
-  cmd->add_option("--bootstrap-servers,-b", a->bootstrap, "Kafka of the workers and of KEDA, for --emit-kubernetes")
+  cmd->add_option("--bootstrap-servers,-b", a->bootstrap,
+                  "Kafka of the workers (and of KEDA, for --emit-kubernetes): the service's topics are made or "
+                  "checked there before the upload")
       ->envname("MEMRUN_BOOTSTRAP_SERVERS");
+  cmd->add_option("-X", a->properties, "Extra librdkafka property key=value for the topic check (repeatable)");
+  cmd->add_flag("--skip-topics", a->skip_topics,
+                "Do not contact Kafka (the workers make their topics at start), e.g. when it is out of reach here");
+  cmd->add_option("--replication-factor", a->replication_factor,
+                  "Replicas of each topic made (-1: the broker's default)")
+      ->check(CLI::Range(-1, 32));
+  cmd->add_option("--topics-timeout", a->topics_timeout_s, "Seconds to wait for each answer of the cluster")
+      ->check(kPositiveSeconds);
   cmd->add_option("--image", a->image, "Container image holding memrun (the .deb), for --emit-kubernetes")
       ->capture_default_str()
       ->needs(emit);

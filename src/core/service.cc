@@ -124,6 +124,7 @@ void apply_service_fields(MemoryService& s, const nlohmann::json& fields) {
       else if (name == "retry_backoff_ms") integer(s.retry_backoff_ms);
       else if (name == "dedup_window") integer(s.dedup_window);
       else if (name == "max_crashes") integer(s.max_crashes);
+      else if (name == "strict_routing") s.strict_routing = value.get<bool>();
       else
         throw Error(Code::kInvalidArgument, "unknown service field '" + name + "'");
     } catch (const nlohmann::json::exception& e) {
@@ -145,7 +146,8 @@ nlohmann::json service_fields(const MemoryService& s) {
           {"max_attempts", s.max_attempts},
           {"retry_backoff_ms", s.retry_backoff_ms},
           {"dedup_window", s.dedup_window},
-          {"max_crashes", s.max_crashes}};
+          {"max_crashes", s.max_crashes},
+          {"strict_routing", s.strict_routing}};
 }
 
 }  // namespace memrun

@@ -98,6 +98,10 @@ int main(int argc, char** argv) {
                                      "Package to run (s3://, http(s)://, file://; '#sha256=' pins it), as printed "
                                      "by `memrun deploy`");
   plugin_opt->excludes(package_opt);
+  bool allow_unpinned = false;
+  app.add_flag("--allow-unpinned", allow_unpinned,
+               "Run a --package URL without its #sha256= pin (development only: a changed package runs unchecked)")
+      ->needs(package_opt);
   app.add_option("--package-cache", package_cache, "Disk budget for fetched packages in {cache-root}/.packages");
   app.add_option("--config", config_path, "JSON config file (see docs/operations.md)");
   app.add_flag("--embedded-kafka", embedded,
@@ -170,6 +174,7 @@ int main(int argc, char** argv) {
     }
     if (!bootstrap.empty()) config.kafka.bootstrap_servers = bootstrap;
     if (!worker_id.empty()) config.worker_id = worker_id;
+    if (!instance_id.empty()) config.instance_id = instance_id;
     if (!cache_root.empty()) config.cache_root = cache_root;
     if (config.cache_root.empty()) config.cache_root = memrun::app::default_cache_root();
     config_sets_metrics = config.metrics_address != memrun::app::kDefaultMetricsAddress;
@@ -186,6 +191,7 @@ int main(int argc, char** argv) {
   if (!package_url.empty()) {
     try {
       memrun::OpenPackageOptions open_options{package_cache_bytes, {}, config.s3};
+      open_options.require_pin = !allow_unpinned;
       if (config.package_max_unpacked > 0) open_options.max_unpacked_bytes = config.package_max_unpacked;
       package = memrun::open_package(package_url, config.cache_root, open_options);
     } catch (const memrun::Error& e) {
@@ -267,7 +273,7 @@ int main(int argc, char** argv) {
     memrun::WorkerOptions options;
     options.kafka = config.kafka;
     options.worker_id = config.worker_id;
-    options.instance_id = instance_id;
+    options.instance_id = config.instance_id;
     options.result_url = config.result_url;
     options.s3 = config.s3;
     options.state_dir = config.cache_root + "/" + service.name;
@@ -275,6 +281,9 @@ int main(int argc, char** argv) {
     if (package) options.package_dir = package->dir;
     options.file_roots = config.file_roots;
     options.startup_phases = std::move(phases);
+    // Kafka ended the worker (e.g. its instance id was fenced): wake the
+    // sigwait below as a stop would; the exit code comes from failure().
+    options.on_failure = [](const memrun::Error&) { ::kill(::getpid(), SIGTERM); };
     memrun::Worker worker(std::move(service), std::move(options));
     // Listening before start(): /readyz answers "not ready" while init runs.
     std::unique_ptr<memrun::MetricsServer> metrics;
@@ -299,8 +308,12 @@ int main(int argc, char** argv) {
 
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    spdlog::info("received {}, draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (!worker.failure()) spdlog::info("received {}, draining", sig == SIGINT ? "SIGINT" : "SIGTERM");
     worker.stop();
+    if (auto failure = worker.failure()) {
+      fmt::print(stderr, "memrun-host: {}\n", failure->what());
+      return failure->code() == memrun::Code::kInvalidArgument ? kExitUsage : kExitRuntime;
+    }
   } catch (const memrun::Error& e) {
     fmt::print(stderr, "memrun-host: {}\n", e.what());
     return kExitRuntime;

@@ -12,6 +12,7 @@
 #include "core/digest.hpp"
 #include "core/file_io.hpp"
 #include "package/archive.hpp"
+#include "remote/url_rules.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -280,6 +281,11 @@ std::string deploy_package(const std::string& package_path, const std::string& t
 OpenedPackage open_package(const std::string& url, const std::string& cache_root, const OpenPackageOptions& options) {
   OpenedPackage out;
   const auto start = Clock::now();
+  internal::refuse_control_characters(url);
+  if (options.require_pin && internal::split_digest(url).second.empty())
+    throw Error(Code::kInvalidArgument, "package URL " + redact_credentials(url) +
+                                            " has no #sha256= pin; run the URL `memrun deploy` printed (it ends in "
+                                            "#sha256=...), or pass --allow-unpinned");
   SharedWorkerContext::Options fetch_options;
   fetch_options.service = "packages";
   fetch_options.memory_budget_bytes = options.cache_bytes;

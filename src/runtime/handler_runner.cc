@@ -17,6 +17,7 @@ namespace {
 
 using std::chrono::milliseconds;
 constexpr milliseconds kMaxBackoff{30000};
+constexpr milliseconds kMisrouteLogInterval{10000};
 
 int64_t now_ms() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -145,6 +146,40 @@ void HandlerRunner::run_guarded(Request& req) {
   gate_.leave(suspect);
 }
 
+// A record keyed or placed unlike its payload's sticky key reached this
+// worker by another route than the key's (docs/protocol.md, Routing): counted
+// always, logged at most once per kMisrouteLogInterval with the number since,
+// refused under strict_routing. Without a sticky key every worker may serve
+// every request, so there is no route to miss.
+void HandlerRunner::check_routing(const Request& req, const std::string& key) {
+  const auto& svc = p_.service;
+  if (sticky_.fields().empty()) return;
+  const int32_t expected_partition = kafka_partition(key, svc.partitions);
+  const bool key_differs = !req.key || *req.key != key;
+  if (!key_differs && req.partition == expected_partition) return;
+  p_.counters.add(&WorkerCounters::misrouted);
+  const std::string why =
+      !req.key      ? fmt::format("its record has no key; the payload's sticky key is '{}' (sticky_key '{}')", key,
+                                  svc.sticky_key)
+      : key_differs ? fmt::format("its record key '{}' is not the payload's sticky key '{}' (sticky_key '{}')",
+                                  *req.key, key, svc.sticky_key)
+                    : fmt::format("it is on partition {} while its sticky key '{}' maps to partition {} of {}",
+                                  req.partition, key, expected_partition, svc.partitions);
+  misroutes_unlogged_.fetch_add(1, std::memory_order_relaxed);
+  const int64_t now = now_ms();
+  int64_t last = last_misroute_log_ms_.load(std::memory_order_relaxed);
+  if (now - last >= kMisrouteLogInterval.count() &&
+      last_misroute_log_ms_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    spdlog::warn("misrouted request {}: {}; {} misrouted since the last such line{}", req.headers.request_id, why,
+                 misroutes_unlogged_.exchange(0, std::memory_order_relaxed),
+                 svc.strict_routing ? " (refused: strict_routing)" : "");
+  }
+  if (svc.strict_routing)
+    throw Error(Code::kInvalidArgument,
+                "misrouted: " + why + "; produce it keyed by the sticky key with the murmur2 partitioner "
+                                      "(strict_routing refuses it)");
+}
+
 // Validates the record, then runs the handler up to max_attempts times.
 void HandlerRunner::run_handler(Request& req) {
   const auto& svc = p_.service;
@@ -164,6 +199,7 @@ void HandlerRunner::run_handler(Request& req) {
     json = nlohmann::json::parse(req.payload, nullptr, /*allow_exceptions=*/false);
     if (json->is_discarded()) throw Error(Code::kInvalidArgument, "payload is not valid JSON");
     key = sticky_.extract(*json);
+    check_routing(req, key);
   } catch (const Error& e) {
     req.code = e.code();
     req.body = e.what();

@@ -67,11 +67,16 @@ class HandlerRunner {
   class Context;
   void run_guarded(Request& req);
   void run_handler(Request& req);
+  // Counts and logs a misrouted request; throws Error(kInvalidArgument) for it
+  // under strict_routing.
+  void check_routing(const Request& req, const std::string& key);
   // false if stop() came first
   bool back_off(std::chrono::milliseconds wait);
 
   Parts p_;
   StickyKey sticky_;
+  std::atomic<int64_t> last_misroute_log_ms_{0};  // Unix ms of the last misroute line
+  std::atomic<uint64_t> misroutes_unlogged_{0};   // since that line
   SuspectGate gate_;
   std::atomic<bool> stopping_{false};
   std::mutex stop_mu_;

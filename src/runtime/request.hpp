@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +65,9 @@ struct Request {
   int32_t partition = -1;
   int64_t offset = -1;
   std::string_view payload;
+  // The record's key; none when the producer gave none. Routing is checked
+  // against the payload's sticky key (docs/protocol.md, Routing).
+  std::optional<std::string_view> key;
   // Unix ms when the poll thread took the record from Kafka: the service's
   // timeout counts from here (docs/protocol.md, Deadlines).
   int64_t taken_ms = 0;
@@ -93,6 +97,7 @@ inline std::unique_ptr<Request> request_from(kafka::Message m, int64_t taken_ms)
   req->partition = m->partition;
   req->offset = m->offset;
   req->payload = {static_cast<const char*>(m->payload), m->len};
+  if (m->key != nullptr) req->key = std::string_view(static_cast<const char*>(m->key), m->key_len);
   req->taken_ms = taken_ms;
   req->msg = std::move(m);
   return req;

@@ -36,6 +36,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -77,6 +78,8 @@ struct Worker::Impl {
   std::thread poll_thread;
 
   std::atomic<bool> stop_requested{false};
+  mutable std::mutex failure_mu;
+  std::optional<Error> failure;  // GUARDED_BY(failure_mu)
   std::atomic<int> running{0};
   // Handlers outlived stop()'s bound: they still use this state, so it is
   // never freed (see ~Worker).
@@ -245,6 +248,7 @@ struct Worker::Impl {
   }
 
   void on_message(kafka::Message m) {
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL) return fail(fatal_consumer_error());
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) spdlog::warn("consumer: {}", rd_kafka_message_errstr(m.get()));
       return;
@@ -256,6 +260,32 @@ struct Worker::Impl {
                                    static_cast<size_t>(std::max(0, running.load())));
     if (offered.run) admit(std::move(*offered.run));
     if (offered.pause) owner.pause({partition});
+  }
+
+  // The consumer can do nothing more (librdkafka's fatal error): which one,
+  // and what to do about it.
+  Error fatal_consumer_error() {
+    char reason[512] = "";
+    const auto err = rd_kafka_fatal_error(owner.consumer(), reason, sizeof reason);
+    if (err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID)
+      return Error(Code::kInvalidArgument,
+                   fmt::format("instance id '{}' is in use by another worker of group {}: the broker fenced this "
+                               "one (FENCED_INSTANCE_ID); give every worker its own --instance-id",
+                               opts.instance_id, protocol::consumer_group(svc.name)));
+    return Error(Code::kUnavailable, fmt::format("Kafka ended this worker's consumer: {} ({})", reason,
+                                                 rd_kafka_err2name(err)));
+  }
+
+  // Ends the poll loop (which drains and leaves as on stop()) and tells the
+  // owner. Poll thread.
+  void fail(Error e) {
+    spdlog::error("worker {} stops: {}", worker_id, e.what());
+    {
+      std::lock_guard lock(failure_mu);
+      failure = e;
+    }
+    stop_requested = true;
+    if (opts.on_failure) opts.on_failure(e);
   }
 
   // Starts waiting requests while slots are free, resuming the partitions
@@ -433,5 +463,10 @@ bool Worker::ready() const noexcept {
 std::vector<StartupPhase> Worker::startup_phases() const { return impl_->metrics.phases(); }
 
 WorkerStats Worker::stats() const { return impl_->stats_now(); }
+
+std::optional<Error> Worker::failure() const {
+  std::lock_guard lock(impl_->failure_mu);
+  return impl_->failure;
+}
 
 }  // namespace memrun

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -64,10 +65,25 @@ TEST(Hygiene, ACredentialedUrlReachesTheReplyTheDeadLetterAndTheLogsOnlyRedacted
   expect_no_secret("host output", h.proc->output());
 }
 
+// A package URL without its pin is refused before anything is fetched: a
+// package rewritten in storage would otherwise run unchecked.
+TEST(Hygiene, AnUnpinnedPackageUrlIsRefusedBeforeAnyFetch) {
+  memrun::test::TempDir root("memrun-hygiene");
+  memrun::test::TempDir store("memrun-hygiene-store");
+  std::ofstream(store.path + "/p.tar.zst") << "not fetched";
+  auto [code, out] = memrun::test::run({MEMRUN_HOST, "--package", "file://" + store.path + "/p.tar.zst",
+                                        "--cache-root", root.path, "--metrics-address", "off"},
+                                       120s);
+  EXPECT_EQ(code, 3) << out;
+  EXPECT_NE(out.find("has no #sha256= pin"), std::string::npos) << out;
+  EXPECT_NE(out.find("--allow-unpinned"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(root.path + "/.packages")) << "it fetched before refusing\n" << out;
+}
+
 TEST(Hygiene, ARefusedPackageUrlIsPrintedRedactedAndALineBreakIsRefusedAtOnce) {
   memrun::test::TempDir root("memrun-hygiene");
-  auto [code, out] = memrun::test::run({MEMRUN_HOST, "--package", kSecretUrl, "--cache-root", root.path,
-                                        "--metrics-address", "off"},
+  auto [code, out] = memrun::test::run({MEMRUN_HOST, "--package", kSecretUrl, "--allow-unpinned", "--cache-root",
+                                        root.path, "--metrics-address", "off"},
                                        120s);
   EXPECT_EQ(code, 1) << "unreachable: a runtime failure\n" << out;
   EXPECT_NE(out.find("package refused: GET http://***@127.0.0.1:9"), std::string::npos) << out;

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 using namespace std::chrono_literals;
@@ -105,6 +106,57 @@ TEST_F(Topics, BadOptionsAreRefusedBeforeAnyRequest) {
   auto [code, out] = run_host(kafka_.bootstrap_servers());
   EXPECT_EQ(code, kExitUsage) << out;
   EXPECT_NE(out.find("topics.replication_factor"), std::string::npos) << out;
+}
+
+// `memrun deploy -b` checks (or makes) the service's topics before it uploads:
+// a partition count the workers would refuse is found before any runs.
+class DeployTopics : public Topics {
+ protected:
+  // A package of the echo plugin named `service` with `partitions`.
+  std::string package(const std::string& service, int partitions) {
+    const std::string path = dir_.path + "/" + service + ".tar.zst";
+    auto [code, out] = memrun::test::run({MEMRUN_CLI, "package", "--plugin", ECHO_PLUGIN, "--name", service,
+                                          "--partitions", std::to_string(partitions), "-o", path},
+                                         60s);
+    EXPECT_EQ(code, 0) << out;
+    return path;
+  }
+  std::pair<int, std::string> deploy(const std::string& pkg, const std::string& bootstrap) {
+    return memrun::test::run({MEMRUN_CLI, "deploy", pkg, "--to", "file://" + store_ + "/", "-b", bootstrap,
+                              "--topics-timeout", "2"},
+                             60s);
+  }
+  bool uploaded() const { return std::filesystem::exists(store_) && !std::filesystem::is_empty(store_); }
+
+  std::string store_ = dir_.path + "/store";
+};
+
+TEST_F(DeployTopics, AMismatchRefusesTheDeployAndUploadsNothing) {
+  kafka_.create_service_topics("echo4", 4);
+  auto [code, out] = deploy(package("echo4", 16), kafka_.bootstrap_servers());
+  EXPECT_EQ(code, kExitUsage) << out;
+  EXPECT_NE(out.find("memrun.requests.echo4 has 4 partitions"), std::string::npos) << out;
+  EXPECT_FALSE(uploaded()) << out;
+}
+
+TEST_F(DeployTopics, MatchingTopicsAreCheckedThenThePackageIsUploaded) {
+  kafka_.create_service_topics("echo16", 16);
+  auto [code, out] = deploy(package("echo16", 16), kafka_.bootstrap_servers());
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("0 created, 5 checked (16 partitions)"), std::string::npos) << out;
+  EXPECT_TRUE(uploaded()) << out;
+}
+
+TEST_F(DeployTopics, AnUnreachableClusterFailsTheDeployUnlessTopicsAreSkipped) {
+  const std::string pkg = package("echo16", 16);
+  auto [code, out] = deploy(pkg, "127.0.0.1:1");
+  EXPECT_EQ(code, kExitRuntime) << out;
+  EXPECT_NE(out.find("cannot reach Kafka at 127.0.0.1:1"), std::string::npos) << out;
+  EXPECT_FALSE(uploaded()) << out;
+  auto [skipped, sout] = memrun::test::run(
+      {MEMRUN_CLI, "deploy", pkg, "--to", "file://" + store_ + "/", "-b", "127.0.0.1:1", "--skip-topics"}, 60s);
+  EXPECT_EQ(skipped, 0) << sout;
+  EXPECT_TRUE(uploaded()) << sout;
 }
 
 }  // namespace

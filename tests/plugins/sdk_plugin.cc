@@ -62,6 +62,13 @@ nlohmann::json handle(memrun::sdk::Request& rq) {
     rq.host.make_object<Counted>("evict_own_2", size);
     return {{"destroyed_in_hook", Counted::destroyed - before}};
   }
+  if (op == "versioned_fetch") {  // which package served it, and which tier the dataset came from
+    const std::string dir = rq.host.package_dir();
+    if (dir.empty()) throw memrun::Error(memrun::Code::kNotFound, "not started from a package");
+    auto version = rq.host.get_or_fetch("file://" + dir + "/data/version.txt");
+    auto blob = rq.host.get_or_fetch(rq.json.at("url").get<std::string>());
+    return {{"version", std::string(version.view())}, {"tier", blob.tier}, {"bytes", blob.size}};
+  }
   if (op == "upload") return {{"url", rq.host.upload_result("payload", rq.json.at("key").get<std::string>())}};
   throw memrun::Error(memrun::Code::kUnimplemented, "unknown op " + op);
 }

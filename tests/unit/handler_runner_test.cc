@@ -4,6 +4,7 @@
 
 #include <memrun/context.hpp>
 #include <memrun/protocol.hpp>
+#include <memrun/routing.hpp>
 #include <memrun/service.hpp>
 
 #include "support/temp_dir.hpp"
@@ -102,6 +103,74 @@ TEST(HandlerRunner, BadInputIsRefusedWithoutRunningTheHandler) {
   }
   EXPECT_EQ(runs, 0);
   EXPECT_EQ(rig.count(&WorkerCounters::failed), 2u);
+}
+
+// A request routed as the client routes it: keyed by its sticky key, on the
+// partition murmur2 gives that key.
+void route_by(Request& req, const std::string& key, int32_t partitions) {
+  req.key = key;
+  req.partition = kafka_partition(key, partitions);
+}
+
+TEST(HandlerRunner, AMisroutedRequestIsCountedAndServed) {
+  std::atomic<int> runs{0};
+  Rig rig(service([&](RequestContext&) -> Reply {
+    ++runs;
+    return nlohmann::json::object();
+  }));
+  auto routed = rig.request(R"({"user":"u1"})");
+  route_by(*routed, "u1", rig.svc.partitions);
+  rig.runner.run(routed, nullptr);
+  EXPECT_EQ(rig.count(&WorkerCounters::misrouted), 0u) << "a request keyed by its sticky key is not misrouted";
+
+  auto other_key = rig.request(R"({"user":"u1"})", 8);
+  route_by(*other_key, "u2", rig.svc.partitions);
+  auto no_key = rig.request(R"({"user":"u1"})", 9);
+  route_by(*no_key, "u1", rig.svc.partitions);
+  no_key->key.reset();
+  auto other_partition = rig.request(R"({"user":"u1"})", 10);
+  route_by(*other_partition, "u1", rig.svc.partitions);
+  other_partition->partition = (other_partition->partition + 1) % rig.svc.partitions;  // e.g. kcat -p
+  for (const auto& r : {other_key, no_key, other_partition}) {
+    rig.runner.run(r, nullptr);
+    EXPECT_EQ(r->code, Code::kOk) << r->body;
+  }
+  EXPECT_EQ(runs, 4);
+  EXPECT_EQ(rig.count(&WorkerCounters::misrouted), 3u);
+}
+
+TEST(HandlerRunner, StrictRoutingRefusesAMisroutedRequest) {
+  std::atomic<int> runs{0};
+  auto svc = service([&](RequestContext&) -> Reply {
+    ++runs;
+    return nlohmann::json::object();
+  });
+  svc.strict_routing = true;
+  Rig rig(std::move(svc));
+  auto misrouted = rig.request(R"({"user":"u1"})");
+  route_by(*misrouted, "u2", rig.svc.partitions);
+  rig.runner.run(misrouted, nullptr);
+  EXPECT_EQ(misrouted->code, Code::kInvalidArgument);
+  EXPECT_NE(misrouted->body.find("record key 'u2' is not the payload's sticky key 'u1'"), std::string::npos)
+      << misrouted->body;
+  EXPECT_EQ(runs, 0);
+  auto routed = rig.request(R"({"user":"u1"})", 8);
+  route_by(*routed, "u1", rig.svc.partitions);
+  rig.runner.run(routed, nullptr);
+  EXPECT_EQ(routed->code, Code::kOk) << routed->body;
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(rig.count(&WorkerCounters::misrouted), 1u);
+}
+
+TEST(HandlerRunner, WithoutAStickyKeyNothingIsMisrouted) {
+  auto svc = service([](RequestContext&) -> Reply { return nlohmann::json::object(); });
+  svc.sticky_key.clear();
+  svc.strict_routing = true;
+  Rig rig(std::move(svc));
+  auto req = rig.request(R"({"user":"u1"})");  // no record key, any partition
+  rig.runner.run(req, nullptr);
+  EXPECT_EQ(req->code, Code::kOk) << req->body;
+  EXPECT_EQ(rig.count(&WorkerCounters::misrouted), 0u);
 }
 
 TEST(HandlerRunner, RetriesRetryWorthyFailuresThenDeadLetters) {

@@ -1,0 +1,43 @@
+// The host's config file: each key read into HostConfig, wrong types and
+// unknown keys refused with the key named.
+#include "app/config.hpp"
+
+#include <memrun/status.hpp>
+
+#include "support/temp_dir.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace {
+
+std::string write(const memrun::test::TempDir& dir, const std::string& text) {
+  const std::string path = dir.path + "/host.json";
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(HostConfig, ReadsTheWorkerAndInstanceIds) {
+  memrun::test::TempDir dir("memrun-config");
+  auto c = memrun::app::load_config(write(dir, R"({"worker_id": "w1", "instance_id": "pod-1"})"));
+  EXPECT_EQ(c.worker_id, "w1");
+  EXPECT_EQ(c.instance_id, "pod-1");
+  EXPECT_EQ(memrun::app::load_config(write(dir, "{}")).instance_id, "") << "no static membership by default";
+}
+
+TEST(HostConfig, AWrongTypeOrAnUnknownKeyIsRefusedByName) {
+  memrun::test::TempDir dir("memrun-config");
+  for (const auto& [text, named] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"instance_id": 7})", "instance_id"}, {R"({"instance": "pod-1"})", "instance"}}) {
+    try {
+      memrun::app::load_config(write(dir, text));
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const memrun::Error& e) {
+      EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+      EXPECT_NE(std::string(e.what()).find(named), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
