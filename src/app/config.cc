@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include "core/json_integer.hpp"
+
 #include <sys/stat.h>
 
 #include <memrun/service.hpp>
@@ -123,6 +125,11 @@ HostConfig load_config(const std::string& path) {
           throw Error(Code::kInvalidArgument, path + ": 'file_roots' entry '" + r + "' is not an absolute path");
         c.file_roots.push_back(r);
       }
+    } else if (key == "max_unacked_records") {
+      const auto n = internal::json_integer<uint64_t>(value);
+      if (!n || *n < 1)
+        throw Error(Code::kInvalidArgument, path + ": 'max_unacked_records' must be a whole number of at least 1");
+      c.max_unacked_records = *n;
     } else if (key == "package_max_unpacked") {
       c.package_max_unpacked = parse_bytes(value.is_string() ? value.get<std::string>() : value.dump());
     } else {

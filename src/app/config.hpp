@@ -16,7 +16,8 @@
 //   "s3":        { "endpoint": "http://127.0.0.1:9000", "region": "eu-west-1",
 //                  "access_key_id": "…", "secret_access_key": "…" },
 //   "file_roots": [ "/srv/datasets" ],
-//   "package_max_unpacked": "4Gi"
+//   "package_max_unpacked": "4Gi",
+//   "max_unacked_records": 1000
 // }
 #pragma once
 
@@ -48,6 +49,8 @@ struct HostConfig {
   std::vector<std::string> file_roots;
   // OpenPackageOptions::max_unpacked_bytes; 0: its default.
   uint64_t package_max_unpacked = 0;
+  // WorkerOptions::max_unacked_records; 0: its default.
+  uint64_t max_unacked_records = 0;
 };
 
 // Reads and checks a config file. Throws Error(kInvalidArgument) naming the

@@ -26,6 +26,15 @@ TEST(HostConfig, ReadsTheWorkerAndInstanceIds) {
   EXPECT_EQ(memrun::app::load_config(write(dir, "{}")).instance_id, "") << "no static membership by default";
 }
 
+TEST(HostConfig, ReadsTheBoundOnRecordsAwaitingKafka) {
+  memrun::test::TempDir dir("memrun-config");
+  EXPECT_EQ(memrun::app::load_config(write(dir, R"({"max_unacked_records": 64})")).max_unacked_records, 64u);
+  EXPECT_EQ(memrun::app::load_config(write(dir, "{}")).max_unacked_records, 0u) << "0: the worker's default";
+  for (const char* bad : {R"({"max_unacked_records": 0})", R"({"max_unacked_records": 1.5})",
+                          R"({"max_unacked_records": "many"})"})
+    EXPECT_THROW(memrun::app::load_config(write(dir, bad)), memrun::Error) << bad;
+}
+
 TEST(HostConfig, AWrongTypeOrAnUnknownKeyIsRefusedByName) {
   memrun::test::TempDir dir("memrun-config");
   for (const auto& [text, named] : std::vector<std::pair<std::string, std::string>>{
