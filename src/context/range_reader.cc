@@ -10,6 +10,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <exception>
+#include <future>
 #include <vector>
 
 namespace memrun::internal {
@@ -123,71 +125,120 @@ void RangeReader::keep_chunk(const std::string& key, const Blob& chunk) {
   }
 }
 
+namespace {
+
+// The text of a range for messages.
+std::string range_text(uint64_t offset, uint64_t length) {
+  return "[" + std::to_string(offset) + ", " + std::to_string(offset) + " + " + std::to_string(length) + ")";
+}
+
+Error past_end(const std::string& shown, uint64_t offset, uint64_t length, uint64_t size) {
+  return Error(Code::kInvalidArgument, "get_range " + shown + ": range " + range_text(offset, length) +
+                                           " is past the end of the object (" + std::to_string(size) + " bytes)");
+}
+
+}  // namespace
+
+Blob RangeReader::fetch_chunk(const std::string& url, uint64_t index, Identity* id, bool known) {
+  const std::string shown = redact_credentials(url);
+  const auto changed = [&](const std::string& how) {
+    forget(url);
+    return Error(Code::kUnavailable, "get_range " + shown + ": the object changed while its chunks were read (" + how +
+                                         "); nothing mixed was served, a retry reads the new version");
+  };
+  const uint64_t k = options_.chunk_bytes;
+  auto answer = fetch_range(url, index * k, k, known ? id->etag : "", options_.s3);
+  if (answer.outcome == RangeAnswer::Outcome::kChanged) throw changed("ETag " + id->etag + " no longer matches");
+  if (answer.outcome == RangeAnswer::Outcome::kPastEnd) {
+    if (known) throw changed("it is shorter than " + std::to_string(id->size) + " bytes now");
+    id->size = answer.total;  // the caller names the range past it
+    return Blob();
+  }
+  if (known && (answer.etag != id->etag || answer.total != id->size))
+    throw changed("ETag " + id->etag + " and " + std::to_string(id->size) + " bytes, now ETag " + answer.etag +
+                  " and " + std::to_string(answer.total) + " bytes");
+  ++counters_.remote_fetches;
+  counters_.remote_bytes += answer.bytes.size();
+  if (!known) {
+    *id = Identity{answer.etag, answer.total};
+    remember(url, *id);
+  }
+  const std::string key = chunk_key(url, *id, index);
+  keep_chunk(key, answer.bytes);
+  if (disk_) disk_->put(key, answer.bytes.view());
+  return answer.bytes;
+}
+
 Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length, const FetchWait& wait) {
   const std::string shown = redact_credentials(url);
-  const std::string asked = "[" + std::to_string(offset) + ", " + std::to_string(offset) + " + " +
-                            std::to_string(length) + ")";
   if (length == 0)
     throw Error(Code::kInvalidArgument, "get_range " + shown + ": a length of 0 reads nothing; ask for at least one byte");
   if (offset > UINT64_MAX - length)
-    throw Error(Code::kInvalidArgument, "get_range " + shown + ": range " + asked + " overflows");
+    throw Error(Code::kInvalidArgument, "get_range " + shown + ": range " + range_text(offset, length) + " overflows");
   if (url.rfind("file://", 0) == 0) {
     Blob bytes = read_file_range(url, offset, length, options_.file_roots);
     ++counters_.remote_fetches;
     counters_.remote_bytes += length;
     return bytes;
   }
-  const auto past_end = [&](uint64_t size) {
-    return Error(Code::kInvalidArgument, "get_range " + shown + ": range " + asked +
-                                             " is past the end of the object (" + std::to_string(size) + " bytes)");
+  const auto before_fetching = [&] {
+    if (std::chrono::system_clock::now() >= wait.deadline)
+      throw Error(Code::kDeadlineExceeded, "get_range " + shown + ": the deadline passed");
+    if (wait.cancelled && wait.cancelled()) throw Error(Code::kCancelled, "get_range " + shown + ": cancelled");
   };
-  const auto changed = [&](const std::string& how) {
-    forget(url);
-    return Error(Code::kUnavailable, "get_range " + shown + ": the object changed while its chunks were read (" + how +
-                                         "); nothing mixed was served, a retry reads the new version");
-  };
-  const uint64_t k = std::max<uint64_t>(options_.chunk_bytes, 1);
+  const uint64_t k = options_.chunk_bytes;
   Identity id;
-  bool known = known_identity(url, &id);
-  if (known && (offset >= id.size || length > id.size - offset)) throw past_end(id.size);
+  const bool known = known_identity(url, &id);
+  const auto within = [&] { return offset < id.size && length <= id.size - offset; };
+  if (known && !within()) throw past_end(shown, offset, length, id.size);
   const uint64_t first = offset / k, last = (offset + length - 1) / k;
-  std::vector<Blob> chunks;
-  Tier tier = Tier::kRam;
-  for (uint64_t c = first; c <= last; ++c) {
-    Blob chunk;
-    // A chunk of the size its identity says, or it is no hit.
-    if (known) {
+  std::vector<Blob> chunks(last - first + 1);
+  // The chunks the tiers do not hold, of those listed: a chunk of the size
+  // its identity says, or no hit.
+  const auto not_cached = [&](const std::vector<uint64_t>& indices) {
+    std::vector<uint64_t> missing;
+    for (uint64_t c : indices) {
+      Blob& chunk = chunks[c - first];
       chunk = cached_chunk(chunk_key(url, id, c));
       if (chunk && chunk.size() != std::min(k, id.size - c * k)) chunk = Blob();
+      if (!chunk) missing.push_back(c);
     }
-    if (!chunk) {
-      if (std::chrono::system_clock::now() >= wait.deadline)
-        throw Error(Code::kDeadlineExceeded, "get_range " + shown + ": the deadline passed");
-      if (wait.cancelled && wait.cancelled()) throw Error(Code::kCancelled, "get_range " + shown + ": cancelled");
-      auto answer = fetch_range(url, c * k, k, known ? id.etag : "", options_.s3);
-      if (answer.outcome == RangeAnswer::Outcome::kChanged) throw changed("ETag " + id.etag + " no longer matches");
-      if (answer.outcome == RangeAnswer::Outcome::kPastEnd) {
-        if (known) throw changed("it is shorter than " + std::to_string(id.size) + " bytes now");
-        throw past_end(answer.total);
-      }
-      if (known && (answer.etag != id.etag || answer.total != id.size))
-        throw changed("ETag " + id.etag + " and " + std::to_string(id.size) + " bytes, now ETag " + answer.etag +
-                      " and " + std::to_string(answer.total) + " bytes");
-      ++counters_.remote_fetches;
-      counters_.remote_bytes += answer.bytes.size();
-      if (!known) {
-        id = Identity{answer.etag, answer.total};
-        known = true;
-        remember(url, id);
-      }
-      chunk = answer.bytes;
-      keep_chunk(chunk_key(url, id, c), chunk);
-      if (disk_) disk_->put(chunk_key(url, id, c), chunk.view());
-      if (offset >= id.size || length > id.size - offset) throw past_end(id.size);
-    }
-    if (rank(chunk.tier()) > rank(tier)) tier = chunk.tier();
-    chunks.push_back(std::move(chunk));
+    return missing;
+  };
+  std::vector<uint64_t> missing;
+  for (uint64_t c = first; c <= last; ++c) missing.push_back(c);
+  if (known) {
+    missing = not_cached(missing);
+  } else {
+    // The first chunk fetched learns the identity the others are pinned to;
+    // chunks cached under it (the identity's entry was evicted, theirs not)
+    // are hits then.
+    before_fetching();
+    chunks[0] = fetch_chunk(url, first, &id, false);
+    if (!chunks[0] || !within()) throw past_end(shown, offset, length, id.size);
+    missing = not_cached(std::vector<uint64_t>(missing.begin() + 1, missing.end()));
   }
+  size_t next = 0;
+  // The others in waves of parallel GETs; a wave ends whole before an error
+  // leaves, so no GET outlives what it writes to.
+  for (; next < missing.size(); next += std::min<size_t>(kParallelChunks, missing.size() - next)) {
+    before_fetching();
+    std::vector<std::future<Blob>> wave;
+    for (size_t i = next; i < std::min(missing.size(), next + kParallelChunks); ++i)
+      wave.push_back(std::async(std::launch::async, [&, c = missing[i]] { return fetch_chunk(url, c, &id, true); }));
+    std::exception_ptr error;
+    for (size_t i = 0; i < wave.size(); ++i) {
+      try {
+        chunks[missing[next + i] - first] = wave[i].get();
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+  }
+  Tier tier = Tier::kRam;
+  for (const Blob& chunk : chunks)
+    if (rank(chunk.tier()) > rank(tier)) tier = chunk.tier();
   const uint64_t skip = offset - first * k;
   if (chunks.size() == 1) {
     const std::byte* data = chunks[0].data() + skip;

@@ -16,9 +16,12 @@
 // read fails with kUnavailable (a retry learns the new version); the bytes
 // returned never mix two versions.
 //
+// The chunks of a range missing from the tiers are fetched in parallel (up
+// to kParallelChunks at once), after the first when the identity is not
+// known yet.
+//
 // Known limits: no single flight per chunk (two callers missing the same
-// chunk both fetch it; the disk keeps one); the chunks of a range are fetched
-// one after the other; get_or_fetch of the whole object does not reuse
+// chunk both fetch it; the disk keeps one); get_or_fetch of the whole object does not reuse
 // chunks; a server without ETags is pinned by the object's size alone.
 //
 // Thread: any; every member is safe to call concurrently (the tiers lock).
@@ -47,7 +50,7 @@ class RangeReader {
     std::atomic<uint64_t>& remote_bytes;
   };
   struct Options {
-    uint64_t chunk_bytes = 8u << 20;
+    uint64_t chunk_bytes = 8u << 20;  // > 0
     S3Settings s3;
     FileRoots file_roots;
   };
@@ -71,9 +74,17 @@ class RangeReader {
   void remember(const std::string& url, const Identity& id);
   void forget(const std::string& url);
   std::string chunk_key(const std::string& url, const Identity& id, uint64_t index) const;
+  // Fetches chunk `index`, pinned to `id` when `known`, else learning it
+  // into `id` (then the caller's only thread); caches it in both tiers. An
+  // empty Blob when the chunk starts past the end of an object not known
+  // yet (id->size then says the size, if the server did).
+  Blob fetch_chunk(const std::string& url, uint64_t index, Identity* id, bool known);
   // The chunk from RAM or disk, or an empty Blob.
   Blob cached_chunk(const std::string& key);
   void keep_chunk(const std::string& key, const Blob& chunk);
+
+  // Chunk GETs of one range at once.
+  static constexpr size_t kParallelChunks = 8;
 
   const Options options_;
   ObjectStore& store_;
