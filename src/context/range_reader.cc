@@ -147,7 +147,10 @@ Blob RangeReader::fetch_chunk(const std::string& url, uint64_t index, Identity* 
                                          "); nothing mixed was served, a retry reads the new version");
   };
   const uint64_t k = options_.chunk_bytes;
-  auto answer = fetch_range(url, index * k, k, known ? id->etag : "", options_.s3);
+  // A weak ETag never matches If-Match (RFC 9110 13.1.1: strong comparison):
+  // it is compared with each answer's instead.
+  const bool pin = known && id->etag.rfind("W/", 0) != 0;
+  auto answer = fetch_range(url, index * k, k, pin ? id->etag : "", options_.s3);
   if (answer.outcome == RangeAnswer::Outcome::kChanged) throw changed("ETag " + id->etag + " no longer matches");
   if (answer.outcome == RangeAnswer::Outcome::kPastEnd) {
     if (known) throw changed("it is shorter than " + std::to_string(id->size) + " bytes now");

@@ -175,6 +175,14 @@ TEST_F(FlakyHttp, AnObjectChangedBetweenChunksIsUnavailableNeverMixed) {
   EXPECT_EQ(b.tier(), memrun::Tier::kRemote) << "no chunk of v1 served for v2";
 }
 
+// A weak ETag fails every If-Match: chunks of such an object are compared
+// with it instead of pinned by it.
+TEST_F(FlakyHttp, AWeakEtagIsComparedNotSentAsIfMatch) {
+  memrun::SharedWorkerContext ctx(options());
+  EXPECT_EQ(text(ctx.get_range(base_ + "/weak/big", kChunk - 5, 3 * kChunk)), big_slice(kChunk - 5, 3 * kChunk));
+  EXPECT_EQ(ctx.cache_stats().remote_fetches, 4u);
+}
+
 // A chunk whose disk entry was corrupted is found out on its first read after
 // a restart, dropped and fetched again.
 TEST_F(FlakyHttp, ACorruptedChunkOnDiskIsRefetched) {

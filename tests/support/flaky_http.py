@@ -11,7 +11,9 @@ server without range support does; /changing/NAME is replaced right after
 its first GET (its ETag moves from "v1" to "v2") and honours If-Match with
 412, as S3 does. /ranged/NAME serves the same bytes as a well-behaved
 server does (206, Content-Range, ETag "v1"); /wrong-range/NAME answers every
-range with a Content-Range one byte later than asked (and those bytes).
+range with a Content-Range one byte later than asked (and those bytes);
+/weak/NAME is /ranged/ with a weak ETag, and answers If-Match with 412 (a
+weak ETag never matches it).
 GET /bytes/PATH tells how many body bytes PATH was sent. Prints "listening
 on PORT" when ready."""
 import http.server
@@ -66,7 +68,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/ranged/") and "Range" not in self.headers:
             self.send_body(200, BIG, {"ETag": '"v1"'})
             return
-        if self.path.startswith("/ranged/") or self.path.startswith("/wrong-range/"):
+        if self.path.startswith("/weak/") and "If-Match" in self.headers:
+            self.send_body(412, b"")  # a weak ETag never matches If-Match
+            return
+        if self.path.startswith(("/ranged/", "/wrong-range/", "/weak/")):
             first, last = self.headers["Range"][len("bytes="):].split("-")
             first, last = int(first), min(int(last), len(BIG) - 1)
             if first >= len(BIG):
@@ -74,8 +79,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             if self.path.startswith("/wrong-range/"):
                 first, last = first + 1, min(last + 1, len(BIG) - 1)
+            etag = 'W/"v1"' if self.path.startswith("/weak/") else '"v1"'
             self.send_body(206, BIG[first : last + 1],
-                           {"ETag": '"v1"', "Content-Range": f"bytes {first}-{last}/{len(BIG)}"})
+                           {"ETag": etag, "Content-Range": f"bytes {first}-{last}/{len(BIG)}"})
             return
         if self.path.startswith("/strict-range/"):
             ranged = self.headers.get("Range") is not None
