@@ -209,7 +209,8 @@ class MEMRUN_API SharedWorkerContext {
   // Stores `object` under `name`, charging `size` bytes against the memory
   // budget. Replacing an object never invalidates holders of the old one.
   // Objects set while the init handler runs are pinned; the others are evicted,
-  // least recently used first, when the budget is exceeded.
+  // least recently used first, when the budget is exceeded, but only once no
+  // raw blob that get_or_fetch keeps in RAM is left to evict (docs/cache.md).
   template <class T>
   void set_object(std::string name, std::shared_ptr<T> object, uint64_t size) {
     set_object_erased(std::move(name), typeid(T).name(),

@@ -39,6 +39,8 @@ class MEMRUN_API EmbeddedKafka {
   // For fault tests: the next `count` requests of Kafka API `api_key` (0 =
   // Produce), from any client, are answered with Kafka error `error_code`.
   void fail_requests(int api_key, int count, int error_code);
+  // Drops the failures fail_requests() queued for `api_key` and not yet used.
+  void clear_request_failures(int api_key);
 
  private:
   struct Impl;

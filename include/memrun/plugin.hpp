@@ -64,7 +64,8 @@ class Host {
   }
 
   // Constructs a T from `args` in place (for types that cannot move, such as
-  // std::atomic) and stores it like set_object. Returns the stored object.
+  // std::atomic) and stores it like set_object. Returns the stored object;
+  // alive at least until the hook returns, even if the store evicts it.
   template <class T, class... Args>
   T* make_object(const std::string& name, uint64_t size, Args&&... args) const {
     auto* obj = new T(std::forward<Args>(args)...);

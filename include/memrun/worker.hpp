@@ -66,6 +66,14 @@ struct WorkerOptions {
   // of its backlog waits in Kafka) and resumes it when half have started.
   // 0 = max(2, concurrency / 4). Each waiting request holds its payload in RAM.
   size_t read_ahead = 0;
+  // Replies and dead letters Kafka has not acknowledged yet (in flight, or
+  // refused and waiting to be produced again) are kept in RAM. At this many
+  // the worker starts no new request, and fetching pauses as each partition's
+  // read-ahead fills, until Kafka acknowledges some: a Kafka that keeps
+  // refusing them stops the intake instead of growing memory. Handlers
+  // already running still add theirs (at most this + concurrency are held).
+  // 0 = no bound.
+  size_t max_unacked_records = 1000;
   // Status record to memrun.heartbeats and a one-line log summary; 0 = off.
   std::chrono::milliseconds heartbeat_interval{10000};
   // The unpacked package the service came from (SharedWorkerContext::package_dir).
@@ -100,6 +108,8 @@ struct PartitionStatus {
 // Counters (WorkerCounters, listed once in worker_counters.hpp) and gauges.
 struct WorkerStats : WorkerCounters {
   uint64_t in_flight = 0;
+  uint64_t unacked_records = 0;  // replies and dead letters awaiting Kafka's acknowledgement
+  bool intake_held = false;      // unacked_records reached max_unacked_records: no request starts
   uint32_t assigned_partitions = 0;
   double paused_seconds = 0;     // summed over partitions
   // Handler latency from taking a request to its reply (retries included):

@@ -17,7 +17,7 @@
 namespace memrun {
 
 // Counted since the worker started; never decrease (max_in_flight is a high
-// water mark).
+// water mark, revoke_limit_ms a setting).
 struct WorkerCounters {
   uint64_t received = 0;          // records taken from Kafka
   uint64_t succeeded = 0;         // handler returned a reply
@@ -32,13 +32,19 @@ struct WorkerCounters {
   uint64_t delivery_retries = 0;  // replies and dead letters produced again after Kafka refused them
   uint64_t lost_replies = 0;      // replies that could never arrive (no such reply topic, too large)
   uint64_t misrouted = 0;         // records keyed or partitioned unlike their payload's sticky key
+  uint64_t revoke_waits = 0;      // revokes that waited for requests still running
+  uint64_t revoke_wait_ms = 0;    // how long those waits took, summed
+  uint64_t revoke_gave_up = 0;    // requests still running when a revoke's wait ended
+  uint64_t revoke_limit_ms = 0;   // how long a revoke may wait (set once, when the consumer opens)
+  uint64_t lost_partitions = 0;   // partitions lost to the group, dropped without a commit
+  uint64_t intake_holds = 0;      // times no request could start: max_unacked_records awaited Kafka
 };
 
 struct WorkerCounterInfo {
   std::string_view name;    // the field's name; also its key in the heartbeat record
   std::string_view metric;  // Prometheus family
   std::string_view label;   // `name=value` for rows sharing one family, else empty
-  std::string_view type;    // Prometheus type: "counter", or "gauge" for a high water mark
+  std::string_view type;    // Prometheus type: "counter", or "gauge" for a high water mark or a setting
   std::string_view help;    // Prometheus HELP, once per family
   uint64_t WorkerCounters::*field;
 };
@@ -69,6 +75,23 @@ inline constexpr WorkerCounterInfo kWorkerCounters[] = {
      "Replies that could never be delivered (no such reply topic, too large).", &WorkerCounters::lost_replies},
     {"misrouted", "memrun_misrouted_requests_total", "", "counter",
      "Requests whose record key or partition differs from their payload's sticky key.", &WorkerCounters::misrouted},
+    {"revoke_waits", "memrun_revoke_waits_total", "", "counter",
+     "Revokes that waited for requests of the revoked partitions still running.", &WorkerCounters::revoke_waits},
+    {"revoke_wait_ms", "memrun_revoke_wait_milliseconds_total", "", "counter",
+     "Time revokes spent waiting for running requests, summed.", &WorkerCounters::revoke_wait_ms},
+    {"revoke_gave_up", "memrun_revoke_gave_up_total", "", "counter",
+     "Requests still running when a revoke's wait ended; their partition's next owner runs them again.",
+     &WorkerCounters::revoke_gave_up},
+    {"revoke_limit_ms", "memrun_revoke_wait_limit_milliseconds", "", "gauge",
+     "How long a revoke may wait: the lesser of drain_timeout and half of max.poll.interval.ms.",
+     &WorkerCounters::revoke_limit_ms},
+    {"lost_partitions", "memrun_partitions_lost_total", "", "counter",
+     "Partitions lost to the group (session or poll interval expired), dropped without a commit.",
+     &WorkerCounters::lost_partitions},
+    {"intake_holds", "memrun_intake_holds_total", "", "counter",
+     "Times the worker stopped starting requests because max_unacked_records replies and dead letters awaited "
+     "Kafka's acknowledgement.",
+     &WorkerCounters::intake_holds},
 };
 inline constexpr std::size_t kWorkerCounterCount = std::size(kWorkerCounters);
 static_assert(kWorkerCounterCount * sizeof(uint64_t) == sizeof(WorkerCounters),

@@ -10,18 +10,27 @@
 //               row itself is left out of the answer
 // Reply: the k nearest rows with their scores, and where the time went: which
 // tier served the raw bytes (or "decoded" when the normalised matrix was
-// already in the object store), fetch, decode and search milliseconds.
+// already in the object store), how many raw bytes were read, fetch, decode
+// and search milliseconds.
 //
 // The first request for a dataset fetches it through the tiered cache and
 // decodes it (every row scaled to unit length, so cosine is a dot product)
-// into the worker's object store; every later one only searches.
+// into the worker's object store; every later one only searches. A decoded
+// matrix larger than the memory budget is used for its request only.
+//
+// A "redis://IPV4:PORT/KEY" dataset is read from Redis on every request and
+// never kept (served_by "redis"): the stateless fleet bench/thesis compares
+// memrun with.
 #include "embeddings.hpp"
+#include "redis_get.hpp"
 
 #include <memrun/plugin.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,10 +39,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Bounds one send or receive of a Redis GET; the request's own timeout
+// bounds the handler.
+constexpr std::chrono::milliseconds kRedisTimeout{30000};
+
+// Copies share the rows: a request keeps its matrix even when the object
+// store refuses the copy offered to it.
 struct Matrix {
   uint32_t rows = 0, dim = 0;
-  std::vector<float> unit;  // rows × dim, each row of length 1
-  const float* row(uint32_t r) const { return unit.data() + static_cast<size_t>(r) * dim; }
+  std::shared_ptr<std::vector<float>> unit;  // rows × dim, each row of length 1
+  const float* row(uint32_t r) const { return unit->data() + static_cast<size_t>(r) * dim; }
 };
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
@@ -57,14 +72,14 @@ Matrix decode(const memrun::sdk::BlobView& raw, const std::string& url) {
   Matrix m;
   m.rows = h.rows;
   m.dim = h.dim;
-  m.unit.resize(size_t{h.rows} * h.dim);
+  m.unit = std::make_shared<std::vector<float>>(size_t{h.rows} * h.dim);
   const auto* src = reinterpret_cast<const float*>(raw.data + sizeof h);  // the header keeps floats aligned
   for (uint32_t r = 0; r < h.rows; ++r) {
     const float* in = src + size_t{r} * h.dim;
     float norm = 0;
     for (uint32_t d = 0; d < h.dim; ++d) norm += in[d] * in[d];
     const float scale = norm > 0 ? 1.0f / std::sqrt(norm) : 0.0f;
-    float* out = m.unit.data() + size_t{r} * h.dim;
+    float* out = m.unit->data() + size_t{r} * h.dim;
     for (uint32_t d = 0; d < h.dim; ++d) out[d] = in[d] * scale;
   }
   return m;
@@ -91,18 +106,42 @@ nlohmann::json handle(memrun::sdk::Request& rq) {
 
   std::string served_by = "decoded";
   double fetch_ms = 0, decode_ms = 0;
+  uint64_t raw_bytes = 0;
   const Matrix* m = nullptr;
+  std::optional<Matrix> unkept;  // a matrix this request alone uses
+  const bool from_redis = url.rfind("redis://", 0) == 0;
   try {
-    m = rq.host.get_object<Matrix>(name);
+    if (!from_redis) m = rq.host.get_object<Matrix>(name);
   } catch (const memrun::Error& e) {
     if (e.code() != memrun::Code::kNotFound) throw;
-    auto raw = rq.host.get_or_fetch(url);
-    served_by = tier_name(raw.tier);
+  }
+  if (!m) {
+    std::string redis_value;
+    memrun::sdk::BlobView raw;
+    if (from_redis) {
+      redis_value = vector_search::redis_get(url, kRedisTimeout);
+      raw = {reinterpret_cast<const std::byte*>(redis_value.data()), redis_value.size()};
+      served_by = "redis";
+    } else {
+      raw = rq.host.get_or_fetch(url);
+      served_by = tier_name(raw.tier);
+    }
+    raw_bytes = raw.size;
     fetch_ms = ms_since(t0);
     const auto t1 = Clock::now();
     Matrix decoded = decode(raw, url);
-    const uint64_t bytes = decoded.unit.size() * sizeof(float);
-    m = rq.host.make_object<Matrix>(name, bytes, std::move(decoded));
+    const uint64_t bytes = decoded.unit->size() * sizeof(float);
+    if (from_redis) {
+      unkept = std::move(decoded);
+    } else {
+      try {
+        m = rq.host.make_object<Matrix>(name, bytes, decoded);
+      } catch (const memrun::Error& e) {
+        if (e.code() != memrun::Code::kResourceExhausted) throw;  // larger than the budget
+        unkept = std::move(decoded);
+      }
+    }
+    if (unkept) m = &*unkept;
     decode_ms = ms_since(t1);
   }
   if (query >= m->rows)
@@ -137,6 +176,7 @@ nlohmann::json handle(memrun::sdk::Request& rq) {
           {"rows", m->rows},
           {"dim", m->dim},
           {"served_by", served_by},
+          {"raw_bytes", raw_bytes},
           {"fetch_ms", fetch_ms},
           {"decode_ms", decode_ms},
           {"search_ms", search_ms},

@@ -87,6 +87,10 @@ int host_set_object(memrun_call* call, const char* name, const char* type_name, 
   return guarded(call, [&]() -> int {
     if (!name || !type_name || !object)
       return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "set_object needs a name, a type name and an object");
+    // The plugin goes on using the object (plugin.hpp's make_object returns
+    // it), but the store may evict it at once, for a concurrent handler's
+    // object: the call holds it until the hook returns, as get_object's do.
+    call->held_objects.push_back(owned);
     call->worker->set_object_erased(name, type_name, std::move(owned), size);
     return MEMRUN_OK;
   });

@@ -5,7 +5,8 @@
 namespace memrun::internal {
 
 void ObjectStore::set(std::string name, std::string type_name, std::shared_ptr<void> object,
-                      uint64_t size, bool pinned) {
+                      uint64_t size, Keep keep) {
+  const bool pinned = keep == Keep::kPinned;
   // Destructors of dropped objects run after the locks are released: they are
   // user code and may be slow or touch the store.
   std::vector<std::shared_ptr<void>> dropped;
@@ -14,7 +15,8 @@ void ObjectStore::set(std::string name, std::string type_name, std::shared_ptr<v
   {
     std::unique_lock lock(shard.mu);
     auto it = shard.entries.find(name);
-    const uint64_t replaced_pinned = (it != shard.entries.end() && it->second.pinned) ? it->second.size : 0;
+    const uint64_t replaced_pinned =
+        (it != shard.entries.end() && it->second.keep == Keep::kPinned) ? it->second.size : 0;
     const uint64_t pinned_now = pinned_bytes_ - replaced_pinned;
     const uint64_t room = budget_ - std::min(budget_, pinned_now);
     if (size > room)
@@ -26,7 +28,7 @@ void ObjectStore::set(std::string name, std::string type_name, std::shared_ptr<v
     e.type_name = std::move(type_name);
     e.object = std::move(object);
     e.size = size;
-    e.pinned = pinned;
+    e.keep = keep;
     e.last_used = ++clock_;
     if (pinned) pinned_bytes_ += size;
     bytes_ += size;
@@ -64,7 +66,7 @@ bool ObjectStore::erase(std::string_view name) {
 void ObjectStore::remove_locked(Shard& shard, Map::iterator it, std::vector<std::shared_ptr<void>>& dropped) {
   Entry& e = it->second;
   bytes_ -= e.size;
-  if (e.pinned) pinned_bytes_ -= e.size;
+  if (e.keep == Keep::kPinned) pinned_bytes_ -= e.size;
   --objects_;
   dropped.push_back(std::move(e.object));
   shard.entries.erase(it);
@@ -72,18 +74,24 @@ void ObjectStore::remove_locked(Shard& shard, Map::iterator it, std::vector<std:
 
 void ObjectStore::evict(std::vector<std::shared_ptr<void>>& dropped) {
   while (bytes_ > budget_) {
-    // The least recently used unpinned object of all shards.
+    // The least recently used spare object of all shards, else the least
+    // recently used unpinned one.
     size_t victim_shard = kShards;
     std::string victim;
+    Keep victim_keep = Keep::kPinned;
     uint64_t oldest = std::numeric_limits<uint64_t>::max();
     for (size_t i = 0; i < kShards; ++i) {
       std::shared_lock lock(shards_[i].mu);
       for (const auto& [name, e] : shards_[i].entries) {
+        if (e.keep == Keep::kPinned) continue;
         const uint64_t t = e.last_used.load(std::memory_order_relaxed);
-        if (!e.pinned && t < oldest) {
+        const bool spare_over_normal = e.keep == Keep::kSpare && victim_keep != Keep::kSpare;
+        const bool same_class_older = e.keep == victim_keep && t < oldest;
+        if (spare_over_normal || same_class_older || victim_shard == kShards) {
           oldest = t;
           victim = name;
           victim_shard = i;
+          victim_keep = e.keep;
         }
       }
     }

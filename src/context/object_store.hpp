@@ -1,7 +1,8 @@
 // Object store: name → type-erased, reference-counted object, charged against a
 // byte budget. Objects marked pinned are never evicted; the others are evicted
-// least recently used first once the budget is exceeded. A holder's shared_ptr
-// keeps an evicted or replaced object alive.
+// once the budget is exceeded: spare ones (Keep::kSpare, the RAM tier's raw
+// blobs) first, least recently used first within each class. A holder's
+// shared_ptr keeps an evicted or replaced object alive.
 //
 // Lookups are the hot path (every handler, every request), so they take a
 // shared lock on one of 16 shards and move nothing: recency is a logical
@@ -30,10 +31,18 @@ class ObjectStore {
  public:
   explicit ObjectStore(uint64_t budget_bytes) : budget_(budget_bytes) {}
 
+  // How an object yields to the budget. kSpare objects fill only what the
+  // others leave: a kSpare object is never evicted for as long as another
+  // kSpare one remains, and never pushes out a kNormal one (it evicts itself
+  // first). The RAM tier's raw blobs are kSpare: a handler derives its decoded
+  // object from them, which is what it reads again, and the disk tier still
+  // holds the raw bytes.
+  enum class Keep { kPinned, kNormal, kSpare };
+
   // Throws Error(kResourceExhausted) when the object alone exceeds what the
   // budget leaves after pinned objects.
   void set(std::string name, std::string type_name, std::shared_ptr<void> object,
-           uint64_t size, bool pinned);
+           uint64_t size, Keep keep);
   // nullptr when absent; throws Error(kTypeMismatch) on another type.
   std::shared_ptr<void> find(std::string_view name, std::string_view type_name);
   bool erase(std::string_view name);
@@ -44,7 +53,7 @@ class ObjectStore {
     std::string type_name;
     std::shared_ptr<void> object;
     uint64_t size = 0;
-    bool pinned = false;
+    Keep keep = Keep::kNormal;
     std::atomic<uint64_t> last_used{0};  // the clock at the last lookup
   };
   struct Hash {

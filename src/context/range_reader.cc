@@ -76,7 +76,7 @@ void RangeReader::keep_identity(const std::string& url, const Identity& id) {
   const std::string name = std::string(kIdentityPrefix) + url;
   try {
     store_.set(name, std::string(kIdentityType), std::make_shared<Identity>(id),
-               name.size() + id.etag.size() + kIdentityOverhead, false);
+               name.size() + id.etag.size() + kIdentityOverhead, ObjectStore::Keep::kNormal);
   } catch (const Error&) {
     // Over the budget: the next read asks the disk, or learns it again.
   }
@@ -118,8 +118,10 @@ Blob RangeReader::cached_chunk(const std::string& key) {
 
 void RangeReader::keep_chunk(const std::string& key, const Blob& chunk) {
   try {
+    // Spare, as the RAM tier's whole raw blobs: decoded objects come first,
+    // and the disk tier still holds the chunk.
     store_.set(std::string(kChunkPrefix) + key, std::string(kChunkType), std::make_shared<Blob>(chunk), chunk.size(),
-               false);
+               ObjectStore::Keep::kSpare);
   } catch (const Error&) {
     // Larger than the budget allows: served uncached rather than failed.
   }

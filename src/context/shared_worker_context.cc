@@ -33,7 +33,10 @@ Error digest_mismatch(const std::string& url, const std::string& actual, const s
 }
 
 // Fetched blobs live in the object store under a reserved name, so one budget
-// and one eviction order cover decoded objects and raw bytes alike.
+// covers decoded objects and raw bytes alike. They are spare objects
+// (ObjectStore::Keep::kSpare): they fill what decoded objects leave and are
+// evicted before any of them, since a handler reads what it derived from the
+// bytes again, not the bytes, and the disk tier still holds them.
 constexpr std::string_view kBlobPrefix = "\x01" "blob:";
 constexpr std::string_view kBlobType = "memrun::Blob";
 
@@ -129,7 +132,8 @@ struct SharedWorkerContext::Impl {
     if (find_in_ram(key, expected, &blob)) return blob;
     blob = load(url, expected);
     try {
-      store.set(key, std::string(kBlobType), std::make_shared<CachedBlob>(blob, expected), blob.size(), false);
+      store.set(key, std::string(kBlobType), std::make_shared<CachedBlob>(blob, expected), blob.size(),
+                internal::ObjectStore::Keep::kSpare);
     } catch (const Error&) {
       // Larger than the budget allows: serve it uncached rather than fail.
     }
@@ -282,7 +286,8 @@ void SharedWorkerContext::set_object_erased(std::string name, std::string type_n
   if (name.empty()) throw Error(Code::kInvalidArgument, "object name must not be empty");
   if (!object) throw Error(Code::kInvalidArgument, "object '" + name + "' is null");
   impl_->store.set(std::move(name), std::move(type_name), std::move(object), size,
-                   impl_->initializing.load());
+                   impl_->initializing.load() ? internal::ObjectStore::Keep::kPinned
+                                              : internal::ObjectStore::Keep::kNormal);
 }
 
 std::shared_ptr<void> SharedWorkerContext::get_object_erased(std::string_view name,

@@ -38,6 +38,10 @@ std::string prometheus_text(const Worker& worker) {
   x.sample("memrun_request_duration_seconds_count", static_cast<double>(w.latency_count));
   x.one("memrun_in_flight", "gauge", "Handlers running now.", static_cast<double>(w.in_flight));
   x.one("memrun_concurrency", "gauge", "Handlers that may run at once.", worker.service().concurrency);
+  x.one("memrun_unacked_records", "gauge", "Replies and dead letters awaiting Kafka's acknowledgement.",
+        static_cast<double>(w.unacked_records));
+  x.one("memrun_intake_held", "gauge", "1 while max_unacked_records await Kafka and no request starts.",
+        w.intake_held ? 1 : 0);
   x.one("memrun_paused_seconds_total", "counter", "Time partitions spent paused, summed over partitions.",
         w.paused_seconds);
   x.one("memrun_assigned_partitions", "gauge", "Partitions this worker holds.", w.assigned_partitions);

@@ -9,6 +9,11 @@
 // Kafka, not in RAM; it resumes once half of them have started (hysteresis: a
 // resume costs a fetch restart, so not one per request).
 //
+// Admission can be held: then nothing starts, records still arriving wait
+// (so their partitions pause as above) and start once it is released. The
+// worker holds it while the outbox keeps WorkerOptions::max_unacked_records
+// that Kafka has not acknowledged.
+//
 // @locality: poll thread only (offer and take from the poll loop, forget from
 // the rebalance callback, which runs inside the poll). No locking.
 #pragma once
@@ -38,7 +43,7 @@ class Admission {
   // A record of `partition` arrived while `running` requests run.
   Offered offer(int32_t partition, T item, size_t running) {
     Offered out;
-    if (running < slots_ && waiting_.empty()) {
+    if (!held_ && running < slots_ && waiting_.empty()) {
       out.run = std::move(item);
       return out;
     }
@@ -57,7 +62,7 @@ class Admission {
   // Waiting requests for the slots free while `running` run.
   Taken take(size_t running) {
     Taken out;
-    while (!waiting_.empty() && running + out.run.size() < slots_) {
+    while (!held_ && !waiting_.empty() && running + out.run.size() < slots_) {
       auto [partition, item] = std::move(*waiting_.pop_with_partition());
       out.run.push_back(std::move(item));
       if (paused_.count(partition) && waiting_.size(partition) <= read_ahead_ / 2) {
@@ -82,6 +87,10 @@ class Admission {
     paused_.clear();
   }
 
+  // Held: offer() starts nothing and take() hands out nothing until released.
+  void hold(bool held) { held_ = held; }
+  bool held() const { return held_; }
+
   size_t waiting() const { return waiting_.size(); }
   size_t waiting(int32_t partition) const { return waiting_.size(partition); }
   bool paused(int32_t partition) const { return paused_.count(partition) != 0; }
@@ -91,6 +100,7 @@ class Admission {
   const size_t read_ahead_;
   FairQueue<T> waiting_;
   std::set<int32_t> paused_;  // paused by offer() and not yet resumed by take()
+  bool held_ = false;
 };
 
 }  // namespace memrun::internal

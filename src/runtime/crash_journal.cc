@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -43,11 +44,17 @@ std::string line(char kind, const std::tuple<int32_t, int64_t, std::string>& k, 
 }  // namespace
 
 CrashJournal::CrashJournal(const std::string& dir) : dir_(dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  // Request ids and offsets are the service's business: private like the
+  // disk cache beside them, also when an older version made them readable.
+  if (!make_private_dir(dir_))
+    throw Error(Code::kUnavailable, "crash journal: cannot create " + dir_ + ": " + std::strerror(errno));
   for (int slot = 0; slot < kSlots && lock_fd_ < 0; ++slot) {
     const std::string lock = dir_ + "/inflight." + std::to_string(slot) + ".lock";
-    int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kPrivateFile);
+    if (fd >= 0 && ::fchmod(fd, kPrivateFile) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
     if (fd < 0)
       throw Error(Code::kUnavailable, "crash journal: cannot open " + lock + ": " + std::strerror(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
@@ -114,8 +121,8 @@ void CrashJournal::rewrite() {
   for (const auto& [k, crashes] : crashed_) text += line('C', k, crashes);
   for (const auto& [k, crashes] : running_) text += line('S', k, crashes);
   const std::string tmp = path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || !write_all(fd, text.data(), text.size()) || ::rename(tmp.c_str(), path_.c_str()) != 0) {
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kPrivateFile);
+  if (fd < 0 || ::fchmod(fd, kPrivateFile) != 0 || !write_all(fd, text.data(), text.size()) || ::rename(tmp.c_str(), path_.c_str()) != 0) {
     spdlog::warn("crash journal {}: cannot compact: {}", path_, std::strerror(errno));
     if (fd >= 0) ::close(fd);
     return;

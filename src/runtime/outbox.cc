@@ -37,7 +37,14 @@ bool reply_never_deliverable(rd_kafka_resp_err_t err) {
 }  // namespace
 
 // One outgoing record, kept whole so a failed delivery can be produced again.
+// Counted in `unacked` from its making until it is settled (destroyed).
 struct Outbox::Outgoing {
+  explicit Outgoing(std::atomic<size_t>& unacked) : held(unacked) { held.fetch_add(1, std::memory_order_relaxed); }
+  ~Outgoing() { held.fetch_sub(1, std::memory_order_relaxed); }
+  Outgoing(const Outgoing&) = delete;
+  Outgoing& operator=(const Outgoing&) = delete;
+
+  std::atomic<size_t>& held;
   RequestPtr req;  // the request stays unfinished while this record is unsettled
   kafka::Record record;
   std::string topic;  // record.topic points here
@@ -218,7 +225,7 @@ void Outbox::reply_overdue() {
 
 Outbox::OutgoingPtr Outbox::make_reply(const RequestPtr& req, Code code, const std::string& body) const {
   const bool ok = code == Code::kOk;
-  auto o = std::make_unique<Outgoing>();
+  auto o = std::make_unique<Outgoing>(unacked_);
   o->req = req;
   o->is_reply = true;
   o->topic = req->headers.reply_to;
@@ -241,7 +248,7 @@ Outbox::OutgoingPtr Outbox::make_reply(const RequestPtr& req, Code code, const s
 // The request as it came (key, value, headers) plus where it came from and
 // why it failed, so it can be inspected and replayed.
 Outbox::OutgoingPtr Outbox::make_dead_letter(const RequestPtr& req) const {
-  auto o = std::make_unique<Outgoing>();
+  auto o = std::make_unique<Outgoing>(unacked_);
   o->req = req;
   o->topic = protocol::dlq_topic(id_.service);
   o->value.assign(req->payload);

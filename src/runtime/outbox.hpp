@@ -59,6 +59,11 @@ class Outbox final : public DeadlineWatch {
 
   // A status record (no request behind it); failures are logged only.
   void publish(std::string_view topic, std::string_view key, std::string_view value);
+  // Replies and dead letters made and not yet settled: in librdkafka's queue,
+  // or refused and waiting to be produced again. The worker stops starting
+  // requests while this is at its bound, so records Kafka keeps refusing
+  // cannot pile up in RAM.
+  size_t unacked() const { return unacked_.load(std::memory_order_relaxed); }
   // Waits up to `bound` for every record to be acknowledged.
   bool flush(std::chrono::milliseconds bound);
 
@@ -87,6 +92,7 @@ class Outbox final : public DeadlineWatch {
   kafka::Handle producer_;
   std::thread delivery_thread_;
   std::atomic<bool> stopping_{false};
+  mutable std::atomic<size_t> unacked_{0};  // Outgoing records alive (each counts itself; made in const makers)
   bool stopped_ = false;  // stop() ran; its caller's thread only
 
   std::mutex retry_mu_;

@@ -52,6 +52,8 @@ void PartitionOwner::open(const KafkaOptions& kafka, std::chrono::milliseconds r
   rd_kafka_poll_set_consumer(consumer.get());
   queue_.reset(rd_kafka_queue_get_consumer(consumer.get()));
   revoke_grace_ = std::min(revoke_wait, max_poll_interval(consumer.get()) / 2);
+  answer_bound_ = std::max(revoke_wait, std::chrono::milliseconds(1000));
+  counters_.raise(&WorkerCounters::revoke_limit_ms, static_cast<uint64_t>(revoke_grace_.count()));
   {
     std::lock_guard lock(handle_mu_);
     consumer_ = std::move(consumer);
@@ -109,22 +111,58 @@ void PartitionOwner::store(const std::vector<OffsetTracker::Commit>& commits) {
 }
 
 // On revoke the generation was just renewed, so the commit cannot be stale.
+// The answer comes as an event on a queue of its own, so the wait has a bound
+// (rd_kafka_commit's synchronous form has none).
 void PartitionOwner::commit_now(const std::vector<OffsetTracker::Commit>& commits) {
   if (commits.empty()) return;
   store(commits);
   auto list = offset_list(commits);
-  auto err = rd_kafka_commit(consumer_.get(), list.get(), 0);
-  if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) spdlog::warn("commit failed: {}", rd_kafka_err2str(err));
+  kafka::Queue answers(rd_kafka_queue_new(consumer_.get()));
+  if (auto err = rd_kafka_commit_queue(consumer_.get(), list.get(), answers.get(), nullptr, nullptr)) {
+    if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) spdlog::warn("commit failed: {}", rd_kafka_err2str(err));
+    return;
+  }
+  kafka::Event answer(rd_kafka_queue_poll(answers.get(), static_cast<int>(answer_bound_.count())));
+  if (!answer) {
+    spdlog::warn("commit unanswered after {} ms (is Kafka reachable?); the next owner may run those requests again",
+                 answer_bound_.count());
+    return;
+  }
+  const auto err = rd_kafka_event_error(answer.get());
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) counters_.add(&WorkerCounters::commits);
+  else if (err != RD_KAFKA_RESP_ERR__NO_OFFSET) spdlog::warn("commit failed: {}", rd_kafka_err2str(err));
 }
 
+// rd_kafka_consumer_close waits for the coordinator as long as it takes,
+// forever when the cluster is gone; its queue form lets the wait end.
 void PartitionOwner::close() {
   closing_ = true;
-  rd_kafka_consumer_close(consumer_.get());
+  kafka::Queue events(rd_kafka_queue_new(consumer_.get()));
+  if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(consumer_.get(), events.get())) {
+    spdlog::warn("cannot leave group {}: {}", id_.group, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    abandoned_ = true;
+    return;
+  }
+  const auto deadline = Clock::now() + answer_bound_;
+  while (!rd_kafka_consumer_closed(consumer_.get())) {
+    if (Clock::now() >= deadline) {
+      spdlog::warn("leaving group {} unanswered after {} ms (is Kafka reachable?); closing without it: its "
+                   "partitions move once the session times out",
+                   id_.group, answer_bound_.count());
+      abandoned_ = true;
+      return;
+    }
+    // Serves the last revoke (the rebalance callback) and commit results.
+    rd_kafka_queue_poll_callback(events.get(), 100);
+  }
 }
 
 void PartitionOwner::destroy() {
   queue_.reset();
   std::lock_guard lock(handle_mu_);
+  // Destroying would try to leave the group again, with no bound.
+  if (abandoned_ && consumer_) rd_kafka_destroy_flags(consumer_.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
   consumer_.reset();
 }
 
@@ -202,19 +240,30 @@ void PartitionOwner::revoke(const std::vector<int32_t>& ps, bool lost) {
     // inside the rebalance callback, whose time counts against
     // max.poll.interval.ms, hence revoke_grace_. Meanwhile waiting requests
     // of the partitions kept get the slots that free up.
-    const auto deadline = Clock::now() + revoke_grace_;
-    if (size_t running_now = tracker_.unfinished(ps))
+    const auto began = Clock::now();
+    const auto deadline = began + revoke_grace_;
+    const size_t running_now = tracker_.unfinished(ps);
+    if (running_now)
       spdlog::info("worker {} revoking partitions {}: waiting up to {} ms for {} unfinished request(s)",
                    id_.worker_id, fmt::join(ps, ","), revoke_grace_.count(), running_now);
     while (!tracker_.wait_finished(ps, std::min(deadline, Clock::now() + std::chrono::milliseconds(50))) &&
            Clock::now() < deadline)
       hooks_.waiting();
-    if (size_t left = tracker_.unfinished(ps))
+    const size_t left = tracker_.unfinished(ps);
+    if (left)
       spdlog::warn("worker {}: {} request(s) of revoked partitions unfinished after {} ms; their next owner "
                    "runs them again",
                    id_.worker_id, left, revoke_grace_.count());
+    if (running_now) {
+      counters_.add(&WorkerCounters::revoke_waits);
+      counters_.add(&WorkerCounters::revoke_wait_ms,
+                    static_cast<uint64_t>(
+                        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - began).count()));
+      counters_.add(&WorkerCounters::revoke_gave_up, left);
+    }
     commit_now(tracker_.take_commits(ps));
   }
+  if (lost) counters_.add(&WorkerCounters::lost_partitions, ps.size());
   for (int32_t p : ps) tracker_.drop(p);
   {
     std::lock_guard lock(state_mu_);

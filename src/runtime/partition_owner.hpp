@@ -63,10 +63,12 @@ class PartitionOwner {
   void resume(const std::vector<int32_t>& partitions);
   // Offsets for librdkafka's commit timer.
   void store(const std::vector<OffsetTracker::Commit>& commits);
-  // A commit sent now and waited for: on revoke and at shutdown.
+  // A commit sent now and waited for, at most the answer bound: on revoke and
+  // at shutdown.
   void commit_now(const std::vector<OffsetTracker::Commit>& commits);
   // Leaves the group: the partitions are revoked (without waiting: the
-  // caller drained already) through the rebalance callback.
+  // caller drained already) through the rebalance callback. Waits at most the
+  // answer bound for the group's answer, then gives up on it.
   void close();
   // Destroys the consumer. REQUIRES: the poll thread ended.
   void destroy();
@@ -91,7 +93,12 @@ class PartitionOwner {
   WorkerMetrics& metrics_;
   const Hooks hooks_;
   std::chrono::milliseconds revoke_grace_{0};
-  bool closing_ = false;  // poll thread: close() began, revokes do not wait
+  // How long a commit or the group's leave may wait for Kafka: librdkafka's
+  // own calls wait forever for a coordinator that is gone, and a stop must
+  // end (the drain timeout, at least a second).
+  std::chrono::milliseconds answer_bound_{10000};
+  bool closing_ = false;    // poll thread: close() began, revokes do not wait
+  bool abandoned_ = false;  // close() gave up: destroy() must not leave the group again
 
   // The consumer handle is read by partition_status() on any thread while
   // destroy() resets it: handle_mu_ orders the two.

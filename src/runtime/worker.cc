@@ -85,6 +85,8 @@ struct Worker::Impl {
   // never freed (see ~Worker).
   std::atomic<bool> handlers_abandoned{false};
 
+  std::atomic<bool> intake_held{false};  // admission is held (written by the poll thread)
+
   // Poll thread only.
   internal::Admission<std::unique_ptr<internal::Request>> admission;
 
@@ -256,6 +258,7 @@ struct Worker::Impl {
     if (!tracker.assigned(m->partition)) return;  // revoked since it was fetched
     counters.add(&WorkerCounters::received);
     const int32_t partition = m->partition;
+    hold_at_outbox_bound();  // replies may have been made while poll waited
     auto offered = admission.offer(partition, internal::request_from(std::move(m), kafka::now_unix_ms()),
                                    static_cast<size_t>(std::max(0, running.load())));
     if (offered.run) admit(std::move(*offered.run));
@@ -291,9 +294,33 @@ struct Worker::Impl {
   // Starts waiting requests while slots are free, resuming the partitions
   // admission says may fetch again.
   void admit_waiting() {
+    hold_at_outbox_bound();
     auto taken = admission.take(static_cast<size_t>(std::max(0, running.load())));
     for (auto& req : taken.run) admit(std::move(req));
     if (!taken.resume.empty()) owner.resume(taken.resume);
+  }
+
+  // Holds admission while the outbox keeps max_unacked_records: records
+  // Kafka keeps refusing must not pile up in RAM, and requests not started
+  // wait in Kafka instead (their partitions pause as the read-ahead fills).
+  // The outbox settles records on its own thread; the poll loop's wakeups
+  // (at least every 100 ms) see the count fall.
+  void hold_at_outbox_bound() {
+    const size_t bound = opts.max_unacked_records;
+    const size_t unacked = outbox.unacked();
+    const bool hold = bound > 0 && unacked >= bound;
+    if (hold == admission.held()) return;
+    admission.hold(hold);
+    intake_held = hold;
+    if (hold) {
+      counters.add(&WorkerCounters::intake_holds);
+      spdlog::warn("worker {}: {} replies and dead letters await Kafka's acknowledgement (max_unacked_records "
+                   "{}); starting no request until some are delivered",
+                   worker_id, unacked, bound);
+    } else {
+      spdlog::info("worker {}: Kafka acknowledges again ({} unacknowledged); starting requests", worker_id,
+                   unacked);
+    }
   }
 
   void admit(std::unique_ptr<internal::Request> req) {
@@ -373,9 +400,11 @@ struct Worker::Impl {
       spdlog::info("cold start of worker {}: first request took {:.3f} s ({})", worker_id,
                    std::chrono::duration<double>(took).count(), code_name(req->code));
     }
+    // The reply is counted in the outbox before the slot frees, so the poll
+    // thread never starts a request past max_unacked_records.
+    outbox.send(std::move(req));
     --running;
     owner.wake();  // a slot is free: wake the poll loop
-    outbox.send(std::move(req));
   }
 
   // ---- warm-up thread ---------------------------------------------------------
@@ -410,6 +439,8 @@ struct Worker::Impl {
     WorkerStats s;
     counters.fill(s);
     s.in_flight = static_cast<uint64_t>(std::max(0, running.load()));
+    s.unacked_records = outbox.unacked();
+    s.intake_held = intake_held.load();
     metrics.fill(s);
     s.partitions = owner.partition_status();
     s.assigned_partitions = static_cast<uint32_t>(owner.assigned().size());

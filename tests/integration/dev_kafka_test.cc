@@ -75,6 +75,29 @@ TEST_F(DevKafka, OutlivesAWorkerKilledWithSigkill) {
   EXPECT_FALSE(std::filesystem::exists(bootstrap_file_)) << "a stale address was left behind";
 }
 
+// A worker whose cluster died still stops when told: its commit and its
+// leaving the group wait a bounded time for a coordinator that is gone
+// (librdkafka's own close would wait forever).
+TEST_F(DevKafka, AWorkerWhoseClusterIsGoneStillStops) {
+  const std::string bootstrap = start({"--brokers", "1", "--service", "echo:4"});
+  auto w = memrun::test::start_worker(ECHO_PLUGIN, bootstrap, "w1",
+                                      {"--no-supervise", "--metrics-address", "off", "--heartbeat-interval", "0",
+                                       "--partitions", "4"});
+  ASSERT_TRUE(memrun::test::wait_assigned(w)) << w.proc->output();
+  auto r = call(bootstrap, "a");  // something to commit at the stop
+  ASSERT_TRUE(r.ok) << r.error << "\n" << w.proc->output();
+
+  // The cluster goes while the worker starts leaving the group (as when both
+  // are stopped at once): the leave was sent and is never answered.
+  w.proc->signal(SIGTERM);
+  cluster_->signal(SIGKILL);
+  ASSERT_TRUE(cluster_->wait(30s).has_value());
+  // Bounded by the drain timeout (10 s) for the commit and again for leaving.
+  const auto code = w.proc->wait(90s);
+  ASSERT_TRUE(code.has_value()) << "the worker hangs without its cluster:\n" << w.proc->output();
+  EXPECT_EQ(*code, 0) << w.proc->output();
+}
+
 TEST_F(DevKafka, AMalformedServiceIsAUsageError) {
   for (const char* spec : {"echo", "echo:0", ":4", "echo:many"}) {
     auto [code, out] = memrun::test::run({MEMRUN_CLI, "dev-kafka", "--service", spec}, 30s);

@@ -3,6 +3,7 @@
 // long (for readiness tests).
 #include <memrun/plugin.hpp>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -13,6 +14,12 @@ namespace {
 
 struct Table {
   std::string name;
+};
+
+// Counts its destructions, to see when the host drops an object.
+struct Counted {
+  static inline std::atomic<int> destroyed{0};
+  ~Counted() { ++destroyed; }
 };
 
 void init(memrun::sdk::Host& host) {
@@ -48,6 +55,13 @@ nlohmann::json handle(memrun::sdk::Request& rq) {
     if (dir.empty()) throw memrun::Error(memrun::Code::kNotFound, "not started from a package");
     auto blob = rq.host.get_or_fetch("file://" + dir + "/data/" + rq.json.at("name").get<std::string>());
     return {{"text", std::string(blob.view())}};
+  }
+  if (op == "evict_own") {  // the second object pushes the first out of the store
+    const auto size = rq.json.at("size").get<uint64_t>();
+    const int before = Counted::destroyed;
+    rq.host.make_object<Counted>("evict_own_1", size);
+    rq.host.make_object<Counted>("evict_own_2", size);
+    return {{"destroyed_in_hook", Counted::destroyed - before}};
   }
   if (op == "versioned_fetch") {  // which package served it, and which tier the dataset came from
     const std::string dir = rq.host.package_dir();

@@ -71,3 +71,21 @@ TEST(Admission, ForgetDropsWhatWaitsForRevokedPartitionsAndTheirPause) {
   a.clear();
   EXPECT_EQ(a.waiting(), 0u);
 }
+
+// Held (the outbox keeps its bound of unacknowledged records): free slots
+// start nothing, arrivals wait and pause their partition at the read-ahead
+// as when the slots are full, and all of it starts once released.
+TEST(Admission, WhileHeldNothingStartsAndArrivalsPauseTheirPartition) {
+  Admission<int> a(/*slots=*/4, /*read_ahead=*/2);
+  a.hold(true);
+  EXPECT_FALSE(a.offer(0, 10, /*running=*/0).run) << "a free slot, but held";
+  auto second = a.offer(0, 11, 0);
+  EXPECT_FALSE(second.run);
+  EXPECT_TRUE(second.pause) << "the read-ahead filled: its fetching stops";
+  EXPECT_TRUE(a.take(0).run.empty());
+  a.hold(false);
+  auto taken = a.take(0);
+  EXPECT_EQ(taken.run, (std::vector<int>{10, 11}));
+  EXPECT_EQ(taken.resume, std::vector<int32_t>{0});
+  EXPECT_TRUE(a.offer(1, 20, 2).run) << "released: a free slot runs at once";
+}

@@ -100,6 +100,39 @@ TEST(GetOrFetch, FileUrlThenRamHit) {
   std::remove(path.c_str());
 }
 
+// The issue-15 pattern: each request fetches a dataset, decodes it and keeps
+// the decoded object; the raw bytes are not read again. Before raw blobs were
+// spare, dataset b's raw bytes pushed dataset a's decoded object out (LRU:
+// raw a, decoded a, raw b, decoded b in a budget of two and a half).
+TEST(GetOrFetch, RawBlobsNeverPushDecodedObjectsOut) {
+  const std::string root = testing::TempDir() + "/memrun_spare_blobs";
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root);
+  memrun::SharedWorkerContext ctx(under_temp({"test", 100, ""}));
+  const auto use = [&](const std::string& name) {
+    const std::string path = root + "/" + name;
+    if (!std::filesystem::exists(path)) std::ofstream(path) << std::string(40, name[0]);
+    try {
+      return ctx.get_object<std::string>("decoded:" + name)->size() == 40;  // a hit
+    } catch (const memrun::Error& e) {
+      EXPECT_EQ(e.code(), memrun::Code::kNotFound);
+    }
+    const memrun::Blob raw = ctx.get_or_fetch("file://" + path);
+    ctx.set_object("decoded:" + name, std::make_shared<std::string>(raw.view()), raw.size());
+    return false;
+  };
+  EXPECT_FALSE(use("a"));
+  EXPECT_FALSE(use("b"));
+  EXPECT_TRUE(use("a")) << "b's raw bytes evicted a's decoded object";
+  EXPECT_TRUE(use("b"));
+  EXPECT_LE(ctx.stats().bytes, 100u);
+  // While decoded objects leave room, the raw bytes stay in RAM.
+  memrun::SharedWorkerContext roomy(under_temp({"test", 1000, ""}));
+  roomy.get_or_fetch("file://" + root + "/a");
+  EXPECT_EQ(roomy.get_or_fetch("file://" + root + "/a").tier(), memrun::Tier::kRam);
+  std::filesystem::remove_all(root);
+}
+
 TEST(GetOrFetch, ExpectedDigestIsCheckedBeforeAnythingIsCached) {
   std::string path = testing::TempDir() + "/memrun_digest_test.bin";
   { std::ofstream(path) << "hello blob"; }

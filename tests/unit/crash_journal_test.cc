@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,12 @@ using memrun::internal::SuspectGate;
 using memrun::test::TempDir;
 
 namespace {
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
 
 }  // namespace
 
@@ -68,6 +76,35 @@ TEST(CrashJournal, LiveWorkersTakeSeparateSlots) {
 
 TEST(CrashJournal, AnUnwritableDirectoryIsAClearError) {
   EXPECT_THROW(CrashJournal("/proc/memrun-no-such-dir"), memrun::Error);
+}
+
+// Request ids and offsets are no one else's business: the journal is owner
+// only like the disk cache beside it, whatever the umask, and files an older
+// version left readable are closed up.
+TEST(CrashJournal, ItsDirectoryAndFilesAreOwnerOnlyWhateverTheUmask) {
+  TempDir parent("memrun-journal");
+  const std::string fresh = parent.path + "/fresh", old = parent.path + "/old";
+  std::filesystem::create_directory(old);
+  ::chmod(old.c_str(), 0755);
+  for (const char* name : {"/inflight.0.lock", "/inflight.0.journal"}) {
+    std::ofstream(old + name) << "";
+    ::chmod((old + name).c_str(), 0644);
+  }
+  const mode_t old_umask = ::umask(0);  // the loosest an operator could run with
+  for (const std::string& dir : {fresh, old}) {
+    CrashJournal j(dir);
+    j.started({0, 1, "req"});
+  }
+  ::umask(old_umask);
+  for (const std::string& dir : {fresh, old}) {
+    EXPECT_EQ(mode_of(dir), 0700u) << dir;
+    int files = 0;
+    for (const auto& f : std::filesystem::directory_iterator(dir)) {
+      EXPECT_EQ(mode_of(f.path().string()), 0600u) << f.path();
+      ++files;
+    }
+    EXPECT_EQ(files, 2) << "a lock and a journal in " << dir;
+  }
 }
 
 TEST(SuspectGate, ASuspectRunsAloneAndOthersWaitForIt) {

@@ -153,6 +153,21 @@ TEST_F(SdkPlugin, WrongTypeIsAnErrorNotUndefinedBehaviour) {
   EXPECT_EQ(call_error({{"op", "wrong_type"}}).code(), memrun::Code::kTypeMismatch);
 }
 
+// make_object returns a pointer the handler goes on using: the store may
+// evict the object at once (here the handler's own next object does; on a
+// worker, any concurrent handler may), but the call keeps it alive until the
+// hook returns. Before, the first object was destroyed under the handler.
+TEST_F(SdkPlugin, AnObjectMadeInAHookOutlivesItsEvictionUntilTheHookReturns) {
+  const auto r = nlohmann::json::parse(call({{"op", "evict_own"}, {"size", 600000}}).body());
+  EXPECT_EQ(r["destroyed_in_hook"], 0);
+  try {
+    ctx_.get_object_erased("evict_own_1", "");
+    ADD_FAILURE() << "the first object should have been evicted";
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kNotFound);
+  }
+}
+
 TEST_F(SdkPlugin, FetchLendsBytesThroughTheAbi) {
   std::string path = testing::TempDir() + "/sdk_blob.txt";
   { std::ofstream(path) << "lent bytes"; }

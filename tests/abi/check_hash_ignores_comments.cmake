@@ -1,0 +1,22 @@
+# The ABI lock's hash follows declarations only: a copy of plugin.h with a
+# comment added and its layout changed hashes the same; a copy with one
+# declaration changed does not.
+include(${CMAKE_CURRENT_LIST_DIR}/abi_hash.cmake)
+file(READ ${HEADER} text)
+memrun_abi_hash(${HEADER} ${CC} original)
+string(REPLACE "enum {" "/* a comment fix */\nenum   {\n" commented "${text}")
+file(WRITE ${WORK}/commented.h "${commented}")
+memrun_abi_hash(${WORK}/commented.h ${CC} after_comment)
+string(REPLACE "MEMRUN_ERR_NOT_FOUND = 2" "MEMRUN_ERR_NOT_FOUND = 20" changed "${text}")
+file(WRITE ${WORK}/changed.h "${changed}")
+memrun_abi_hash(${WORK}/changed.h ${CC} after_change)
+if(commented STREQUAL text OR changed STREQUAL text)
+  message(FATAL_ERROR "the edits did not apply: plugin.h no longer has what this test changes")
+endif()
+if(NOT original STREQUAL after_comment)
+  message(FATAL_ERROR "a comment changed the ABI hash")
+endif()
+if(original STREQUAL after_change)
+  message(FATAL_ERROR "a changed declaration kept the ABI hash")
+endif()
+message(STATUS "the ABI hash ignores comments and layout and sees declarations")
