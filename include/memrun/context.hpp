@@ -192,6 +192,9 @@ class MEMRUN_API SharedWorkerContext {
     // not read the worker's own secrets. Empty, with no package_dir:
     // file:// reads nothing.
     std::vector<std::string> file_roots{};
+    // get_range fetches and caches objects in chunks of this many bytes,
+    // each one ranged GET (0 takes the default).
+    uint64_t range_chunk_bytes = 8u << 20;
   };
 
   explicit SharedWorkerContext(Options options);
@@ -241,6 +244,27 @@ class MEMRUN_API SharedWorkerContext {
   // A handler calls RequestContext::get_or_fetch, which waits no longer than
   // its request may run.
   Blob get_or_fetch(const std::string& url, const FetchWait& wait = {});
+
+  // The bytes [offset, offset + length) of the object behind `url`
+  // (http://, https://, s3://, or file:// under Options::file_roots; no
+  // "#sha256=" fragment: a digest pins a whole object). Only the chunks of
+  // Options::range_chunk_bytes that the range touches are fetched, each with
+  // one chunk-aligned ranged GET, and cached as entries of their own in RAM
+  // and on disk: reading them again fetches nothing. file:// maps the range
+  // and caches nothing. The object's identity is its ETag (and size), learnt
+  // by the first chunk fetched and sent as If-Match with the others: the
+  // bytes never mix two versions of an object. A range within one chunk is
+  // served without a copy; one across chunks is copied once. The Blob's tier
+  // is the slowest any chunk came from. Throws Error: kInvalidArgument for a
+  // length of 0, a range past the object's end (the message names its size)
+  // or a bad URL; kUnavailable (retriable) when the object changed between
+  // two chunk fetches (a retry reads the new version), for transport errors
+  // and for a Content-Range that answers another range (nothing is cached);
+  // kUnimplemented when the server ignores Range; kNotFound;
+  // kDeadlineExceeded or kCancelled when `wait` ends before a chunk fetch
+  // (one under way runs to its end). Callers of one chunk do not share a
+  // fetch as get_or_fetch's do.
+  Blob get_range(const std::string& url, uint64_t offset, uint64_t length, const FetchWait& wait = {});
 
   // Writes `bytes` under `key` in the result store (s3://bucket/prefix: an S3
   // PUT; file://dir: an atomic file write); returns the URL written.

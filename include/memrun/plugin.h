@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define MEMRUN_ABI_MAJOR 1
-#define MEMRUN_ABI_MINOR 3
+#define MEMRUN_ABI_MINOR 4
 
 /* Name of the one function every plugin exports. */
 #define MEMRUN_PLUGIN_ENTRY_SYMBOL "memrun_plugin_entry"
@@ -187,6 +187,33 @@ typedef struct memrun_host_api {
    * Ownership: host-owned, NUL-terminated, valid as long as the worker
    * lives; the files in it are read-only for the plugin. */
   const char* (*package_dir)(memrun_call* call);
+
+  /* Slots below were added in ABI 1.4: a plugin built against 1.4 checks
+   * MEMRUN_HAS_FIELD(host, memrun_host_api, get_range) before calling one. */
+
+  /* Returns the bytes [offset, offset + length) of the object behind `url`
+   * (s3://, http(s)://, or file:// within the worker's file roots; no
+   * "#sha256=" fragment, which pins a whole object). Only the fixed-size
+   * chunks of the object that the range touches are fetched, one ranged GET
+   * each, and cached in RAM and on disk as entries of their own: reading
+   * them again fetches nothing. The bytes never mix two versions of the
+   * object.
+   * Ownership: the bytes are lent exactly as get_or_fetch's (see
+   * memrun_blob; release_blob ends the loan early) and were checked against
+   * their checksums before the call returned. `out->struct_size` must be set
+   * by the caller; `out` is written only on success.
+   * Thread: any thread running a hook, with that hook's call. In `handle`
+   * the wait ends at the request's deadline or cancellation.
+   * Errors: MEMRUN_ERR_INVALID_ARGUMENT for a length of 0, a range past the
+   * object's end (the message names the object's size) or a bad URL;
+   * MEMRUN_ERR_UNAVAILABLE (retriable) when the object changed between two
+   * chunk fetches (a retry reads the new version), for transport errors and
+   * for a server answering another range than asked (nothing is cached);
+   * MEMRUN_ERR_UNIMPLEMENTED when the server ignores Range requests (use
+   * get_or_fetch); MEMRUN_ERR_NOT_FOUND; MEMRUN_ERR_DEADLINE_EXCEEDED or
+   * MEMRUN_ERR_CANCELLED. */
+  int (*get_range)(memrun_call* call, const char* url, uint64_t offset, uint64_t length,
+                   memrun_blob* out);
 } memrun_host_api;
 
 /* Hook signatures. Each returns MEMRUN_OK or an error code (and may call

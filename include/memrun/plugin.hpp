@@ -92,6 +92,21 @@ class Host {
     return {static_cast<const std::byte*>(blob.data), static_cast<std::size_t>(blob.size), blob.tier};
   }
 
+  // Bytes [offset, offset + length) of the object behind `url`, fetching
+  // only the chunks they touch (see memrun_host_api.get_range). Throws
+  // Error(kUnimplemented) on a host older than ABI 1.4, and the host's
+  // errors: kInvalidArgument (length 0, past the end), kUnavailable (the
+  // object changed; retry), ...
+  BlobView get_range(const std::string& url, uint64_t offset, uint64_t length) const {
+    if (!MEMRUN_HAS_FIELD(api_, memrun_host_api, get_range))
+      throw Error(Code::kUnimplemented, "get_range needs a host with ABI 1.4 or later; this one runs ABI " +
+                                            std::to_string(api_->abi_major) + "." + std::to_string(api_->abi_minor));
+    memrun_blob blob{};
+    blob.struct_size = sizeof blob;
+    check(api_->get_range(call_, c_string(url, "URL"), offset, length, &blob));
+    return {static_cast<const std::byte*>(blob.data), static_cast<std::size_t>(blob.size), blob.tier};
+  }
+
   // Uploads `bytes` under `key`; returns the URL.
   std::string upload_result(std::string_view bytes, const std::string& key) const {
     char url[2048];

@@ -67,6 +67,8 @@ class MEMRUN_API RequestContext {
   // worker().get_or_fetch(url), waiting no longer than this request's
   // deadline and no longer than it is not cancelled.
   Blob get_or_fetch(const std::string& url);
+  // worker().get_range(url, offset, length), within the same bounds.
+  Blob get_range(const std::string& url, uint64_t offset, uint64_t length);
 };
 
 using InitHandler = std::function<void(SharedWorkerContext&)>;

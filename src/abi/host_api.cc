@@ -107,31 +107,48 @@ int host_get_object(memrun_call* call, const char* name, const char* type_name, 
   });
 }
 
+// Lends the Blob `fetch` returns through `out` (get_or_fetch, get_range).
+// A plain pointer leaves no later point to check chunks at: they are all
+// checked now, and if the disk entry turns out corrupted, fetched again at once.
+template <class Fetch>
+int lend_blob(memrun_call* call, memrun_blob* out, const char* what, Fetch fetch) {
+  if (out->struct_size < offsetof(memrun_blob, host_token) + sizeof(void*))
+    return fail(call, MEMRUN_ERR_ABI_MISMATCH, std::string(what) + ": memrun_blob.struct_size is too small");
+  Blob blob = fetch();
+  const std::byte* data = nullptr;
+  try {
+    data = blob.data();
+  } catch (const Error&) {
+    if (!blob.corrupt()) throw;
+    blob = fetch();
+    data = blob.data();
+  }
+  call->lent_blobs.push_back(std::move(blob));
+  const Blob& held = call->lent_blobs.back();
+  out->data = data;
+  out->size = held.size();
+  out->tier = static_cast<uint32_t>(held.tier());
+  out->host_token = const_cast<Blob*>(&held);
+  return MEMRUN_OK;
+}
+
 int host_get_or_fetch(memrun_call* call, const char* url, memrun_blob* out) {
   return guarded(call, [&]() -> int {
     if (!url || !out) return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "get_or_fetch needs a url and out");
-    if (out->struct_size < offsetof(memrun_blob, host_token) + sizeof(void*))
-      return fail(call, MEMRUN_ERR_ABI_MISMATCH, "memrun_blob.struct_size is too small");
     // In a handler, the wait ends with the request's deadline or cancellation.
-    auto fetch = [&] { return call->request ? call->request->get_or_fetch(url) : call->worker->get_or_fetch(url); };
-    Blob blob = fetch();
-    // A plain pointer leaves no later point to check chunks at: check them all
-    // now, and if the disk entry turns out corrupted, fetch it again at once.
-    const std::byte* data = nullptr;
-    try {
-      data = blob.data();
-    } catch (const Error&) {
-      if (!blob.corrupt()) throw;
-      blob = fetch();
-      data = blob.data();
-    }
-    call->lent_blobs.push_back(std::move(blob));
-    const Blob& held = call->lent_blobs.back();
-    out->data = data;
-    out->size = held.size();
-    out->tier = static_cast<uint32_t>(held.tier());
-    out->host_token = const_cast<Blob*>(&held);
-    return MEMRUN_OK;
+    return lend_blob(call, out, "get_or_fetch", [&] {
+      return call->request ? call->request->get_or_fetch(url) : call->worker->get_or_fetch(url);
+    });
+  });
+}
+
+int host_get_range(memrun_call* call, const char* url, uint64_t offset, uint64_t length, memrun_blob* out) {
+  return guarded(call, [&]() -> int {
+    if (!url || !out) return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "get_range needs a url and out");
+    return lend_blob(call, out, "get_range", [&] {
+      return call->request ? call->request->get_range(url, offset, length)
+                           : call->worker->get_range(url, offset, length);
+    });
   });
 }
 
@@ -178,6 +195,7 @@ const memrun_host_api kHostApi = {
     host_deadline,      host_cancelled,      host_set_object,
     host_get_object,    host_get_or_fetch,   host_release_blob,
     host_upload_result, host_last_error,    host_package_dir,
+    host_get_range,
 };
 
 }  // namespace

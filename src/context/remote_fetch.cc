@@ -136,6 +136,82 @@ Blob fetch_remote(const std::string& url, const Progress& progress, const S3Sett
   return Blob(b.owner, b.data, b.size, Tier::kRemote);
 }
 
+RangeAnswer fetch_range(const std::string& url, uint64_t offset, uint64_t length, const std::string& if_match,
+                        const S3Settings& s3) {
+  refuse_control_characters(url);
+  const bool is_s3 = url.rfind("s3://", 0) == 0;
+  if (!is_s3 && url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+    throw Error(Code::kInvalidArgument, "ranged GET of '" + redact_credentials(url) + "': expected http://, https:// or s3://");
+  const std::string range = http::byte_range(offset, length);
+  const std::string what = "GET " + redact_credentials(url) + " " + range;
+  http::Headers headers{{"range", range}};
+  if (!if_match.empty()) headers.emplace_back("if-match", if_match);
+  return with_retries(what, [&] {
+    RangeAnswer answer;
+    PrefaultedBuffer buffer;
+    http::Sink sink;
+    sink.on_headers = [&](const http::Response& r) {
+      // Checked before the body: a server that ignores Range would send the
+      // whole object, and a wrong range must never reach a cache.
+      if (r.status != 206)
+        throw Error(Code::kUnimplemented,
+                    what + ": HTTP " + std::to_string(r.status) +
+                        " instead of 206 Partial Content: the server ignores Range, so ranged reads cannot use "
+                        "it (get_or_fetch reads the whole object)");
+      const std::string text = r.header("content-range");
+      const auto got = http::parse_content_range(text, what + " Content-Range");
+      const uint64_t last = std::min(offset + length, got.total) - 1;
+      if (got.first != offset || got.last != last)
+        throw Error(Code::kUnavailable, what + ": Content-Range '" + text + "' does not answer the range asked for (bytes " +
+                                            std::to_string(offset) + "-" + std::to_string(last) + "/" +
+                                            std::to_string(got.total) + "); nothing cached");
+      answer.total = got.total;
+      answer.etag = r.header("etag");
+      buffer = prefaulted_buffer(last - offset + 1);
+      return true;
+    };
+    sink.on_body = [&](uint64_t at, const std::byte* data, size_t n) {
+      if (at + n > buffer.size) throw Error(Code::kUnavailable, what + ": more bytes than its Content-Range");
+      std::memcpy(buffer.data + at, data, n);
+    };
+    const http::Response r = is_s3 ? s3::Client(s3::Config::resolve(s3)).get_with(s3::parse_url(url), headers, &sink)
+                                   : http::request("GET", url, headers, {}, &sink);
+    if (r.status == 412) {
+      answer.outcome = RangeAnswer::Outcome::kChanged;
+      return answer;
+    }
+    if (r.status == 416) {
+      // "bytes */TOTAL" names the size when the server says it.
+      answer.outcome = RangeAnswer::Outcome::kPastEnd;
+      const std::string text = r.header("content-range");
+      if (const auto slash = text.find("*/"); slash != std::string::npos) {
+        try {
+          answer.total = http::parse_length(std::string_view(text).substr(slash + 2), what);
+        } catch (const Error&) {
+        }
+      }
+      return answer;
+    }
+    if (r.status < 200 || r.status >= 300) throw http::status_error(what, r.status);
+    if (sink.written != buffer.size)
+      throw Error(Code::kUnavailable, what + ": " + std::to_string(sink.written) + " bytes arrived of " +
+                                          std::to_string(buffer.size));
+    answer.bytes = Blob(buffer.owner, buffer.data, buffer.size, Tier::kRemote);
+    return answer;
+  });
+}
+
+Blob read_file_range(const std::string& url, uint64_t offset, uint64_t length, const FileRoots& file_roots) {
+  refuse_control_characters(url);
+  auto map = map_source(url, file_roots);
+  if (offset >= map->size || length > map->size - offset)
+    throw Error(Code::kInvalidArgument, "range [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                                            ") is past the end of " + redact_credentials(url) + " (" +
+                                            std::to_string(map->size) + " bytes)");
+  const std::byte* data = map->data() + offset;
+  return Blob(std::move(map), data, static_cast<size_t>(length), Tier::kRemote);
+}
+
 std::string result_url(const std::string& dir_url, const std::string& key) {
   refuse_control_characters(dir_url);
   refuse_control_characters(key);

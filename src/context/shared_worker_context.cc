@@ -3,6 +3,7 @@
 
 #include "cache/disk_cache.hpp"
 #include "context/object_store.hpp"
+#include "context/range_reader.hpp"
 #include "context/remote_fetch.hpp"
 #include "core/digest.hpp"
 #include "remote/url_rules.hpp"
@@ -86,6 +87,7 @@ struct SharedWorkerContext::Impl {
   } counters;
 
   internal::FileRoots file_roots;  // Options::file_roots and the package directory
+  std::unique_ptr<internal::RangeReader> ranges;  // last: it uses the tiers above
 
   explicit Impl(Options o) : options(std::move(o)), store(options.memory_budget_bytes) {
     file_roots = options.file_roots;
@@ -93,6 +95,12 @@ struct SharedWorkerContext::Impl {
     if (!options.disk_dir.empty() && options.disk_budget_bytes > 0)
       disk = std::make_unique<internal::DiskCache>(
           internal::DiskCache::Options{options.disk_dir, options.disk_budget_bytes});
+    ranges = std::make_unique<internal::RangeReader>(
+        internal::RangeReader::Options{options.range_chunk_bytes ? options.range_chunk_bytes : Options{}.range_chunk_bytes,
+                                       options.s3, file_roots},
+        store, disk.get(),
+        internal::RangeReader::Counters{counters.ram_hits, counters.disk_hits, counters.remote_fetches,
+                                        counters.remote_bytes});
   }
 
   // A fetch thread may still be writing a disk entry: the tiers it uses
@@ -302,6 +310,19 @@ Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest, const 
 
 Blob RequestContext::get_or_fetch(const std::string& url) {
   return worker().get_or_fetch(url, FetchWait{deadline(), [this] { return cancelled(); }});
+}
+
+Blob SharedWorkerContext::get_range(const std::string& url, uint64_t offset, uint64_t length,
+                                    const FetchWait& wait) {
+  internal::refuse_control_characters(url);
+  if (!internal::split_digest(url).second.empty())
+    throw Error(Code::kInvalidArgument, "get_range " + redact_credentials(url) +
+                                            ": a #sha256= digest pins a whole object; use get_or_fetch, or drop it");
+  return impl_->ranges->read(url, offset, length, wait);
+}
+
+Blob RequestContext::get_range(const std::string& url, uint64_t offset, uint64_t length) {
+  return worker().get_range(url, offset, length, FetchWait{deadline(), [this] { return cancelled(); }});
 }
 
 std::string SharedWorkerContext::result_url(const std::string& key) const {

@@ -179,6 +179,10 @@ uint64_t parse_length(std::string_view text, const std::string& what) {
   return value;
 }
 
+std::string byte_range(uint64_t offset, uint64_t length) {
+  return "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1);
+}
+
 ContentRange parse_content_range(std::string_view text, const std::string& what) {
   constexpr std::string_view kUnit = "bytes ";
   const auto dash = text.find('-'), slash = text.find('/');

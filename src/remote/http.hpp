@@ -54,6 +54,9 @@ Response request(const std::string& method, const std::string& url, const Header
 // server or proxy that garbles one may well answer again properly.
 uint64_t parse_length(std::string_view text, const std::string& what);
 
+// The Range header's value for [offset, offset + length), length > 0.
+std::string byte_range(uint64_t offset, uint64_t length);
+
 // A 206's Content-Range, "bytes FIRST-LAST/TOTAL" (RFC 9110 14.4), with
 // FIRST <= LAST < TOTAL. Throws Error(kUnavailable) naming `what` for
 // anything else, an unknown total ("/*") included: callers need the size.

@@ -180,10 +180,6 @@ FirstPart first_part(const http::Response& r, const std::string& what) {
   return f;
 }
 
-std::string byte_range(uint64_t offset, uint64_t length) {
-  return "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1);
-}
-
 }  // namespace
 
 void Client::get(const Location& where, DownloadTarget& target) const {
@@ -200,7 +196,7 @@ void Client::get(const Location& where, DownloadTarget& target) const {
     };
     sink.on_body = [&](uint64_t offset, const std::byte* data, size_t n) { target.write(offset, data, n); };
     // An empty object has no byte 0: S3 answers a range with 416; ask again without one.
-    if (send("GET", where, {}, {{"range", byte_range(0, part)}}, {}, &sink, {416}).status == 416)
+    if (send("GET", where, {}, {{"range", http::byte_range(0, part)}}, {}, &sink, {416}).status == 416)
       send("GET", where, {}, {}, {}, &sink);
     const uint64_t expected = first.whole ? first.total : std::min(part, first.total);
     if (sink.written != expected)
@@ -221,7 +217,7 @@ void Client::get(const Location& where, DownloadTarget& target) const {
   if (!first.etag.empty()) pin.emplace_back("if-match", first.etag);
   parallel_parts(parts - 1, [&](size_t i) {
     const uint64_t offset = (i + 1) * part, length = std::min(part, total - offset);
-    const std::string range = byte_range(offset, length);
+    const std::string range = http::byte_range(offset, length);
     bool changed = false;
     with_retries(what + " " + range, [&] {
       http::Sink sink;
@@ -249,6 +245,10 @@ void Client::get(const Location& where, DownloadTarget& target) const {
     const uint64_t now = done += length;
     if (config_.progress) config_.progress(now, total);
   });
+}
+
+http::Response Client::get_with(const Location& where, Headers headers, http::Sink* sink) const {
+  return send("GET", where, {}, std::move(headers), {}, sink, {412, 416});
 }
 
 void Client::put(const Location& where, std::string_view bytes) const {

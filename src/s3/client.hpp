@@ -61,6 +61,10 @@ class Client {
   // target threw. Retriable failures are retried with backoff, per part.
   void get(const Location& where, DownloadTarget& target) const;
   void put(const Location& where, std::string_view bytes) const;
+  // One GET with `headers` (e.g. Range and If-Match), the body to `sink`.
+  // Answers 412 and 416 are returned for the caller to judge; other non-2xx
+  // statuses throw as send does. Not retried: the caller wraps it.
+  http::Response get_with(const Location& where, Headers headers, http::Sink* sink) const;
 
  private:
   // Throws the status's Error for a non-2xx answer, except for the statuses

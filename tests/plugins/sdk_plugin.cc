@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,6 +69,21 @@ nlohmann::json handle(memrun::sdk::Request& rq) {
     auto version = rq.host.get_or_fetch("file://" + dir + "/data/version.txt");
     auto blob = rq.host.get_or_fetch(rq.json.at("url").get<std::string>());
     return {{"version", std::string(version.view())}, {"tier", blob.tier}, {"bytes", blob.size}};
+  }
+  if (op == "footer_ranges") {  // a 16-byte footer names two ranges: reads it, then them
+    const std::string url = rq.json.at("url").get<std::string>();
+    const uint64_t size = rq.json.at("size").get<uint64_t>();
+    auto footer = rq.host.get_range(url, size - 16, 16);
+    uint32_t f[4];
+    std::memcpy(f, footer.data, sizeof f);
+    auto first = rq.host.get_range(url, f[0], f[1]);
+    auto second = rq.host.get_range(url, f[2], f[3]);
+    return {{"first", std::string(first.view())}, {"second", std::string(second.view())}, {"tier", second.tier}};
+  }
+  if (op == "range") {
+    auto blob = rq.host.get_range(rq.json.at("url").get<std::string>(), rq.json.at("offset").get<uint64_t>(),
+                                  rq.json.at("length").get<uint64_t>());
+    return {{"text", std::string(blob.view())}};
   }
   if (op == "upload") return {{"url", rq.host.upload_result("payload", rq.json.at("key").get<std::string>())}};
   throw memrun::Error(memrun::Code::kUnimplemented, "unknown op " + op);

@@ -9,7 +9,13 @@ tells how many GETs PATH had. Two 20 MiB S3 objects misbehave on purpose:
 /ignore-range/NAME answers every GET with 200 and the whole object, as a
 server without range support does; /changing/NAME is replaced right after
 its first GET (its ETag moves from "v1" to "v2") and honours If-Match with
-412, as S3 does. Prints "listening on PORT" when ready."""
+412, as S3 does. /ranged/NAME serves the same bytes as a well-behaved
+server does (206, Content-Range, ETag "v1"); /wrong-range/NAME answers every
+range with a Content-Range one byte later than asked (and those bytes);
+/weak/NAME is /ranged/ with a weak ETag, and answers If-Match with 412 (a
+weak ETag never matches it).
+GET /bytes/PATH tells how many body bytes PATH was sent. Prints "listening
+on PORT" when ready."""
 import http.server
 import sys
 import time
@@ -18,6 +24,7 @@ from collections import Counter
 BIG = (bytes(range(251)) * ((20 << 20) // 251 + 1))[: 20 << 20]
 
 seen = Counter()
+sent = Counter()  # body bytes per path
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -28,6 +35,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+            return
+        if self.path.startswith("/bytes/"):
+            self.send_body(200, str(sent[self.path[len("/bytes"):]]).encode())
             return
         seen[self.path] += 1
         if self.path.startswith("/slow/"):
@@ -52,6 +62,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             first, last = self.headers["Range"][len("bytes="):].split("-")
             first, last = int(first), min(int(last), len(BIG) - 1)
+            self.send_body(206, BIG[first : last + 1],
+                           {"ETag": etag, "Content-Range": f"bytes {first}-{last}/{len(BIG)}"})
+            return
+        if self.path.startswith("/ranged/") and "Range" not in self.headers:
+            self.send_body(200, BIG, {"ETag": '"v1"'})
+            return
+        if self.path.startswith("/weak/") and "If-Match" in self.headers:
+            self.send_body(412, b"")  # a weak ETag never matches If-Match
+            return
+        if self.path.startswith(("/ranged/", "/wrong-range/", "/weak/")):
+            first, last = self.headers["Range"][len("bytes="):].split("-")
+            first, last = int(first), min(int(last), len(BIG) - 1)
+            if first >= len(BIG):
+                self.send_body(416, b"", {"Content-Range": f"bytes */{len(BIG)}"})
+                return
+            if self.path.startswith("/wrong-range/"):
+                first, last = first + 1, min(last + 1, len(BIG) - 1)
+            etag = 'W/"v1"' if self.path.startswith("/weak/") else '"v1"'
             self.send_body(206, BIG[first : last + 1],
                            {"ETag": etag, "Content-Range": f"bytes {first}-{last}/{len(BIG)}"})
             return
@@ -82,6 +110,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        sent[self.path] += len(body)
 
     def log_message(self, *args):
         pass

@@ -1,5 +1,6 @@
 // The loader against deliberately broken plugins, and the C++ SDK through the
 // real host function table.
+#include <memrun/plugin.hpp>
 #include <memrun/plugin_loader.hpp>
 
 #include <gtest/gtest.h>
@@ -178,6 +179,42 @@ TEST_F(SdkPlugin, FetchLendsBytesThroughTheAbi) {
   auto e = call_error({{"op", "fetch"}, {"url", "file://" + testing::TempDir() + "/nonexistent/x"}});
   EXPECT_EQ(e.code(), memrun::Code::kNotFound);
   EXPECT_NE(std::string(e.what()).find("/nonexistent/x"), std::string::npos) << e.what();
+}
+
+// The handler reads a footer, then the two ranges it names, through the
+// ABI 1.4 get_range slot; bad ranges come back as the host's errors.
+TEST_F(SdkPlugin, GetRangeLendsRangesThroughTheAbi) {
+  const std::string path = testing::TempDir() + "/sdk_ranges.bin";
+  std::string bytes = "..alpha....beta..";
+  const uint32_t footer[4] = {2, 5, 11, 4};
+  bytes.append(reinterpret_cast<const char*>(footer), sizeof footer);
+  { std::ofstream(path, std::ios::binary) << bytes; }
+  const std::string url = "file://" + path;
+  auto r = nlohmann::json::parse(call({{"op", "footer_ranges"}, {"url", url}, {"size", bytes.size()}}).body());
+  EXPECT_EQ(r["first"], "alpha");
+  EXPECT_EQ(r["second"], "beta");
+  auto e = call_error({{"op", "range"}, {"url", url}, {"offset", 0}, {"length", 0}});
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  e = call_error({{"op", "range"}, {"url", url}, {"offset", bytes.size()}, {"length", 1}});
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  EXPECT_NE(std::string(e.what()).find(std::to_string(bytes.size()) + " bytes"), std::string::npos) << e.what();
+}
+
+// A host older than ABI 1.4 has no get_range slot: the SDK says so rather
+// than calling past the end of its table.
+TEST(SdkHost, GetRangeOnAnOlderHostIsUnimplemented) {
+  memrun_host_api older{};
+  older.struct_size = offsetof(memrun_host_api, get_range);
+  older.abi_major = 1;
+  older.abi_minor = 3;
+  memrun::sdk::Host host(&older, nullptr);
+  try {
+    host.get_range("file:///x", 0, 1);
+    ADD_FAILURE() << "called a slot the host does not have";
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kUnimplemented);
+    EXPECT_NE(std::string(e.what()).find("ABI 1.3"), std::string::npos) << e.what();
+  }
 }
 
 // A NUL inside a URL would cross the C ABI cut short: the host would serve

@@ -1,0 +1,264 @@
+#include "context/range_reader.hpp"
+
+#include "remote/buffer.hpp"
+
+#include <memrun/logging.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <future>
+#include <vector>
+
+namespace memrun::internal {
+namespace {
+
+// Keys of the tiers' entries. A URL never holds the unit separator (URLs
+// with control characters are refused before any tier), so these keys can
+// meet no whole object's key and no other URL's.
+constexpr std::string_view kSeparator = "\x1f";
+constexpr std::string_view kChunkPrefix = "\x01" "range-chunk:";
+constexpr std::string_view kChunkType = "memrun::RangeChunk";
+constexpr std::string_view kIdentityPrefix = "\x01" "range-identity:";
+constexpr std::string_view kIdentityType = "memrun::RangeIdentity";
+// What an identity is charged in the RAM tier besides its strings.
+constexpr uint64_t kIdentityOverhead = 64;
+
+std::string identity_key(const std::string& url) { return url + std::string(kSeparator) + "identity"; }
+
+int rank(Tier t) { return t == Tier::kRam ? 0 : t == Tier::kDisk ? 1 : 2; }
+
+}  // namespace
+
+std::string RangeReader::chunk_key(const std::string& url, const Identity& id, uint64_t index) const {
+  return url + std::string(kSeparator) + "chunk " + std::to_string(options_.chunk_bytes) + " " +
+         std::to_string(index) + " of " + std::to_string(id.size) + " " + id.etag;
+}
+
+bool RangeReader::known_identity(const std::string& url, Identity* out) {
+  const std::string name = std::string(kIdentityPrefix) + url;
+  if (auto hit = std::static_pointer_cast<Identity>(store_.find(name, kIdentityType))) {
+    *out = *hit;
+    return true;
+  }
+  if (!disk_) return false;
+  const std::string key = identity_key(url);
+  auto blob = disk_->get(key);
+  if (!blob) return false;
+  std::string text;
+  try {
+    text = std::string(blob->view());
+  } catch (const Error&) {
+    disk_->drop_if_corrupt(key);
+    return false;
+  }
+  blob.reset();  // its mapping would keep the entry from eviction
+  const auto newline = text.rfind('\n');
+  Identity id;
+  const char* end = text.data() + text.size();
+  if (newline == std::string::npos ||
+      std::from_chars(text.data() + newline + 1, end, id.size).ptr != end) {
+    spdlog::warn("disk cache: unusable range identity of {}: dropped", redact_credentials(url));
+    disk_->erase(key);
+    return false;
+  }
+  id.etag = text.substr(0, newline);
+  keep_identity(url, id);
+  *out = id;
+  return true;
+}
+
+void RangeReader::keep_identity(const std::string& url, const Identity& id) {
+  const std::string name = std::string(kIdentityPrefix) + url;
+  try {
+    store_.set(name, std::string(kIdentityType), std::make_shared<Identity>(id),
+               name.size() + id.etag.size() + kIdentityOverhead, ObjectStore::Keep::kNormal);
+  } catch (const Error&) {
+    // Over the budget: the next read asks the disk, or learns it again.
+  }
+}
+
+void RangeReader::remember(const std::string& url, const Identity& id) {
+  keep_identity(url, id);
+  if (!disk_) return;
+  disk_->erase(identity_key(url));
+  disk_->put(identity_key(url), id.etag + "\n" + std::to_string(id.size));
+}
+
+void RangeReader::forget(const std::string& url) {
+  store_.erase(std::string(kIdentityPrefix) + url);
+  if (disk_) disk_->erase(identity_key(url));
+}
+
+Blob RangeReader::cached_chunk(const std::string& key) {
+  const std::string name = std::string(kChunkPrefix) + key;
+  if (auto hit = std::static_pointer_cast<Blob>(store_.find(name, kChunkType))) {
+    ++counters_.ram_hits;
+    return hit->with_tier(Tier::kRam);
+  }
+  if (!disk_) return {};
+  auto hit = disk_->get(key);
+  if (!hit) return {};
+  // Checked whole now (a chunk is small): what the RAM tier keeps and what
+  // callers slice is never checked again.
+  try {
+    hit->data();
+  } catch (const Error&) {
+    if (disk_->drop_if_corrupt(key)) return {};
+    throw;
+  }
+  ++counters_.disk_hits;
+  keep_chunk(key, *hit);
+  return *hit;
+}
+
+void RangeReader::keep_chunk(const std::string& key, const Blob& chunk) {
+  try {
+    // Spare, as the RAM tier's whole raw blobs: decoded objects come first,
+    // and the disk tier still holds the chunk.
+    store_.set(std::string(kChunkPrefix) + key, std::string(kChunkType), std::make_shared<Blob>(chunk), chunk.size(),
+               ObjectStore::Keep::kSpare);
+  } catch (const Error&) {
+    // Larger than the budget allows: served uncached rather than failed.
+  }
+}
+
+namespace {
+
+// The text of a range for messages.
+std::string range_text(uint64_t offset, uint64_t length) {
+  return "[" + std::to_string(offset) + ", " + std::to_string(offset) + " + " + std::to_string(length) + ")";
+}
+
+Error past_end(const std::string& shown, uint64_t offset, uint64_t length, uint64_t size) {
+  return Error(Code::kInvalidArgument, "get_range " + shown + ": range " + range_text(offset, length) +
+                                           " is past the end of the object (" + std::to_string(size) + " bytes)");
+}
+
+}  // namespace
+
+Blob RangeReader::fetch_chunk(const std::string& url, uint64_t index, Identity* id, bool known) {
+  const std::string shown = redact_credentials(url);
+  const auto changed = [&](const std::string& how) {
+    forget(url);
+    return Error(Code::kUnavailable, "get_range " + shown + ": the object changed while its chunks were read (" + how +
+                                         "); nothing mixed was served, a retry reads the new version");
+  };
+  const uint64_t k = options_.chunk_bytes;
+  // A weak ETag never matches If-Match (RFC 9110 13.1.1: strong comparison):
+  // it is compared with each answer's instead.
+  const bool pin = known && id->etag.rfind("W/", 0) != 0;
+  auto answer = fetch_range(url, index * k, k, pin ? id->etag : "", options_.s3);
+  if (answer.outcome == RangeAnswer::Outcome::kChanged) throw changed("ETag " + id->etag + " no longer matches");
+  if (answer.outcome == RangeAnswer::Outcome::kPastEnd) {
+    if (known) throw changed("it is shorter than " + std::to_string(id->size) + " bytes now");
+    id->size = answer.total;  // the caller names the range past it
+    return Blob();
+  }
+  if (known && (answer.etag != id->etag || answer.total != id->size))
+    throw changed("ETag " + id->etag + " and " + std::to_string(id->size) + " bytes, now ETag " + answer.etag +
+                  " and " + std::to_string(answer.total) + " bytes");
+  ++counters_.remote_fetches;
+  counters_.remote_bytes += answer.bytes.size();
+  if (!known) {
+    *id = Identity{answer.etag, answer.total};
+    remember(url, *id);
+  }
+  const std::string key = chunk_key(url, *id, index);
+  keep_chunk(key, answer.bytes);
+  if (disk_) disk_->put(key, answer.bytes.view());
+  return answer.bytes;
+}
+
+Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length, const FetchWait& wait) {
+  const std::string shown = redact_credentials(url);
+  if (length == 0)
+    throw Error(Code::kInvalidArgument, "get_range " + shown + ": a length of 0 reads nothing; ask for at least one byte");
+  if (offset > UINT64_MAX - length)
+    throw Error(Code::kInvalidArgument, "get_range " + shown + ": range " + range_text(offset, length) + " overflows");
+  if (url.rfind("file://", 0) == 0) {
+    Blob bytes = read_file_range(url, offset, length, options_.file_roots);
+    ++counters_.remote_fetches;
+    counters_.remote_bytes += length;
+    return bytes;
+  }
+  const auto before_fetching = [&] {
+    if (std::chrono::system_clock::now() >= wait.deadline)
+      throw Error(Code::kDeadlineExceeded, "get_range " + shown + ": the deadline passed");
+    if (wait.cancelled && wait.cancelled()) throw Error(Code::kCancelled, "get_range " + shown + ": cancelled");
+  };
+  const uint64_t k = options_.chunk_bytes;
+  Identity id;
+  const bool known = known_identity(url, &id);
+  const auto within = [&] { return offset < id.size && length <= id.size - offset; };
+  if (known && !within()) throw past_end(shown, offset, length, id.size);
+  const uint64_t first = offset / k, last = (offset + length - 1) / k;
+  std::vector<Blob> chunks(last - first + 1);
+  // The chunks the tiers do not hold, of those listed: a chunk of the size
+  // its identity says, or no hit.
+  const auto not_cached = [&](const std::vector<uint64_t>& indices) {
+    std::vector<uint64_t> missing;
+    for (uint64_t c : indices) {
+      Blob& chunk = chunks[c - first];
+      chunk = cached_chunk(chunk_key(url, id, c));
+      if (chunk && chunk.size() != std::min(k, id.size - c * k)) chunk = Blob();
+      if (!chunk) missing.push_back(c);
+    }
+    return missing;
+  };
+  std::vector<uint64_t> missing;
+  for (uint64_t c = first; c <= last; ++c) missing.push_back(c);
+  if (known) {
+    missing = not_cached(missing);
+  } else {
+    // The first chunk fetched learns the identity the others are pinned to;
+    // chunks cached under it (the identity's entry was evicted, theirs not)
+    // are hits then.
+    before_fetching();
+    chunks[0] = fetch_chunk(url, first, &id, false);
+    if (!chunks[0] || !within()) throw past_end(shown, offset, length, id.size);
+    missing = not_cached(std::vector<uint64_t>(missing.begin() + 1, missing.end()));
+  }
+  size_t next = 0;
+  // The others in waves of parallel GETs; a wave ends whole before an error
+  // leaves, so no GET outlives what it writes to.
+  for (; next < missing.size(); next += std::min<size_t>(kParallelChunks, missing.size() - next)) {
+    before_fetching();
+    std::vector<std::future<Blob>> wave;
+    for (size_t i = next; i < std::min(missing.size(), next + kParallelChunks); ++i)
+      wave.push_back(std::async(std::launch::async, [&, c = missing[i]] { return fetch_chunk(url, c, &id, true); }));
+    std::exception_ptr error;
+    for (size_t i = 0; i < wave.size(); ++i) {
+      try {
+        chunks[missing[next + i] - first] = wave[i].get();
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+  }
+  Tier tier = Tier::kRam;
+  for (const Blob& chunk : chunks)
+    if (rank(chunk.tier()) > rank(tier)) tier = chunk.tier();
+  const uint64_t skip = offset - first * k;
+  if (chunks.size() == 1) {
+    const std::byte* data = chunks[0].data() + skip;
+    return Blob(std::make_shared<Blob>(chunks[0]), data, length, tier);
+  }
+  // Across chunks: one copy, so the caller sees contiguous bytes.
+  PrefaultedBuffer out = prefaulted_buffer(length);
+  uint64_t at = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const uint64_t from = i == 0 ? skip : 0;
+    const uint64_t n = std::min<uint64_t>(chunks[i].size() - from, length - at);
+    std::memcpy(out.data + at, chunks[i].data() + from, n);
+    at += n;
+  }
+  return Blob(out.owner, out.data, length, tier);
+}
+
+}  // namespace memrun::internal

@@ -1,0 +1,270 @@
+// Ranged reads (SharedWorkerContext::get_range) through every tier, against
+// flaky_http.py (a well-behaved ranged server and misbehaving ones, which
+// count the GETs and bytes they sent) and s3rver.
+#include <memrun/context.hpp>
+#include <memrun/status.hpp>
+
+#include "support/s3rver.hpp"
+#include "support/subprocess.hpp"
+#include "support/temp_dir.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr uint64_t kChunk = 1 << 20;
+constexpr uint64_t kBig = 20 << 20;  // flaky_http.py's objects: byte i is i % 251
+
+std::string big_slice(uint64_t offset, uint64_t length) {
+  std::string out(length, '\0');
+  for (uint64_t i = 0; i < length; ++i) out[i] = static_cast<char>((offset + i) % 251);
+  return out;
+}
+
+std::string text(const memrun::Blob& b) { return std::string(b.view()); }
+
+memrun::SharedWorkerContext::Options options(const std::string& disk_dir = "") {
+  memrun::SharedWorkerContext::Options o;
+  o.service = "ranges";
+  o.memory_budget_bytes = 64 << 20;
+  o.disk_dir = disk_dir;
+  o.disk_budget_bytes = disk_dir.empty() ? 0 : 64 << 20;
+  o.range_chunk_bytes = kChunk;
+  return o;
+}
+
+memrun::Error error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const memrun::Error& e) {
+    return e;
+  }
+  return memrun::Error(memrun::Code::kOk, "no error");
+}
+
+bool contains(const memrun::Error& e, const std::string& part) {
+  return std::string(e.what()).find(part) != std::string::npos;
+}
+
+class FlakyHttp : public testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<memrun::test::Subprocess>(std::vector<std::string>{"/usr/bin/python3", FLAKY_HTTP});
+    auto port = server_->wait_for("listening on ", 30s);
+    ASSERT_TRUE(port) << server_->output();
+    base_ = "http://127.0.0.1:" + *port;
+  }
+  // What the server says about `path` (its /hits/ or /bytes/ counters).
+  uint64_t counter(const std::string& kind, const std::string& path) {
+    memrun::SharedWorkerContext probe({"probe", 1 << 20, ""});
+    return std::stoull(text(probe.get_or_fetch(base_ + "/" + kind + path)));
+  }
+
+  std::unique_ptr<memrun::test::Subprocess> server_;
+  std::string base_;
+};
+
+// A range across two chunks fetches those two chunks and nothing else;
+// reading it again is a RAM hit, after a restart a disk hit, with no request
+// at all; a footer is one chunk; the whole object still comes whole.
+TEST_F(FlakyHttp, OnlyTouchedChunksAreFetchedThenRamThenDiskHits) {
+  memrun::test::TempDir cache("memrun-ranges");
+  const std::string url = base_ + "/ranged/big";
+  const uint64_t offset = 5 * kChunk + 100, length = kChunk + 1000;  // chunks 5 and 6
+  {
+    memrun::SharedWorkerContext ctx(options(cache.path));
+    memrun::Blob b = ctx.get_range(url, offset, length);
+    EXPECT_EQ(b.tier(), memrun::Tier::kRemote);
+    EXPECT_EQ(text(b), big_slice(offset, length));
+    EXPECT_EQ(ctx.cache_stats().remote_fetches, 2u);
+    EXPECT_EQ(ctx.cache_stats().remote_bytes, 2 * kChunk);
+    EXPECT_EQ(counter("bytes", "/ranged/big"), 2 * kChunk) << "bytes the server sent";
+
+    memrun::Blob again = ctx.get_range(url, offset + 10, 20);  // within chunk 5
+    EXPECT_EQ(again.tier(), memrun::Tier::kRam);
+    EXPECT_EQ(text(again), big_slice(offset + 10, 20));
+    EXPECT_EQ(ctx.cache_stats().remote_bytes, 2 * kChunk);
+    EXPECT_EQ(ctx.cache_stats().ram_hits, 1u);
+
+    memrun::Blob footer = ctx.get_range(url, kBig - 64, 64);
+    EXPECT_EQ(text(footer), big_slice(kBig - 64, 64));
+    EXPECT_EQ(ctx.cache_stats().remote_bytes, 3 * kChunk);
+  }
+  const uint64_t hits = counter("hits", "/ranged/big");
+  EXPECT_EQ(hits, 3u);
+  {
+    memrun::SharedWorkerContext restarted(options(cache.path));
+    memrun::Blob b = restarted.get_range(url, offset, length);
+    EXPECT_EQ(b.tier(), memrun::Tier::kDisk);
+    EXPECT_EQ(text(b), big_slice(offset, length));
+    EXPECT_EQ(restarted.cache_stats().remote_bytes, 0u);
+    EXPECT_EQ(restarted.cache_stats().disk_hits, 2u);
+    EXPECT_EQ(counter("hits", "/ranged/big"), hits) << "no request, not even for the identity";
+
+    memrun::Blob whole = restarted.get_or_fetch(url);
+    EXPECT_EQ(whole.size(), kBig);
+    EXPECT_TRUE(whole.view() == big_slice(0, kBig));
+    EXPECT_EQ(text(restarted.get_range(url, offset, length)), big_slice(offset, length)) << "ranges after a whole get";
+  }
+}
+
+TEST_F(FlakyHttp, BadRangesAreRefusedByName) {
+  memrun::SharedWorkerContext ctx(options());
+  const std::string url = base_ + "/ranged/big";
+  auto e = error_of([&] { ctx.get_range(url, 0, 0); });
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  EXPECT_TRUE(contains(e, "length of 0")) << e.what();
+  // Not known yet: the server's 416 says so.
+  e = error_of([&] { ctx.get_range(url, kBig, 1); });
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  EXPECT_TRUE(contains(e, "past the end")) << e.what();
+  EXPECT_TRUE(contains(e, std::to_string(kBig) + " bytes")) << e.what();
+  // Starting inside, ending past the end: refused once the size is known.
+  e = error_of([&] { ctx.get_range(url, kBig - 10, 11); });
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  EXPECT_TRUE(contains(e, "past the end")) << e.what();
+  // Known now: refused before any request.
+  const uint64_t hits = counter("hits", "/ranged/big");
+  e = error_of([&] { ctx.get_range(url, kBig + 5, 1); });
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  e = error_of([&] { ctx.get_range(url, UINT64_MAX, 2); });
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  EXPECT_EQ(counter("hits", "/ranged/big"), hits);
+  e = error_of([&] { ctx.get_range(url + "#sha256=" + std::string(64, 'a'), 0, 1); });
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  EXPECT_TRUE(contains(e, "whole object")) << e.what();
+  e = error_of([&] { ctx.get_range(url, 0, 1, memrun::FetchWait{std::chrono::system_clock::now() - 1s, {}}); });
+  EXPECT_EQ(e.code(), memrun::Code::kDeadlineExceeded) << e.what();
+}
+
+// A 200 with the whole object is refused at its headers, a Content-Range
+// that answers another range is refused: nothing is cached either way.
+TEST_F(FlakyHttp, ServersThatIgnoreOrMisanswerRangesCacheNothing) {
+  memrun::test::TempDir cache("memrun-ranges");
+  memrun::SharedWorkerContext ctx(options(cache.path));
+  auto e = error_of([&] { ctx.get_range(base_ + "/ignore-range/big", 100, 10); });
+  EXPECT_EQ(e.code(), memrun::Code::kUnimplemented) << e.what();
+  EXPECT_TRUE(contains(e, "ignores Range")) << e.what();
+  e = error_of([&] { ctx.get_range(base_ + "/wrong-range/big", 100, 10); });
+  EXPECT_EQ(e.code(), memrun::Code::kUnavailable) << e.what();
+  EXPECT_TRUE(contains(e, "does not answer the range asked for")) << e.what();
+  EXPECT_EQ(ctx.cache_stats().disk.entries, 0u);
+  EXPECT_EQ(ctx.stats().objects, 0u);
+  EXPECT_EQ(ctx.cache_stats().remote_bytes, 0u);
+}
+
+// The object is replaced after its first chunk: the next chunk's If-Match
+// fails, the read is unavailable, and a retry reads the new version whole.
+TEST_F(FlakyHttp, AnObjectChangedBetweenChunksIsUnavailableNeverMixed) {
+  memrun::test::TempDir cache("memrun-ranges");
+  memrun::SharedWorkerContext ctx(options(cache.path));
+  const std::string url = base_ + "/changing/big";
+  auto e = error_of([&] { ctx.get_range(url, 10, 2 * kChunk); });
+  EXPECT_EQ(e.code(), memrun::Code::kUnavailable) << e.what();
+  EXPECT_TRUE(contains(e, "changed")) << e.what();
+  EXPECT_TRUE(contains(e, "\"v1\"")) << e.what();
+  memrun::Blob b = ctx.get_range(url, 10, 2 * kChunk);
+  EXPECT_EQ(text(b), big_slice(10, 2 * kChunk));
+  EXPECT_EQ(b.tier(), memrun::Tier::kRemote) << "no chunk of v1 served for v2";
+}
+
+// A weak ETag fails every If-Match: chunks of such an object are compared
+// with it instead of pinned by it.
+TEST_F(FlakyHttp, AWeakEtagIsComparedNotSentAsIfMatch) {
+  memrun::SharedWorkerContext ctx(options());
+  EXPECT_EQ(text(ctx.get_range(base_ + "/weak/big", kChunk - 5, 3 * kChunk)), big_slice(kChunk - 5, 3 * kChunk));
+  EXPECT_EQ(ctx.cache_stats().remote_fetches, 4u);
+}
+
+// A chunk whose disk entry was corrupted is found out on its first read after
+// a restart, dropped and fetched again.
+TEST_F(FlakyHttp, ACorruptedChunkOnDiskIsRefetched) {
+  memrun::test::TempDir cache("memrun-ranges");
+  const std::string url = base_ + "/ranged/big";
+  {
+    memrun::SharedWorkerContext ctx(options(cache.path));
+    ctx.get_range(url, 3 * kChunk, 10);
+  }
+  int corrupted = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(cache.path)) {
+    if (f.path().extension() != ".data" || f.file_size() != kChunk) continue;
+    std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(7);
+    io.put('\xff');
+    ++corrupted;
+  }
+  ASSERT_EQ(corrupted, 1);
+  memrun::SharedWorkerContext restarted(options(cache.path));
+  memrun::Blob b = restarted.get_range(url, 3 * kChunk, 10);
+  EXPECT_EQ(text(b), big_slice(3 * kChunk, 10));
+  EXPECT_EQ(b.tier(), memrun::Tier::kRemote);
+  EXPECT_EQ(restarted.cache_stats().disk.corrupt_dropped, 1u);
+  EXPECT_EQ(restarted.cache_stats().remote_bytes, kChunk);
+}
+
+TEST(FileRange, ReadsWithinTheRootsOnly) {
+  memrun::test::TempDir dir("memrun-ranges");
+  const std::string path = dir.path + "/data.bin";
+  std::ofstream(path, std::ios::binary) << "0123456789";
+  auto o = options();
+  o.file_roots = {dir.path};
+  memrun::SharedWorkerContext ctx(o);
+  EXPECT_EQ(text(ctx.get_range("file://" + path, 3, 4)), "3456");
+  auto e = error_of([&] { ctx.get_range("file://" + path, 8, 3); });
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  EXPECT_TRUE(contains(e, "10 bytes")) << e.what();
+  memrun::SharedWorkerContext unrooted(options());
+  e = error_of([&] { unrooted.get_range("file://" + path, 0, 1); });
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  EXPECT_TRUE(contains(e, "outside")) << e.what();
+}
+
+class S3Ranges : public testing::Test {
+ protected:
+  static void SetUpTestSuite() { s3_ = std::make_unique<memrun::test::S3rver>(); }
+  static void TearDownTestSuite() { s3_.reset(); }
+  static inline std::unique_ptr<memrun::test::S3rver> s3_;
+};
+
+std::string random_bytes(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string out(n, '\0');
+  for (auto& c : out) c = static_cast<char>(rng());
+  return out;
+}
+
+// Scattered ranges of an S3 object fetch only their chunks; again they are
+// RAM hits; a replaced object (new ETag) is unavailable, then read anew.
+TEST_F(S3Ranges, ScatteredRangesThenAReplacedObject) {
+  const std::string results = std::string("s3://") + memrun::test::S3rver::kBucket + "/ranges";
+  auto o = options();
+  o.result_url = results;
+  memrun::SharedWorkerContext ctx(o);
+  const std::string v1 = random_bytes(10 * kChunk + 123, 1);
+  const std::string url = ctx.upload_result(v1, "obj.bin");
+  const std::pair<uint64_t, uint64_t> ranges[] = {
+      {v1.size() - 100, 100}, {kChunk + 5, 50}, {6 * kChunk - 10, 20}};  // chunks 10; 1; 5 and 6
+  for (auto [offset, length] : ranges) EXPECT_EQ(text(ctx.get_range(url, offset, length)), v1.substr(offset, length));
+  EXPECT_EQ(ctx.cache_stats().remote_fetches, 4u);
+  EXPECT_EQ(ctx.cache_stats().remote_bytes, 3 * kChunk + 123);
+  for (auto [offset, length] : ranges) EXPECT_EQ(ctx.get_range(url, offset, length).tier(), memrun::Tier::kRam);
+  EXPECT_EQ(ctx.cache_stats().remote_fetches, 4u);
+  EXPECT_TRUE(ctx.get_or_fetch(url).view() == v1);
+
+  const std::string v2 = random_bytes(10 * kChunk + 123, 2);
+  ctx.upload_result(v2, "obj.bin");
+  auto e = error_of([&] { ctx.get_range(url, 0, 10); });  // chunk 0 not cached: fetched pinned to v1
+  EXPECT_EQ(e.code(), memrun::Code::kUnavailable) << e.what();
+  EXPECT_TRUE(contains(e, "changed")) << e.what();
+  EXPECT_EQ(text(ctx.get_range(url, 0, 10)), v2.substr(0, 10));
+  EXPECT_EQ(text(ctx.get_range(url, kChunk + 5, 50)), v2.substr(kChunk + 5, 50)) << "v1's chunk is not served for v2";
+}
+
+}  // namespace
