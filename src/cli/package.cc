@@ -10,8 +10,6 @@
 #include <memrun/service.hpp>
 #include <memrun/topics.hpp>
 
-#include "app/config.hpp"
-
 #include <fmt/core.h>
 
 #include <memory>
@@ -74,12 +72,8 @@ struct DeployArgs {
 // worker does at start, so that a wrong partition count is found before any
 // worker runs. Throws Error as ensure_service_topics does.
 void ensure_topics(const DeployArgs& a, const PackageManifest& manifest) {
-  KafkaOptions kafka;
-  kafka.bootstrap_servers = a.bootstrap;
-  for (const auto& p : a.properties) {
-    auto [key, value] = app::split_property(p);
-    kafka.properties.insert_or_assign(key, value);
-  }
+  // The same -b and -X reading as every Kafka-facing subcommand.
+  const KafkaOptions kafka = KafkaFlags{a.bootstrap, a.properties}.options();
   TopicOptions options;
   options.replication_factor = a.replication_factor;
   options.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.topics_timeout_s * 1000));

@@ -81,14 +81,10 @@ class RollingUpgrade : public testing::Test {
   }
 
   memrun::test::HostProcess start(const std::string& url, const std::string& id, int slot) {
-    std::vector<std::string> argv{MEMRUN_HOST, "--package", url, "-b", kafka_.bootstrap_servers(), "--worker-id", id,
-                                  "--cache-root", dir_.path + "/root-" + std::to_string(slot), "--config", config_,
-                                  "--metrics-address", "off", "--heartbeat-interval", "0"};
-    for (auto& f : memrun::test::fast_group_flags()) argv.push_back(f);
-    memrun::test::HostProcess h;
-    h.bootstrap = kafka_.bootstrap_servers();
-    h.proc = std::make_unique<memrun::test::Subprocess>(argv);
-    if (!h.proc->wait_for("memrun-host: ready", 60s)) throw std::runtime_error(id + " not ready:\n" + h.proc->output());
+    auto h = memrun::test::start_worker_from({"--package", url}, kafka_.bootstrap_servers(), id,
+                                             {"--cache-root", dir_.path + "/root-" + std::to_string(slot), "--config",
+                                              config_, "--metrics-address", "off", "--heartbeat-interval", "0"},
+                                             60s);
     if (!memrun::test::wait_assigned(h)) throw std::runtime_error(id + " got no partitions:\n" + h.proc->output());
     return h;
   }

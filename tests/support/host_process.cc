@@ -37,13 +37,21 @@ HostProcess start_host_from(const std::vector<std::string>& source, const std::v
 
 HostProcess start_worker(const std::string& plugin, const std::string& bootstrap, const std::string& worker_id,
                          const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{MEMRUN_HOST, "--plugin", plugin, "-b", bootstrap, "--worker-id", worker_id};
+  return start_worker_from({"--plugin", plugin}, bootstrap, worker_id, extra);
+}
+
+HostProcess start_worker_from(const std::vector<std::string>& source, const std::string& bootstrap,
+                              const std::string& worker_id, const std::vector<std::string>& extra,
+                              std::chrono::milliseconds ready_within) {
+  std::vector<std::string> argv{MEMRUN_HOST};
+  argv.insert(argv.end(), source.begin(), source.end());
+  argv.insert(argv.end(), {"-b", bootstrap, "--worker-id", worker_id});
   for (auto& f : fast_group_flags()) argv.push_back(f);
   for (auto& e : extra) argv.push_back(e);
   HostProcess h;
   h.bootstrap = bootstrap;
   h.proc = std::make_unique<Subprocess>(argv);
-  if (!h.proc->wait_for("memrun-host: ready", 30s))
+  if (!h.proc->wait_for("memrun-host: ready", ready_within))
     throw std::runtime_error(worker_id + " not ready:\n" + h.proc->output());
   return h;
 }

@@ -6,6 +6,7 @@
 
 #include "support/subprocess.hpp"
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,6 +33,11 @@ HostProcess start_host_from(const std::vector<std::string>& source, const std::v
 // cluster, and waits until it is ready.
 HostProcess start_worker(const std::string& plugin, const std::string& bootstrap, const std::string& worker_id,
                          const std::vector<std::string>& extra = {});
+// The same with the plugin given another way, e.g. {"--package", URL}, and
+// a readiness deadline of its own (a package is fetched and unpacked first).
+HostProcess start_worker_from(const std::vector<std::string>& source, const std::string& bootstrap,
+                              const std::string& worker_id, const std::vector<std::string>& extra = {},
+                              std::chrono::milliseconds ready_within = std::chrono::seconds(30));
 
 // Waits until the host logged a partition assignment.
 bool wait_assigned(HostProcess& host);
