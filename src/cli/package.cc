@@ -100,7 +100,7 @@ int deploy(const DeployArgs& a) {
     const std::string url = deploy_package(a.path, a.to, [&](uint64_t done, uint64_t total) { bar.update(done, total); });
     bar.finish();
     fmt::print("{}\n", url);
-    if (manifest) {
+    if (!a.emit_kubernetes.empty()) {
       write_overlay(a.emit_kubernetes, kubernetes_overlay(*manifest, url, overlay));
       fmt::print(stderr, "kustomize overlay in {}: put the S3 credentials in {}/host.json, then kubectl apply -k {}\n",
                  a.emit_kubernetes, a.emit_kubernetes, a.emit_kubernetes);

@@ -121,14 +121,20 @@ class DeployTopics : public Topics {
     EXPECT_EQ(code, 0) << out;
     return path;
   }
+  // Runs in a directory of its own (env -C), which must stay empty: deploy
+  // without --emit-kubernetes writes nothing where it runs.
   std::pair<int, std::string> deploy(const std::string& pkg, const std::string& bootstrap) {
-    return memrun::test::run({MEMRUN_CLI, "deploy", pkg, "--to", "file://" + store_ + "/", "-b", bootstrap,
-                              "--topics-timeout", "2"},
-                             60s);
+    std::filesystem::create_directories(cwd_);
+    auto result = memrun::test::run({"/usr/bin/env", "-C", cwd_, MEMRUN_CLI, "deploy", pkg, "--to",
+                                     "file://" + store_ + "/", "-b", bootstrap, "--topics-timeout", "2"},
+                                    60s);
+    EXPECT_TRUE(std::filesystem::is_empty(cwd_)) << "deploy wrote into its working directory";
+    return result;
   }
   bool uploaded() const { return std::filesystem::exists(store_) && !std::filesystem::is_empty(store_); }
 
   std::string store_ = dir_.path + "/store";
+  std::string cwd_ = dir_.path + "/cwd";
 };
 
 TEST_F(DeployTopics, AMismatchRefusesTheDeployAndUploadsNothing) {
