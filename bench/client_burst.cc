@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n; ++i)
       futures.push_back(client.submit(service, nlohmann::json{{"user_id", i}, {"pad", pad}}));
     int lost = 0;
-    for (auto& f : futures) lost += !f.get().ok;
+    for (auto& f : futures) lost += !f.get().ok();
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double cpu = cpu_seconds() - cpu0;
     std::printf("%8d %10.2f %12.2f %16.1f %8d\n", n, wall, cpu, cpu * 1e6 / n, lost);

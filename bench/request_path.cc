@@ -112,7 +112,7 @@ Figures memrun_path(const memrun::KafkaOptions& kafka, int round_trips, int burs
   std::vector<double> lat;
   for (int i = 0; i < round_trips; ++i) {
     auto r = client.submit("noop", request(i)).get();
-    if (!r.ok) std::fprintf(stderr, "error: %s\n", r.error.c_str());
+    if (!r.ok()) std::fprintf(stderr, "error: %s\n", r.error.c_str());
     lat.push_back(static_cast<double>(r.latency.count()));
   }
   auto t0 = Clock::now();
@@ -120,7 +120,7 @@ Figures memrun_path(const memrun::KafkaOptions& kafka, int round_trips, int burs
   fs.reserve(static_cast<size_t>(burst));
   for (int i = 0; i < burst; ++i) fs.push_back(client.submit("noop", request(i)));
   int failed = 0;
-  for (auto& f : fs) failed += f.get().ok ? 0 : 1;
+  for (auto& f : fs) failed += f.get().ok() ? 0 : 1;
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   if (failed) std::fprintf(stderr, "%d burst requests failed\n", failed);
   worker.stop();

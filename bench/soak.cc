@@ -351,7 +351,7 @@ int main(int argc, char** argv) {
     if (s.response) {
       if (s.response->worker_id.empty()) ++timeout_by[s.kind];  // the Client's own timeout
       else latency_ms[s.kind].push_back(static_cast<double>(s.response->latency.count()) / 1000.0);
-      if (s.kind == Kind::kFetch && s.response->ok) {
+      if (s.kind == Kind::kFetch && s.response->ok()) {
         auto body = nlohmann::json::parse(s.response->body);
         const auto& want = objects[static_cast<size_t>(s.object)];
         if (body["size"].get<uint64_t>() != want.size || body["fnv1a"].get<uint64_t>() != want.fnv) ++bad_fetch;
@@ -404,7 +404,7 @@ int main(int argc, char** argv) {
       std::printf("NOT dead-lettered");
     }
     if (s.response) std::printf(", reply after %.1f s: %s", static_cast<double>(s.response->latency.count()) / 1e6,
-                                s.response->ok ? "ok" : s.response->error.c_str());
+                                s.response->ok() ? "ok" : s.response->error.c_str());
     std::printf("\n");
   }
 

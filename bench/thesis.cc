@@ -245,11 +245,11 @@ int run(const Scale& s, const std::string& mode, const std::string& bootstrap, c
         auto reply = client.submit(kService, payload).get();
         r.start_ms = ms(start);
         r.latency_ms = ms(Clock::now()) - r.start_ms;
-        r.ok = reply.ok;
+        r.ok = reply.ok();
         r.partition = reply.partition;
         r.worker = reply.worker_id;
         r.served_by = "error";
-        if (!reply.ok) {
+        if (!reply.ok()) {
           r.error = reply.error;
           continue;
         }

@@ -77,15 +77,15 @@ int main() {
     int failures = 0;
     for (auto& f : replies) {
       auto r = f.get();
-      std::printf("%-6s partition=%d worker=%s %s\n", r.ok ? "ok" : "error", r.partition, r.worker_id.c_str(),
-                  r.ok ? r.body.c_str() : r.error.c_str());
-      failures += r.ok ? 0 : 1;
+      std::printf("%-6s partition=%d worker=%s %s\n", r.ok() ? "ok" : "error", r.partition, r.worker_id.c_str(),
+                  r.ok() ? r.body.c_str() : r.error.c_str());
+      failures += r.ok() ? 0 : 1;
     }
     // A request naming a dataset that is not loaded comes back as an error.
     auto missing = client.submit("series", {{"dataset", "nope"}}).get();
     std::printf("missing dataset -> %s: %s\n", std::string(memrun::code_name(missing.code)).c_str(), missing.error.c_str());
     worker.stop();
-    return failures == 0 && !missing.ok && missing.code == memrun::Code::kNotFound ? 0 : 1;
+    return failures == 0 && !missing.ok() && missing.code == memrun::Code::kNotFound ? 0 : 1;
   } catch (const memrun::Error& e) {
     std::fprintf(stderr, "embedded example: %s\n", e.what());
     return 1;

@@ -18,7 +18,6 @@
 
 #include <memrun/status.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -38,23 +37,14 @@ enum class Tier : uint32_t {
 };
 MEMRUN_API std::string_view tier_name(Tier tier) noexcept;
 
-// Checks a disk-cache entry against its per-chunk checksums the first time
-// each chunk is read after a restart, so a multi-GB entry is trusted without
-// a full rescan. Implemented by the disk tier; a Blob points at one.
-class MEMRUN_API ChunkCheck {
- public:
-  virtual ~ChunkCheck();
-  bool all_verified() const noexcept { return all_verified_.load(std::memory_order_acquire); }
-  // True once a chunk failed: the entry is dropped and the next get_or_fetch refetches.
-  bool corrupt() const noexcept { return corrupt_.load(std::memory_order_acquire); }
-  // Verifies the chunks under [offset, offset + length) not verified yet.
-  // Throws Error(kUnavailable) on a mismatch (retriable: a retry refetches).
-  virtual void verify(std::size_t offset, std::size_t length) const = 0;
-
- protected:
-  mutable std::atomic<bool> all_verified_{false};
-  mutable std::atomic<bool> corrupt_{false};
-};
+// Implementation types (src/): the disk tier's lazy per-chunk check, and how
+// the tiers make Blobs and the worker and the C ABI reach into the context.
+// Declared here only so that the classes below can name them as friends.
+namespace internal {
+class ChunkCheck;
+struct BlobAccess;
+struct ContextAccess;
+}  // namespace internal
 
 // A reference-counted, read-only, contiguous view of fetched bytes. Copies share
 // the bytes; they stay valid while any copy lives, even after the cache drops
@@ -69,7 +59,7 @@ class Blob {
  public:
   Blob() = default;
   const std::byte* data() const {
-    if (check_ && !check_->all_verified()) check_->verify(0, size_);
+    if (check_) verify(0, size_);
     return data_;
   }
   std::size_t size() const noexcept { return size_; }
@@ -79,32 +69,29 @@ class Blob {
   const std::byte* read(std::size_t offset, std::size_t length) const {
     if (offset > size_ || length > size_ - offset)
       throw Error(Code::kInvalidArgument, "blob range out of bounds");
-    if (check_ && !check_->all_verified()) check_->verify(offset, length);
+    if (check_) verify(offset, length);
     return data_ + offset;
   }
   // The tier that served this particular lookup.
   Tier tier() const noexcept { return tier_; }
   explicit operator bool() const noexcept { return owner_ != nullptr; }
   // True when a lazy check found the bytes corrupted.
-  bool corrupt() const noexcept { return check_ && check_->corrupt(); }
-
-  // For the cache implementation: wraps bytes kept alive by `owner`, which
-  // also keeps `check` (may be null: nothing left to check) alive.
-  Blob(std::shared_ptr<const void> owner, const std::byte* data, std::size_t size,
-       Tier tier, const ChunkCheck* check = nullptr)
-      : owner_(std::move(owner)), data_(data), size_(size), tier_(tier), check_(check) {}
-  Blob with_tier(Tier tier) const {
-    Blob b = *this;
-    b.tier_ = tier;
-    return b;
-  }
+  MEMRUN_API bool corrupt() const noexcept;
 
  private:
+  friend struct internal::BlobAccess;  // the tiers make Blobs (src/cache/blob_access.hpp)
+  Blob(std::shared_ptr<const void> owner, const std::byte* data, std::size_t size, Tier tier,
+       const internal::ChunkCheck* check)
+      : owner_(std::move(owner)), data_(data), size_(size), tier_(tier), check_(check) {}
+  // Checks the chunks under the range that are not checked yet (an atomic
+  // load once all are); throws Error(kUnavailable) on a mismatch.
+  MEMRUN_API void verify(std::size_t offset, std::size_t length) const;
+
   std::shared_ptr<const void> owner_;
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;
   Tier tier_ = Tier::kRam;
-  const ChunkCheck* check_ = nullptr;
+  const internal::ChunkCheck* check_ = nullptr;
 };
 
 struct ObjectStoreStats {
@@ -227,12 +214,6 @@ class MEMRUN_API SharedWorkerContext {
   // Drops `name` from the store (holders keep their reference). True if present.
   bool erase_object(std::string_view name);
 
-  // Type-erased forms, used by the C ABI where the type is a string.
-  void set_object_erased(std::string name, std::string type_name,
-                         std::shared_ptr<void> object, uint64_t size);
-  std::shared_ptr<void> get_object_erased(std::string_view name,
-                                          std::string_view type_name);
-
   // The bytes behind `url` (file://, http://, https://, s3://bucket/key with
   // Options::s3 and the AWS_* environment's credentials and endpoint). A "#sha256=HEX"
   // fragment names the digest the bytes must have: a mismatch is
@@ -277,11 +258,18 @@ class MEMRUN_API SharedWorkerContext {
   ObjectStoreStats stats() const;
   CacheStats cache_stats() const;
 
-  // For the worker: objects set between these calls are pinned.
+ private:
+  // The worker marks its init handler (begin_init/end_init: objects set in
+  // between are pinned), and the C ABI reaches objects by a type string.
+  friend struct internal::ContextAccess;  // src/context/context_access.hpp
   void begin_init();
   void end_init();
+  // Type-erased forms of set_object/get_object: the type is a string.
+  void set_object_erased(std::string name, std::string type_name,
+                         std::shared_ptr<void> object, uint64_t size);
+  std::shared_ptr<void> get_object_erased(std::string_view name,
+                                          std::string_view type_name);
 
- private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,9 +1,15 @@
 // memrun/embedded_kafka.hpp — librdkafka's built-in mock cluster, in process.
 //
 // For demos and tests: real Kafka protocol over real TCP on 127.0.0.1, so other
-// processes (another memrun-host, the CLI, kcat) can join it. It lives as long
-// as this object. Not for production: it keeps ~5 MiB or 100k messages per
-// partition and ignores static membership.
+// processes (another memrun-host, the CLI, kcat) can join it. Not for
+// production: it keeps ~5 MiB or 100k messages per partition and ignores
+// static membership.
+//
+// Lifetime: the brokers listen from the constructor until the destructor,
+// which closes their connections; clients still connected then see the
+// cluster go away (as with a real one) and must be destroyed by their owner.
+// Threads: the brokers run on librdkafka threads of their own; every member
+// function may be called from any thread.
 #pragma once
 
 #include <memrun/export.hpp>
@@ -13,6 +19,10 @@
 #include <string>
 
 namespace memrun {
+
+namespace internal {
+struct MockAccess;  // fault injection for memrun's tests (src/kafka/mock_access.hpp)
+}  // namespace internal
 
 class MEMRUN_API EmbeddedKafka {
  public:
@@ -36,13 +46,8 @@ class MEMRUN_API EmbeddedKafka {
   // Creates the request topic of `service` and memrun's shared topics.
   void create_service_topics(const std::string& service, int partitions);
 
-  // For fault tests: the next `count` requests of Kafka API `api_key` (0 =
-  // Produce), from any client, are answered with Kafka error `error_code`.
-  void fail_requests(int api_key, int count, int error_code);
-  // Drops the failures fail_requests() queued for `api_key` and not yet used.
-  void clear_request_failures(int api_key);
-
  private:
+  friend struct internal::MockAccess;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

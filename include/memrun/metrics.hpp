@@ -21,6 +21,12 @@ namespace memrun {
 // Everything the worker counts, in the Prometheus text format.
 MEMRUN_API std::string prometheus_text(const Worker& worker);
 
+// Threads: it serves on threads of its own (an accept thread and
+// cpp-httplib's pool), each request reading `worker` through prometheus_text()
+// and Worker::ready(), both safe at any time. Lifetime: `worker` must outlive
+// this object (destroy the MetricsServer first); the destructor stops
+// listening and returns once the requests in progress were answered.
+// Construct and destroy it on one thread; host() and port() from any.
 class MEMRUN_API MetricsServer {
  public:
   // Listens on "host:port" (port 0: a free port, see port()) on its own

@@ -146,7 +146,8 @@ class MEMRUN_API Worker {
   const MemoryService& service() const noexcept;
   SharedWorkerContext& context() noexcept;
   const SharedWorkerContext& context() const noexcept;
-  // Safe from any thread at any time, also while stop() runs: partition
+  // A snapshot (a copy) of the counters and partitions. Safe from any
+  // thread at any time, also while stop() runs: partition
   // positions are read under the lock that stop() takes to destroy the
   // consumer (empty once it is gone).
   WorkerStats stats() const;

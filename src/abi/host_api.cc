@@ -1,4 +1,5 @@
 #include "abi/call.hpp"
+#include "context/context_access.hpp"
 
 #include <memrun/exception_status.hpp>
 
@@ -91,7 +92,7 @@ int host_set_object(memrun_call* call, const char* name, const char* type_name, 
     // it), but the store may evict it at once, for a concurrent handler's
     // object: the call holds it until the hook returns, as get_object's do.
     call->held_objects.push_back(owned);
-    call->worker->set_object_erased(name, type_name, std::move(owned), size);
+    internal::ContextAccess::set_object(*call->worker, name, type_name, std::move(owned), size);
     return MEMRUN_OK;
   });
 }
@@ -100,7 +101,7 @@ int host_get_object(memrun_call* call, const char* name, const char* type_name, 
   return guarded(call, [&]() -> int {
     if (!name || !type_name || !out)
       return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "get_object needs a name, a type name and out");
-    auto obj = call->worker->get_object_erased(name, type_name);
+    auto obj = internal::ContextAccess::get_object(*call->worker, name, type_name);
     *out = obj.get();
     call->held_objects.push_back(std::move(obj));
     return MEMRUN_OK;

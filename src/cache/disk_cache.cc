@@ -220,7 +220,7 @@ Blob DiskCache::hit_locked(List::iterator it, std::shared_ptr<const void> owner)
     entries_.splice(entries_.begin(), entries_, it);  // LRU: to the front
   }
   ++stats_.hits;
-  return Blob(std::move(owner), e.mapped_data, e.size, Tier::kDisk, e.mapped_check);
+  return internal::BlobAccess::make(std::move(owner), e.mapped_data, e.size, Tier::kDisk, e.mapped_check);
 }
 
 bool DiskCache::drop_if_corrupt(const std::string& url) {
@@ -434,7 +434,7 @@ void DiskCache::Writer::completed(uint64_t offset, uint64_t n) {
 
 Blob DiskCache::Writer::bytes() const {
   if (!map_) return Blob();
-  return Blob(map_, map_->data(), map_->size, Tier::kRemote);
+  return internal::BlobAccess::make(map_, map_->data(), map_->size, Tier::kRemote);
 }
 
 bool DiskCache::Writer::commit() {

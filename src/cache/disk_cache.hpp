@@ -32,6 +32,7 @@
 
 #include <memrun/context.hpp>
 
+#include "cache/blob_access.hpp"
 #include "cache/dir_lock.hpp"
 #include "cache/mapped_file.hpp"
 #include "remote/target.hpp"

@@ -36,7 +36,7 @@ int invoke(const InvokeArgs& a) {
     if (a.show_route)
       fmt::print(stderr, "key={} partition={} offset={} worker={} latency_ms={:.2f}\n", r.key, r.partition,
                  r.offset, r.worker_id.empty() ? "-" : r.worker_id, r.latency.count() / 1000.0);
-    if (!r.ok) {
+    if (!r.ok()) {
       fmt::print(stderr, "memrun invoke: {}: {}\n", code_name(r.code), r.error);
       return kExitFailed;
     }

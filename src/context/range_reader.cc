@@ -1,5 +1,6 @@
 #include "context/range_reader.hpp"
 
+#include "cache/blob_access.hpp"
 #include "remote/buffer.hpp"
 
 #include <memrun/logging.hpp>
@@ -98,7 +99,7 @@ Blob RangeReader::cached_chunk(const std::string& key) {
   const std::string name = std::string(kChunkPrefix) + key;
   if (auto hit = std::static_pointer_cast<Blob>(store_.find(name, kChunkType))) {
     ++counters_.ram_hits;
-    return hit->with_tier(Tier::kRam);
+    return internal::BlobAccess::with_tier(*hit, Tier::kRam);
   }
   if (!disk_) return {};
   auto hit = disk_->get(key);
@@ -247,7 +248,7 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
   const uint64_t skip = offset - first * k;
   if (chunks.size() == 1) {
     const std::byte* data = chunks[0].data() + skip;
-    return Blob(std::make_shared<Blob>(chunks[0]), data, length, tier);
+    return internal::BlobAccess::make(std::make_shared<Blob>(chunks[0]), data, length, tier);
   }
   // Across chunks: one copy, so the caller sees contiguous bytes.
   PrefaultedBuffer out = prefaulted_buffer(length);
@@ -258,7 +259,7 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
     std::memcpy(out.data + at, chunks[i].data() + from, n);
     at += n;
   }
-  return Blob(out.owner, out.data, length, tier);
+  return internal::BlobAccess::make(out.owner, out.data, length, tier);
 }
 
 }  // namespace memrun::internal

@@ -1,5 +1,6 @@
 #include "context/remote_fetch.hpp"
 
+#include "cache/blob_access.hpp"
 #include "cache/mapped_file.hpp"
 #include "core/file_io.hpp"
 
@@ -128,12 +129,12 @@ Blob fetch_remote(const std::string& url, const Progress& progress, const S3Sett
     auto map = map_source(url, file_roots);
     const std::byte* data = map->data();
     const size_t size = map->size;
-    return Blob(std::move(map), data, size, Tier::kRemote);
+    return internal::BlobAccess::make(std::move(map), data, size, Tier::kRemote);
   }
   MemoryTarget memory;
   fetch_remote(url, memory, progress, s3, file_roots);
   const auto& b = memory.buffer();
-  return Blob(b.owner, b.data, b.size, Tier::kRemote);
+  return internal::BlobAccess::make(b.owner, b.data, b.size, Tier::kRemote);
 }
 
 RangeAnswer fetch_range(const std::string& url, uint64_t offset, uint64_t length, const std::string& if_match,
@@ -196,7 +197,7 @@ RangeAnswer fetch_range(const std::string& url, uint64_t offset, uint64_t length
     if (sink.written != buffer.size)
       throw Error(Code::kUnavailable, what + ": " + std::to_string(sink.written) + " bytes arrived of " +
                                           std::to_string(buffer.size));
-    answer.bytes = Blob(buffer.owner, buffer.data, buffer.size, Tier::kRemote);
+    answer.bytes = internal::BlobAccess::make(buffer.owner, buffer.data, buffer.size, Tier::kRemote);
     return answer;
   });
 }
@@ -209,7 +210,7 @@ Blob read_file_range(const std::string& url, uint64_t offset, uint64_t length, c
                                             ") is past the end of " + redact_credentials(url) + " (" +
                                             std::to_string(map->size) + " bytes)");
   const std::byte* data = map->data() + offset;
-  return Blob(std::move(map), data, static_cast<size_t>(length), Tier::kRemote);
+  return internal::BlobAccess::make(std::move(map), data, static_cast<size_t>(length), Tier::kRemote);
 }
 
 std::string result_url(const std::string& dir_url, const std::string& key) {

@@ -1,6 +1,7 @@
 #include <memrun/context.hpp>
 #include <memrun/service.hpp>
 
+#include "cache/blob_access.hpp"
 #include "cache/disk_cache.hpp"
 #include "context/object_store.hpp"
 #include "context/range_reader.hpp"
@@ -120,7 +121,7 @@ struct SharedWorkerContext::Impl {
       return false;
     }
     if (!expected.empty() && hit->sha256() != expected) return false;
-    *out = hit->blob().with_tier(Tier::kRam);
+    *out = internal::BlobAccess::with_tier(hit->blob(), Tier::kRam);
     ++counters.ram_hits;
     return true;
   }
@@ -272,7 +273,6 @@ Blob await(const std::shared_future<Blob>& flight, const FetchWait& wait, const 
 }
 }  // namespace
 
-ChunkCheck::~ChunkCheck() = default;
 
 SharedWorkerContext::SharedWorkerContext(Options options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}

@@ -3,10 +3,10 @@
 #include <memrun/status.hpp>
 
 #include "kafka/kafka.hpp"
+#include "kafka/mock_access.hpp"
 
 #include <librdkafka/rdkafka_mock.h>
 
-#include <vector>
 
 namespace memrun {
 
@@ -47,14 +47,8 @@ void EmbeddedKafka::create_service_topics(const std::string& service, int partit
   create_topic(std::string(protocol::kHeartbeatsTopic), 1);
 }
 
-void EmbeddedKafka::fail_requests(int api_key, int count, int error_code) {
-  if (count <= 0) return;
-  std::vector<rd_kafka_resp_err_t> errors(static_cast<size_t>(count), static_cast<rd_kafka_resp_err_t>(error_code));
-  rd_kafka_mock_push_request_errors_array(impl_->cluster, static_cast<int16_t>(api_key), errors.size(), errors.data());
-}
-
-void EmbeddedKafka::clear_request_failures(int api_key) {
-  rd_kafka_mock_clear_request_errors(impl_->cluster, static_cast<int16_t>(api_key));
+rd_kafka_mock_cluster_t* internal::MockAccess::cluster(EmbeddedKafka& kafka) noexcept {
+  return kafka.impl_->cluster;
 }
 
 std::map<std::string, std::string> EmbeddedKafka::client_properties() { return {{"fetch.wait.max.ms", "10"}}; }

@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace memrun {
 namespace {
@@ -40,6 +41,8 @@ struct Client::Impl {
   kafka::Handle producer;
   kafka::Handle consumer;
   int32_t reply_partition = -1;
+  std::vector<std::string> reply_to;    // the reply partitions, as header values
+  std::atomic<uint64_t> next_reply{0};  // which one the next request names
   std::thread reader;
   std::atomic<bool> stopping{false};
 
@@ -54,8 +57,8 @@ struct Client::Impl {
     rd_kafka_conf_set_dr_msg_cb(pconf.get(), &Impl::on_delivery);
     producer = kafka::make_handle(RD_KAFKA_PRODUCER, std::move(pconf));
 
-    // No group: the client reads one reply partition by manual assignment,
-    // from its end, and keeps only replies to its own request ids.
+    // No group: the client reads its reply partitions by manual assignment,
+    // from their end, and keeps only replies to its own request ids.
     auto cdefaults = kafka::consumer_defaults();
     cdefaults.erase("partition.assignment.strategy");
     // librdkafka wants a group for assign(); it is never joined or committed.
@@ -79,11 +82,19 @@ struct Client::Impl {
       throw Error(Code::kInvalidArgument, "reply partition " + std::to_string(reply_partition) +
                                               " does not exist (" + std::to_string(*partitions) + ")");
     }
-    // Start at the current end, resolved now: a reply produced after this
+    if (opts.reply_partitions < 1 || opts.reply_partitions > *partitions)
+      throw Error(Code::kInvalidArgument, "reply_partitions " + std::to_string(opts.reply_partitions) +
+                                              " is not between 1 and " + reply_topic + "'s " +
+                                              std::to_string(*partitions) + " partitions");
+    // Start at the current ends, resolved now: a reply produced after this
     // point is never missed, whatever the consumer's fetch timing.
-    int64_t start = kafka::high_watermark(consumer.get(), reply_topic, reply_partition, kMetadataTimeoutMs);
-    kafka::PartitionList list(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(list.get(), reply_topic.c_str(), reply_partition)->offset = start;
+    kafka::PartitionList list(rd_kafka_topic_partition_list_new(opts.reply_partitions));
+    for (int i = 0; i < opts.reply_partitions; ++i) {
+      const int32_t p = (reply_partition + i) % *partitions;
+      const int64_t start = kafka::high_watermark(consumer.get(), reply_topic, p, kMetadataTimeoutMs);
+      rd_kafka_topic_partition_list_add(list.get(), reply_topic.c_str(), p)->offset = start;
+      reply_to.push_back(std::to_string(p));
+    }
     if (auto err = rd_kafka_assign(consumer.get(), list.get()))
       throw kafka::error_from(err, "assign " + reply_topic);
     reader = std::thread([this] { read_loop(); });
@@ -142,11 +153,12 @@ struct Client::Impl {
     r.offset = internal::header_int(m, protocol::kHeaderOffset).value_or(-1);
     std::string_view body(static_cast<const char*>(m->payload), m->len);
     if (kafka::header(m, protocol::kHeaderStatus).value_or("ok") == "ok") {
-      r.ok = true;
+      r.code = Code::kOk;
       r.body.assign(body);
     } else {
       auto code = code_from_name(kafka::header(m, protocol::kHeaderErrorCode).value_or("internal"));
-      r.code = code.value_or(Code::kInternal);
+      // An error reply naming "ok" as its code is still an error.
+      r.code = code && *code != Code::kOk ? *code : Code::kInternal;
       r.error = internal::error_message_of(body);
       r.body.assign(body);
     }
@@ -227,6 +239,7 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(o
 Client::~Client() = default;
 
 int32_t Client::reply_partition() const noexcept { return impl_->reply_partition; }
+int Client::reply_partitions() const noexcept { return static_cast<int>(impl_->reply_to.size()); }
 
 void Client::set_sticky_key(const std::string& service, const std::string& sticky_key) {
   StickyKey check(sticky_key);  // throws on a malformed spec
@@ -254,7 +267,7 @@ std::future<Response> Client::submit(const std::string& service, const nlohmann:
   const std::string id = internal::new_request_id();
   const auto wait = timeout.value_or(impl_->opts.timeout);
   const std::string deadline = std::to_string(kafka::now_unix_ms() + wait.count());
-  const std::string reply_partition = std::to_string(impl_->reply_partition);
+  const std::string& reply_partition = impl_->reply_to[impl_->next_reply++ % impl_->reply_to.size()];
   const std::string topic = protocol::request_topic(service);
 
   std::future<Response> future;

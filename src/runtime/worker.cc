@@ -11,6 +11,7 @@
 #include <memrun/protocol.hpp>
 #include <memrun/worker.hpp>
 
+#include "context/context_access.hpp"
 #include "kafka/kafka.hpp"
 #include "runtime/admission.hpp"
 #include "runtime/crash_journal.hpp"
@@ -129,17 +130,17 @@ struct Worker::Impl {
     svc.validate();
     const auto init_start = Clock::now();
     if (svc.init) {
-      ctx.begin_init();
+      internal::ContextAccess::begin_init(ctx);
       try {
         svc.init(ctx);
       } catch (const Error& e) {
-        ctx.end_init();
+        internal::ContextAccess::end_init(ctx);
         throw Error(e.code(), "init handler of '" + svc.name + "' failed: " + e.what());
       } catch (const std::exception& e) {
-        ctx.end_init();
+        internal::ContextAccess::end_init(ctx);
         throw Error(Code::kInternal, "init handler of '" + svc.name + "' failed: " + e.what());
       }
-      ctx.end_init();
+      internal::ContextAccess::end_init(ctx);
     }
     const auto pinned = ctx.stats().pinned_bytes;
     metrics.add_phase("init handler", Clock::now() - init_start,

@@ -95,8 +95,8 @@ class RollingUpgrade : public testing::Test {
   }
 
   static Outcome outcome(memrun::Response r) {
-    Outcome o{r.ok, r.error, "", -1, r.worker_id};
-    if (r.ok) {
+    Outcome o{r.ok(), r.error, "", -1, r.worker_id};
+    if (r.ok()) {
       auto j = nlohmann::json::parse(r.body);
       o.version = j.at("version").get<std::string>();
       o.tier = j.at("tier").get<int>();

@@ -5,13 +5,16 @@
 // CPU).
 #include <memrun/client.hpp>
 #include <memrun/embedded_kafka.hpp>
+#include <memrun/protocol.hpp>
 
 #include "support/host_process.hpp"
+#include "support/kafka_probe.hpp"
 #include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <set>
 
 using namespace std::chrono_literals;
@@ -36,11 +39,51 @@ TEST(ClientBurst, TwentyThousandRequestsAtOnceAreAllAnswered) {
   std::set<std::string> ids;
   for (auto& f : futures) {
     auto r = f.get();
-    answered += r.ok;
-    if (!r.ok && ++failed <= 3) ADD_FAILURE() << memrun::code_name(r.code) << ": " << r.error;
+    answered += r.ok();
+    if (!r.ok() && ++failed <= 3) ADD_FAILURE() << memrun::code_name(r.code) << ": " << r.error;
     ids.insert(r.request_id);
   }
   EXPECT_EQ(answered, kBurst);
   EXPECT_EQ(ids.size(), static_cast<size_t>(kBurst));
+  memrun::test::expect_clean_stop(w);
+}
+
+// A client that reads several reply partitions names each of them in turn,
+// so each carries its share of the replies, and it collects them all.
+TEST(ClientReplyPartitions, RequestsNameEachOfTheClientsPartitionsInTurn) {
+  memrun::EmbeddedKafka kafka(1);
+  kafka.create_service_topics("c_echo", 4);
+  memrun::test::TempDir dir("memrun-replyparts");
+  auto w = memrun::test::start_worker(C_ECHO_PLUGIN, kafka.bootstrap_servers(), "r1",
+                                      {"--partitions", "4", "--metrics-address", "off", "--heartbeat-interval", "0",
+                                       "--cache-root", dir.path});
+  ASSERT_TRUE(memrun::test::wait_assigned(w)) << w.proc->output();
+  memrun::ClientOptions options = memrun::test::client_options(kafka.bootstrap_servers());
+  options.reply_partition = memrun::protocol::kReplyPartitions - 1;  // wraps around to 0 and 1
+  options.reply_partitions = 3;
+  memrun::Client client(options);
+  EXPECT_EQ(client.reply_partitions(), 3);
+  constexpr int kRequests = 300;
+  std::vector<std::future<memrun::Response>> futures;
+  for (int i = 0; i < kRequests; ++i) futures.push_back(client.submit("c_echo", nlohmann::json{{"user_id", i}}));
+  int answered = 0;
+  for (auto& f : futures) answered += f.get().ok();
+  EXPECT_EQ(answered, kRequests);
+
+  memrun::test::KafkaProbe probe(kafka.bootstrap_servers());
+  const auto replies = probe.read_topic(std::string(memrun::protocol::kReplyTopic), memrun::protocol::kReplyPartitions,
+                                        kRequests, 60s);
+  std::map<int32_t, int> per_partition;
+  for (const auto& r : replies) ++per_partition[r.partition];
+  const std::map<int32_t, int> expected{{memrun::protocol::kReplyPartitions - 1, 100}, {0, 100}, {1, 100}};
+  EXPECT_EQ(per_partition, expected);
+
+  options.reply_partitions = memrun::protocol::kReplyPartitions + 1;
+  try {
+    memrun::Client too_many(options);
+    ADD_FAILURE() << "more reply partitions than the topic has should be refused";
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  }
   memrun::test::expect_clean_stop(w);
 }

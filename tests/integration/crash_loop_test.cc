@@ -38,14 +38,14 @@ class CrashLoop : public testing::Test {
   // poison dead-lettered after `deaths` deaths, and nothing else in the DLQ.
   void expect_outcome(std::vector<std::future<memrun::Response>>& normal, std::future<memrun::Response>& poison) {
     auto r = poison.get();
-    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.ok());
     EXPECT_EQ(r.code, memrun::Code::kInternal);
     EXPECT_NE(r.error.find("died 2 times"), std::string::npos) << r.error;
     int ok = 0;
     for (auto& f : normal) {
       auto n = f.get();
-      EXPECT_TRUE(n.ok) << memrun::code_name(n.code) << ": " << n.error;
-      ok += n.ok;
+      EXPECT_TRUE(n.ok()) << memrun::code_name(n.code) << ": " << n.error;
+      ok += n.ok();
     }
     EXPECT_EQ(ok, 30);
     auto dead = probe_.read_topic(memrun::protocol::dlq_topic("crashy"), memrun::test::kTestPartitions, 1, 30s);

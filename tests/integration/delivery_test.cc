@@ -9,6 +9,7 @@
 
 #include "support/host_process.hpp"
 #include "support/kafka_probe.hpp"
+#include "support/mock_faults.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
@@ -103,7 +104,7 @@ TEST_F(Faults, ARefusedReplyIsProducedAgainAndItsPartitionKeepsCommitting) {
       "first");
   // Inside the handler, held there: the next produce is its reply.
   ASSERT_TRUE(memrun::test::wait_entered(file("entered"), 1)) << w.proc->output();
-  kafka_.fail_requests(kProduceApi, kRefusals, kInvalidRecord);
+  memrun::test::fail_requests(kafka_, kProduceApi, kRefusals, kInvalidRecord);
   touch(file("go"));
   auto first = probe_->collect({"first"}, 30s);
   ASSERT_EQ(first.size(), 1u) << w.proc->output();
@@ -131,7 +132,7 @@ TEST_F(Faults, ARefusedDeadLetterIsRetriedAndItsOffsetWaitsForIt) {
       kTopic, "k",
       json{{"k", "k"}, {"op", "throw"}, {"ms", 60000}, {"entered", file("entered")}, {"release", file("go")}}.dump());
   ASSERT_TRUE(memrun::test::wait_entered(file("entered"), 1)) << w.proc->output();
-  kafka_.fail_requests(kProduceApi, kRefusals, kInvalidRecord);
+  memrun::test::fail_requests(kafka_, kProduceApi, kRefusals, kInvalidRecord);
   touch(file("go"));
   // Until the dead letter is in its topic, nothing may be committed: each
   // look reads the commits first, then the topic, so an empty topic proves

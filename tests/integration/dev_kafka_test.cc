@@ -56,7 +56,7 @@ TEST_F(DevKafka, OutlivesAWorkerKilledWithSigkill) {
                                               "0"};
   auto first = memrun::test::start_worker(ECHO_PLUGIN, bootstrap, "w1", unsupervised);
   auto r1 = call(bootstrap, "a");
-  ASSERT_TRUE(r1.ok) << r1.error << "\n" << first.proc->output();
+  ASSERT_TRUE(r1.ok()) << r1.error << "\n" << first.proc->output();
 
   first.proc->signal(SIGKILL);
   ASSERT_TRUE(first.proc->wait(30s).has_value());
@@ -66,7 +66,7 @@ TEST_F(DevKafka, OutlivesAWorkerKilledWithSigkill) {
   auto second = memrun::test::start_worker(ECHO_PLUGIN, bootstrap, "w2", unsupervised);
   ASSERT_TRUE(memrun::test::wait_assigned(second)) << second.proc->output();
   auto r2 = call(bootstrap, "a");
-  ASSERT_TRUE(r2.ok) << r2.error << "\n" << second.proc->output();
+  ASSERT_TRUE(r2.ok()) << r2.error << "\n" << second.proc->output();
   EXPECT_EQ(r2.worker_id, "w2");
   memrun::test::expect_clean_stop(second);
 
@@ -85,7 +85,7 @@ TEST_F(DevKafka, AWorkerWhoseClusterIsGoneStillStops) {
                                        "--partitions", "4"});
   ASSERT_TRUE(memrun::test::wait_assigned(w)) << w.proc->output();
   auto r = call(bootstrap, "a");  // something to commit at the stop
-  ASSERT_TRUE(r.ok) << r.error << "\n" << w.proc->output();
+  ASSERT_TRUE(r.ok()) << r.error << "\n" << w.proc->output();
 
   // The cluster goes while the worker starts leaving the group (as when both
   // are stopped at once): the leave was sent and is never answered.

@@ -42,7 +42,7 @@ TEST_P(EndToEnd, TwoHundredRequestsOverFortyKeysStickToOnePartitionEach) {
   std::set<std::string> workers;
   for (int i = 0; i < 200; ++i) {
     memrun::Response r = futures[static_cast<size_t>(i)].get();
-    ASSERT_TRUE(r.ok) << i << ": " << memrun::code_name(r.code) << " " << r.error;
+    ASSERT_TRUE(r.ok()) << i << ": " << memrun::code_name(r.code) << " " << r.error;
     auto body = nlohmann::json::parse(r.body);
     EXPECT_EQ(body["echo"]["seq"], i);
     EXPECT_EQ(body["echo"]["user_id"], i % 40);
@@ -103,7 +103,7 @@ TEST(BadInput, ErrorsAreRepliedCommittedAndTheWorkerKeepsServing) {
   // A fresh request still goes through after the bad ones.
   memrun::Client client(client_options(h.bootstrap));
   auto r = client.submit("echo", {{"user_id", 99}}).get();
-  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.ok()) << r.error;
   EXPECT_TRUE(probe.wait_committed("memrun-echo", topic, kPartitions, 30s)) << h.proc->output();
   expect_clean_stop(h);
 }
@@ -117,10 +117,10 @@ TEST(OnAssign, PluginHearsOfItsPartitions) {
   memrun::Response r;
   for (int i = 0; i < 50; ++i) {  // the hook may still be running: not_found until it stored the list
     r = client.submit("sdk_test", {{"k", "a"}, {"op", "assigned"}}).get();
-    if (r.ok) break;
+    if (r.ok()) break;
     std::this_thread::sleep_for(100ms);
   }
-  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_EQ(nlohmann::json::parse(r.body)["partitions"].size(), static_cast<size_t>(memrun::test::kTestPartitions));
   EXPECT_NE(h.proc->output().find("on_assign for partitions"), std::string::npos) << h.proc->output();
   expect_clean_stop(h);

@@ -9,6 +9,7 @@
 #include <memrun/worker.hpp>
 
 #include "support/kafka_probe.hpp"
+#include "support/mock_faults.hpp"
 #include "support/wait.hpp"
 
 #include <gtest/gtest.h>
@@ -91,7 +92,7 @@ TEST(IntakeBound, RefusedRepliesStopTheIntakeAtTheBoundAndNothingIsLost) {
   ASSERT_TRUE(gate.wait_entered());
   const std::set<std::string> ids = {"a", "b", "c", "d"};
   for (const char* id : {"b", "c", "d"}) probe.send(topic, id, nlohmann::json{{"k", id}}.dump(), id);
-  kafka.fail_requests(kProduceApi, 100000, kInvalidRecord);
+  memrun::test::fail_requests(kafka, kProduceApi, 100000, kInvalidRecord);
   gate.release();
 
   // a's reply is refused and held; b runs and its reply is refused too: two
@@ -111,7 +112,7 @@ TEST(IntakeBound, RefusedRepliesStopTheIntakeAtTheBoundAndNothingIsLost) {
   EXPECT_EQ(s.in_flight, 0u);
   EXPECT_GE(s.intake_holds, 1u);
 
-  kafka.clear_request_failures(kProduceApi);
+  memrun::test::clear_request_failures(kafka, kProduceApi);
   auto replies = probe.collect(ids, 60s);
   ASSERT_EQ(replies.size(), ids.size());
   for (const auto& [id, r] : replies) EXPECT_EQ(r.status, "ok") << id << ": " << r.value;

@@ -7,6 +7,7 @@
 #include <memrun/embedded_kafka.hpp>
 
 #include "support/host_process.hpp"
+#include "support/mock_faults.hpp"
 #include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -28,7 +29,7 @@ TEST(StaticMembership, AFencedWorkerExitsNamingItsInstanceId) {
                                       {"--instance-id", "pod-0", "--partitions", "4", "--metrics-address", "off",
                                        "--cache-root", dir.path});
   ASSERT_TRUE(memrun::test::wait_assigned(h)) << h.proc->output();
-  kafka.fail_requests(kHeartbeatApi, 3, kFencedInstanceId);
+  memrun::test::fail_requests(kafka, kHeartbeatApi, 3, kFencedInstanceId);
   const auto code = h.proc->wait(60s);
   ASSERT_TRUE(code.has_value()) << "a fenced worker kept running:\n" << h.proc->output();
   EXPECT_EQ(*code, kExitUsage) << h.proc->output();

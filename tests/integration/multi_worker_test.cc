@@ -131,7 +131,7 @@ TEST_F(Group, EveryKeyIsServedByExactlyOneOfThreeWorkers) {
   std::map<std::string, std::set<std::string>> workers_of_key;
   for (auto& f : futures) {
     auto r = f.get();
-    ASSERT_TRUE(r.ok) << r.error;
+    ASSERT_TRUE(r.ok()) << r.error;
     workers_of_key[r.key].insert(r.worker_id);
   }
   EXPECT_EQ(assignment(), before) << "a rebalance happened during the run";
@@ -183,7 +183,7 @@ TEST_F(Group, BusyWorkerPausesAndTheBacklogWaitsInKafka) {
   int max_running = 0;
   for (auto& f : futures) {
     auto r = f.get();
-    ASSERT_TRUE(r.ok) << r.error;
+    ASSERT_TRUE(r.ok()) << r.error;
     max_running = std::max(max_running, nlohmann::json::parse(r.body)["max_running"].get<int>());
   }
   EXPECT_LE(max_running, 4);
@@ -240,12 +240,12 @@ TEST_F(Group, AHotPartitionDoesNotStarveTheOthers) {
   int last_cold = 0, last_hot = 0;
   for (auto& f : cold) {
     auto r = f.get();
-    ASSERT_TRUE(r.ok) << r.error;
+    ASSERT_TRUE(r.ok()) << r.error;
     last_cold = std::max(last_cold, nlohmann::json::parse(r.body)["seq"].get<int>());
   }
   for (auto& f : hot) {
     auto r = f.get();
-    ASSERT_TRUE(r.ok) << r.error;
+    ASSERT_TRUE(r.ok()) << r.error;
     last_hot = std::max(last_hot, nlohmann::json::parse(r.body)["seq"].get<int>());
   }
   std::printf("fairness: the 5 cold requests began by handler %d of %d (2 slots, 40 hot requests queued first)\n",
@@ -293,7 +293,7 @@ TEST_F(Group, ScaleOutFromThreeToFourMovesFewPartitionsAndLosesNothing) {
   EXPECT_FALSE(after["w4"].empty());
   for (auto& f : futures) {
     auto r = f.get();
-    EXPECT_TRUE(r.ok) << memrun::code_name(r.code) << ": " << r.error;
+    EXPECT_TRUE(r.ok()) << memrun::code_name(r.code) << ": " << r.error;
   }
 }
 
@@ -313,8 +313,8 @@ TEST_F(Group, KillMinusNineLosesNoRequest) {
   std::map<std::string, int> served_by;
   for (auto& f : futures) {
     auto r = f.get();
-    EXPECT_TRUE(r.ok) << memrun::code_name(r.code) << ": " << r.error;
-    ok += r.ok;
+    EXPECT_TRUE(r.ok()) << memrun::code_name(r.code) << ": " << r.error;
+    ok += r.ok();
     ids.insert(r.request_id);
     ++served_by[r.worker_id];
   }

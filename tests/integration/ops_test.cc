@@ -91,7 +91,7 @@ TEST(Package, DeployedToS3rverItRunsByUrlAndTheSecondStartFindsItOnDisk) {
     expect_package_phases(h, "remote", "unpacked 2 files");
     // The service's name and its data file come from the package.
     auto r = call(h.bootstrap, "pkgsvc", {{"k", "a"}, {"op", "package_file"}, {"name", "greeting.txt"}});
-    ASSERT_TRUE(r.ok) << r.error;
+    ASSERT_TRUE(r.ok()) << r.error;
     EXPECT_EQ(nlohmann::json::parse(r.body)["text"], "hello from s3");
     memrun::test::expect_clean_stop(h);
   }
@@ -102,7 +102,7 @@ TEST(Package, DeployedToS3rverItRunsByUrlAndTheSecondStartFindsItOnDisk) {
     auto samples = scrape_metrics(memrun::test::metrics_port(h));
     EXPECT_EQ(samples[R"(memrun_startup_phase_info{detail="disk",phase="package fetch"})"], 1);
     auto r = call(h.bootstrap, "pkgsvc", {{"k", "b"}, {"op", "package_file"}, {"name", "greeting.txt"}});
-    ASSERT_TRUE(r.ok) << r.error;
+    ASSERT_TRUE(r.ok()) << r.error;
     memrun::test::expect_clean_stop(h);
   }
 }
@@ -154,7 +154,7 @@ TEST(Metrics, ThePrometheusParserReadsThemAndCountersMoveWithTraffic) {
   replies.push_back(client.submit("metered", {{"k", "f"}, {"op", "bad_field"}}));  // invalid_argument: no retry
   for (auto& r : replies) r.get();
   const std::string url = "file://" + data.path + "/blob.bin";
-  for (int i = 0; i < 2; ++i) ASSERT_TRUE(call(h.bootstrap, "metered", {{"k", "x"}, {"op", "fetch"}, {"url", url}}).ok);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(call(h.bootstrap, "metered", {{"k", "x"}, {"op", "fetch"}, {"url", url}}).ok());
 
   auto after = scrape_metrics(port);
   EXPECT_EQ(after[R"(memrun_requests_total{outcome="ok"})"], 7);
@@ -207,7 +207,7 @@ TEST(Logs, JsonLinesCarryNoCredential) {
   // Nothing listens on port 9: the fetch fails, and the URL is logged.
   const std::string url = "http://alice:hunter2pass@127.0.0.1:9/data.bin?X-Amz-Signature=deadbeefcafe";
   auto r = call(h.bootstrap, "logged", {{"k", "a"}, {"op", "fetch"}, {"url", url}});
-  EXPECT_FALSE(r.ok);
+  EXPECT_FALSE(r.ok());
   memrun::test::expect_clean_stop(h);
 
   const std::string out = h.proc->output();

@@ -1,5 +1,6 @@
 #include <memrun/context.hpp>
 
+#include "context/context_access.hpp"
 #include "core/digest.hpp"
 
 #include <gtest/gtest.h>
@@ -49,9 +50,9 @@ TEST(ObjectStore, ReplacedObjectStaysValidForHolders) {
 
 TEST(ObjectStore, EvictsLeastRecentlyUsedButNeverPinned) {
   memrun::SharedWorkerContext ctx({"test", 100, ""});
-  ctx.begin_init();
+  memrun::internal::ContextAccess::begin_init(ctx);
   ctx.set_object("pinned", std::make_shared<int>(1), 40);
-  ctx.end_init();
+  memrun::internal::ContextAccess::end_init(ctx);
   ctx.set_object("a", std::make_shared<int>(2), 30);
   ctx.set_object("b", std::make_shared<int>(3), 30);
   ctx.get_object<int>("a");                       // a is now more recent than b

@@ -3,6 +3,8 @@
 #include <memrun/plugin.hpp>
 #include <memrun/plugin_loader.hpp>
 
+#include "context/context_access.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -161,7 +163,7 @@ TEST_F(SdkPlugin, AnObjectMadeInAHookOutlivesItsEvictionUntilTheHookReturns) {
   const auto r = nlohmann::json::parse(call({{"op", "evict_own"}, {"size", 600000}}).body());
   EXPECT_EQ(r["destroyed_in_hook"], 0);
   try {
-    ctx_.get_object_erased("evict_own_1", "");
+    memrun::internal::ContextAccess::get_object(ctx_, "evict_own_1", "");
     ADD_FAILURE() << "the first object should have been evicted";
   } catch (const memrun::Error& e) {
     EXPECT_EQ(e.code(), memrun::Code::kNotFound);
