@@ -19,7 +19,9 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <list>
 #include <thread>
+#include <vector>
 
 namespace memrun {
 namespace {
@@ -80,7 +82,12 @@ struct SharedWorkerContext::Impl {
   std::atomic<bool> initializing{false};
   std::mutex fetch_mu;
   std::map<std::string, std::shared_future<Blob>> fetching;  // GUARDED_BY(fetch_mu)
-  int fetch_threads = 0;                                     // GUARDED_BY(fetch_mu)
+  // Fetch threads are joined, never detached: a thread that has returned
+  // may still be running thread-exit cleanup (OpenSSL's, libcurl's), which
+  // must not overlap the process's exit. Each ends by moving its id to
+  // `flights_ended`; the next flight, or the destructor, joins those.
+  std::list<std::thread> flight_threads;      // GUARDED_BY(fetch_mu)
+  std::vector<std::thread::id> flights_ended;  // GUARDED_BY(fetch_mu)
   std::condition_variable fetches_done;
   std::unique_ptr<internal::DiskCache> disk;  // null: no disk tier
   struct {
@@ -108,7 +115,20 @@ struct SharedWorkerContext::Impl {
   // must outlive it.
   ~Impl() {
     std::unique_lock lock(fetch_mu);
-    fetches_done.wait(lock, [&] { return fetch_threads == 0; });
+    fetches_done.wait(lock, [&] { return flights_ended.size() == flight_threads.size(); });
+    for (auto& t : flight_threads) t.join();
+  }
+
+  // Joins the fetch threads that have ended (their last step is to say so).
+  void join_ended_flights() {  // REQUIRES(fetch_mu)
+    for (const auto id : flights_ended)
+      for (auto it = flight_threads.begin(); it != flight_threads.end(); ++it)
+        if (it->get_id() == id) {
+          it->join();
+          flight_threads.erase(it);
+          break;
+        }
+    flights_ended.clear();
   }
 
   // The RAM tier. A blob whose lazy check failed is dropped (the disk tier
@@ -221,11 +241,11 @@ struct SharedWorkerContext::Impl {
     const std::string flight = url + "#" + expected;
     std::lock_guard lock(fetch_mu);
     if (auto it = fetching.find(flight); it != fetching.end()) return it->second;
+    join_ended_flights();
     auto promise = std::make_shared<std::promise<Blob>>();
     auto future = promise->get_future().share();
     fetching.emplace(flight, future);
-    ++fetch_threads;
-    std::thread([this, url, expected, flight, promise] {
+    flight_threads.emplace_back([this, url, expected, flight, promise] {
       Blob blob;
       std::exception_ptr error;
       try {
@@ -243,9 +263,9 @@ struct SharedWorkerContext::Impl {
       if (error) promise->set_exception(error);
       else promise->set_value(std::move(blob));
       std::lock_guard lock(fetch_mu);
-      --fetch_threads;
+      flights_ended.push_back(std::this_thread::get_id());
       fetches_done.notify_all();
-    }).detach();
+    });
     return future;
   }
 };

@@ -101,6 +101,28 @@ TEST(GetOrFetch, FileUrlThenRamHit) {
   std::remove(path.c_str());
 }
 
+// Fetches run on threads of their own; once the context is destroyed none
+// of them is left, not even one still in its thread-exit cleanup (a detached
+// one could overlap the process's exit: TSAN saw OpenSSL's cleanup race it).
+TEST(GetOrFetch, NoFetchThreadOutlivesTheContext) {
+  auto threads = [] {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+    return n;
+  };
+  std::string path = testing::TempDir() + "/memrun_flight_threads.bin";
+  { std::ofstream(path) << "bytes"; }
+  const size_t before = threads();
+  for (int i = 0; i < 50; ++i) {
+    {
+      memrun::SharedWorkerContext ctx(under_temp({"test", 1 << 20, ""}));
+      EXPECT_EQ(ctx.get_or_fetch("file://" + path).view(), "bytes");
+    }
+    ASSERT_LE(threads(), before) << "after context " << i;  // LE: a thread of an earlier test may end meanwhile
+  }
+  std::remove(path.c_str());
+}
+
 // The issue-15 pattern: each request fetches a dataset, decodes it and keeps
 // the decoded object; the raw bytes are not read again. Before raw blobs were
 // spare, dataset b's raw bytes pushed dataset a's decoded object out (LRU:
