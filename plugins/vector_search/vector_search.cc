@@ -21,6 +21,13 @@
 // A "redis://IPV4:PORT/KEY" dataset is read from Redis on every request and
 // never kept (served_by "redis"): the stateless fleet bench/thesis compares
 // memrun with.
+//
+// With "rows": [r1, r2, ...] the request compares the query row with those
+// rows only, and reads only what it needs (get_range): the file's header,
+// then the query row and each named row. The host fetches just the chunks
+// those ranges touch, so a few rows of a large remote file cost a few
+// chunks, not the file. Reply: the rows by score, the bytes read against
+// the bytes in the file, and the tier of each range.
 #include "embeddings.hpp"
 #include "redis_get.hpp"
 
@@ -29,6 +36,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,11 +106,61 @@ float dot(const float* a, const float* b, uint32_t n) {
   return total;
 }
 
+// Reads the file's header, then the query row and each named row, as ranges.
+nlohmann::json compare_rows(memrun::sdk::Request& rq, const std::string& url, uint32_t query) {
+  const auto t0 = Clock::now();
+  nlohmann::json tiers = nlohmann::json::array();
+  auto range = [&](uint64_t offset, uint64_t length) {
+    const memrun::sdk::BlobView b = rq.host.get_range(url, offset, length);
+    tiers.push_back(tier_name(b.tier));
+    return b;
+  };
+  vector_search::Header h{};
+  const memrun::sdk::BlobView header = range(0, sizeof h);
+  std::memcpy(&h, header.data, sizeof h);
+  if (std::memcmp(h.magic, vector_search::kMagic, sizeof h.magic) != 0 || h.dim == 0)
+    throw memrun::Error(memrun::Code::kInvalidArgument, url + " is not an embedding file");
+  const uint64_t row_bytes = uint64_t{h.dim} * sizeof(float);
+  auto row = [&](uint32_t r) {
+    if (r >= h.rows)
+      throw memrun::Error(memrun::Code::kInvalidArgument,
+                          "row " + std::to_string(r) + " is past the dataset's " + std::to_string(h.rows));
+    const memrun::sdk::BlobView b = range(sizeof h + r * row_bytes, row_bytes);
+    std::vector<float> v(h.dim);
+    std::memcpy(v.data(), b.data, row_bytes);  // a range of a file need not be float-aligned in memory
+    return v;
+  };
+  auto unit = [](std::vector<float> v) {
+    float norm = 0;
+    for (float x : v) norm += x * x;
+    const float scale = norm > 0 ? 1.0f / std::sqrt(norm) : 0.0f;
+    for (float& x : v) x *= scale;
+    return v;
+  };
+  const std::vector<float> q = unit(row(query));
+  std::vector<std::pair<float, uint32_t>> scored;
+  for (const auto& r : rq.json.at("rows")) {
+    const auto n = r.get<uint32_t>();
+    scored.emplace_back(dot(q.data(), unit(row(n)).data(), h.dim), n);
+  }
+  std::sort(scored.begin(), scored.end(), std::greater<>());
+  nlohmann::json neighbours = nlohmann::json::array();
+  for (const auto& [score, n] : scored) neighbours.push_back({{"row", n}, {"score", score}});
+  return {{"neighbours", neighbours},
+          {"rows", h.rows},
+          {"dim", h.dim},
+          {"object_bytes", sizeof h + h.rows * row_bytes},
+          {"read_bytes", sizeof h + (scored.size() + 1) * row_bytes},
+          {"range_tiers", tiers},
+          {"total_ms", ms_since(t0)}};
+}
+
 nlohmann::json handle(memrun::sdk::Request& rq) {
   const auto t0 = Clock::now();
   const std::string url = rq.json.at("dataset").get<std::string>();
   const auto query = rq.json.at("query").get<uint32_t>();
   const auto k = std::clamp<uint32_t>(rq.json.value("k", 5u), 1u, 100u);
+  if (rq.json.contains("rows")) return compare_rows(rq, url, query);
   const std::string name = "vector_search:" + url;
 
   std::string served_by = "decoded";
