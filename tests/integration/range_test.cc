@@ -10,6 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mount.h>
+#include <sys/resource.h>
+
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -207,6 +211,52 @@ TEST_F(FlakyHttp, ACorruptedChunkOnDiskIsRefetched) {
   EXPECT_EQ(b.tier(), memrun::Tier::kRemote);
   EXPECT_EQ(restarted.cache_stats().disk.corrupt_dropped, 1u);
   EXPECT_EQ(restarted.cache_stats().remote_bytes, kChunk);
+}
+
+// A disk that fills up in the middle of a partially cached object: the
+// chunks that fit are cached, the one that meets ENOSPC is served from
+// memory and not cached, no temporary file is left, and the bytes are right
+// every time. After a restart the cached chunks are disk hits and only the
+// others are fetched again.
+TEST_F(FlakyHttp, ADiskFullInTheMiddleOfAPartialObjectServesEveryByteRight) {
+  memrun::test::TempDir dir("memrun-ranges");
+  const std::string full = dir.path + "/full";
+  std::filesystem::create_directories(full);
+  // 2.5 MiB of tmpfs under a cache that claims 64 MiB: the third 1 MiB chunk
+  // (plus the entries' meta files) does not fit. Where mounting is not
+  // permitted, writes past RLIMIT_FSIZE fail instead (EFBIG), down the same path.
+  const bool tmpfs = ::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=2560k") == 0;
+  std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  ::getrlimit(RLIMIT_FSIZE, &old);
+  const std::string url = base_ + "/ranged/big";
+  const uint64_t offset = 2 * kChunk, length = 4 * kChunk;  // chunks 2 to 5
+  uint64_t not_cached = 0, cached = 0;
+  {
+    memrun::SharedWorkerContext ctx(options(full));
+    rlimit tiny = old;
+    tiny.rlim_cur = kChunk / 2;
+    if (!tmpfs) ::setrlimit(RLIMIT_FSIZE, &tiny);
+    memrun::Blob b = ctx.get_range(url, offset, length);
+    if (!tmpfs) ::setrlimit(RLIMIT_FSIZE, &old);
+    EXPECT_EQ(text(b), big_slice(offset, length));
+    const auto disk = ctx.cache_stats().disk;
+    not_cached = disk.not_cached;
+    cached = disk.bytes / kChunk;  // whole chunks; the object's identity is a small entry of its own
+    EXPECT_GE(not_cached, 1u) << (tmpfs ? "tmpfs" : "rlimit");
+    EXPECT_EQ(cached + not_cached, 4u) << disk.entries << " entries of " << disk.bytes << " bytes";
+    EXPECT_EQ(text(ctx.get_range(url, offset, length)), big_slice(offset, length)) << "again, from RAM";
+  }
+  for (const auto& f : std::filesystem::recursive_directory_iterator(full))
+    EXPECT_NE(f.path().extension(), ".tmp") << f.path();
+  {
+    memrun::SharedWorkerContext restarted(options(full));
+    memrun::Blob b = restarted.get_range(url, offset, length);
+    EXPECT_EQ(text(b), big_slice(offset, length));
+    EXPECT_EQ(restarted.cache_stats().disk_hits, cached);
+    EXPECT_GE(restarted.cache_stats().remote_bytes, kChunk) << "the chunks that did not fit are fetched again";
+  }
+  if (tmpfs) ::umount2(full.c_str(), MNT_DETACH);
 }
 
 TEST(FileRange, ReadsWithinTheRootsOnly) {
