@@ -19,15 +19,28 @@
 
 using namespace std::chrono_literals;
 
+namespace {
+
+// One c_echo worker on a one-broker mock cluster, holding every partition.
+struct EchoWorker {
+  explicit EchoWorker(int partitions) {
+    kafka.create_service_topics("c_echo", partitions);
+    worker = memrun::test::start_worker(C_ECHO_PLUGIN, kafka.bootstrap_servers(), "e1",
+                                        {"--partitions", std::to_string(partitions), "--metrics-address", "off",
+                                         "--heartbeat-interval", "0", "--cache-root", dir.path});
+  }
+  memrun::EmbeddedKafka kafka{1};
+  memrun::test::TempDir dir{"memrun-echo"};
+  memrun::test::HostProcess worker;
+};
+
+}  // namespace
+
 TEST(ClientBurst, TwentyThousandRequestsAtOnceAreAllAnswered) {
-  memrun::EmbeddedKafka kafka(1);
-  kafka.create_service_topics("c_echo", 16);
-  memrun::test::TempDir dir("memrun-burst");
-  auto w = memrun::test::start_worker(C_ECHO_PLUGIN, kafka.bootstrap_servers(), "b1",
-                                      {"--partitions", "16", "--metrics-address", "off", "--heartbeat-interval", "0",
-                                       "--cache-root", dir.path});
+  EchoWorker echo(16);
+  auto& w = echo.worker;
   ASSERT_TRUE(memrun::test::wait_assigned(w)) << w.proc->output();
-  memrun::ClientOptions options = memrun::test::client_options(kafka.bootstrap_servers());
+  memrun::ClientOptions options = memrun::test::client_options(echo.kafka.bootstrap_servers());
   options.timeout = 170s;
   memrun::Client client(options);
   constexpr int kBurst = 20000;
@@ -51,14 +64,10 @@ TEST(ClientBurst, TwentyThousandRequestsAtOnceAreAllAnswered) {
 // A client that reads several reply partitions names each of them in turn,
 // so each carries its share of the replies, and it collects them all.
 TEST(ClientReplyPartitions, RequestsNameEachOfTheClientsPartitionsInTurn) {
-  memrun::EmbeddedKafka kafka(1);
-  kafka.create_service_topics("c_echo", 4);
-  memrun::test::TempDir dir("memrun-replyparts");
-  auto w = memrun::test::start_worker(C_ECHO_PLUGIN, kafka.bootstrap_servers(), "r1",
-                                      {"--partitions", "4", "--metrics-address", "off", "--heartbeat-interval", "0",
-                                       "--cache-root", dir.path});
+  EchoWorker echo(4);
+  auto& w = echo.worker;
   ASSERT_TRUE(memrun::test::wait_assigned(w)) << w.proc->output();
-  memrun::ClientOptions options = memrun::test::client_options(kafka.bootstrap_servers());
+  memrun::ClientOptions options = memrun::test::client_options(echo.kafka.bootstrap_servers());
   options.reply_partition = memrun::protocol::kReplyPartitions - 1;  // wraps around to 0 and 1
   options.reply_partitions = 3;
   memrun::Client client(options);
@@ -70,7 +79,7 @@ TEST(ClientReplyPartitions, RequestsNameEachOfTheClientsPartitionsInTurn) {
   for (auto& f : futures) answered += f.get().ok();
   EXPECT_EQ(answered, kRequests);
 
-  memrun::test::KafkaProbe probe(kafka.bootstrap_servers());
+  memrun::test::KafkaProbe probe(echo.kafka.bootstrap_servers());
   const auto replies = probe.read_topic(std::string(memrun::protocol::kReplyTopic), memrun::protocol::kReplyPartitions,
                                         kRequests, 60s);
   std::map<int32_t, int> per_partition;
