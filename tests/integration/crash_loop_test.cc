@@ -1,7 +1,8 @@
 // A plugin that segfaults on one payload must not crash its service forever:
 // the crash journal counts the deaths a request was running for, runs it
-// alone after the first, and dead-letters it at max_crashes (default 2).
-// The cluster lives in this test process so that workers can die.
+// alone after the first, and dead-letters it at max_crashes (default 2),
+// counting deaths across the fleet (memrun.suspects.{service}), not per
+// worker. The cluster lives in this test process so that workers can die.
 #include <memrun/client.hpp>
 #include <memrun/embedded_kafka.hpp>
 #include <memrun/protocol.hpp>
@@ -14,6 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
@@ -110,6 +113,51 @@ TEST_F(CrashLoop, AnUnsupervisedWorkerRestartedFromOutsideDeadLettersThePoisonAf
   EXPECT_EQ(deaths, 2);
   expect_outcome(normal, poison);
   memrun::test::expect_clean_stop(worker);
+}
+
+// How many worker processes a host started: each announces itself ready once.
+int workers_started(memrun::test::HostProcess& host) {
+  const std::string out = host.proc->output();
+  int n = 0;
+  for (size_t at = out.find("memrun-host: ready"); at != std::string::npos; at = out.find("memrun-host: ready", at + 1))
+    ++n;
+  return n;
+}
+
+// Two hosts, each with its own cache root (two machines). The poison kills
+// host a's worker once, and a gives up (--max-restarts 0), so the request
+// moves to host b, which has never seen it: b must know of a's death from
+// memrun.suspects.crashy and dead-letter it after one death of its own, 2 in
+// all, not after two more deaths of its own (3 in all).
+TEST_F(CrashLoop, APoisonIsDeadLetteredAfterMaxCrashesDeathsAcrossTheFleet) {
+  TempDir root_a("memrun-crash-a"), root_b("memrun-crash-b");
+  const std::vector<std::string> common{"--heartbeat-interval", "0", "--metrics-address", "off"};
+  std::vector<std::string> flags_a = common, flags_b = common;
+  flags_a.insert(flags_a.end(), {"--cache-root", root_a.path, "--max-restarts", "0"});
+  flags_b.insert(flags_b.end(), {"--cache-root", root_b.path});
+  auto a = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "a", flags_a);
+  ASSERT_TRUE(memrun::test::wait_assigned(a)) << a.proc->output();
+  auto c = client();
+  std::vector<std::future<memrun::Response>> normal;
+  std::future<memrun::Response> poison;
+  submit(c, normal, poison);
+  // a's worker dies on the poison and a gives up: one death.
+  auto code = a.proc->wait(150s);
+  ASSERT_TRUE(code.has_value()) << "host a did not give up:\n" << a.proc->output();
+  ASSERT_EQ(*code, 1) << a.proc->output();
+  const auto first_death = std::chrono::steady_clock::now();
+  ASSERT_EQ(workers_started(a), 1) << a.proc->output();
+
+  auto b = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "b", flags_b);
+  ASSERT_EQ(poison.wait_for(150s), std::future_status::ready) << b.proc->output();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - first_death).count();
+  std::printf("fleet crash loop: poison dead-lettered %.1f s after the first death; host b started %d worker(s)\n",
+              took, workers_started(b));
+  EXPECT_FALSE(b.proc->wait(0ms).has_value()) << "host b itself exited:\n" << b.proc->output();
+  // b's worker died once (a restart): 2 deaths across the fleet.
+  EXPECT_EQ(workers_started(b), 2) << b.proc->output();
+  expect_outcome(normal, poison);
+  memrun::test::expect_clean_stop(b);
 }
 
 // A worker that keeps dying: the host gives up (exit 1) so that systemd or
