@@ -54,7 +54,8 @@ FleetJournal::FleetJournal(const KafkaOptions& kafka, const std::string& service
   // reader idles on a topic that changes only when a process dies.
   consumer_ = kafka::make_handle(RD_KAFKA_CONSUMER, kafka::make_conf(kafka, {{"group.id", topic_ + ".reader"},
                                                                              {"enable.auto.commit", "false"},
-                                                                             {"auto.offset.reset", "earliest"}}));
+                                                                             {"auto.offset.reset", "earliest"},
+                                                                             {"enable.partition.eof", "true"}}));
   rd_kafka_poll_set_consumer(consumer_.get());
   const auto topics = kafka::list_topics(consumer_.get(), 10000);
   if (!topics.count(topic_))
@@ -75,7 +76,8 @@ bool FleetJournal::catch_up(Clock::time_point deadline) {
                  topic_, rd_kafka_err2str(err));
     return false;
   }
-  // Compaction leaves gaps, but never removes a partition's last record.
+  // Compaction leaves gaps; the end-of-partition event says where the end
+  // was when no record is left to read.
   while (next_ < high) {
     if (Clock::now() >= deadline) return false;
     kafka::Message m(rd_kafka_consumer_poll(consumer_.get(), std::min(ms_until(deadline), 100)));
@@ -89,8 +91,12 @@ void FleetJournal::poll() {
 }
 
 void FleetJournal::apply(const rd_kafka_message_t& m) {
+  if (m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    next_ = std::max(next_, m.offset);  // the offset the next record will have
+    return;
+  }
   if (m.err) {
-    if (m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF) spdlog::warn("{}: {}", topic_, rd_kafka_message_errstr(&m));
+    spdlog::warn("{}: {}", topic_, rd_kafka_message_errstr(&m));
     return;
   }
   next_ = std::max(next_, m.offset + 1);
