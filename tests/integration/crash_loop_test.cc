@@ -160,6 +160,39 @@ TEST_F(CrashLoop, APoisonIsDeadLetteredAfterMaxCrashesDeathsAcrossTheFleet) {
   memrun::test::expect_clean_stop(b);
 }
 
+// Without a supervisor (systemd or Kubernetes restarts the process; the cache
+// root survives), the next process in the dead one's journal slot publishes
+// the death before it joins the group. Worker a runs unsupervised and dies on
+// the poison; a host on a's cache root then publishes that death at start,
+// dies once more on the poison and gives up; host b must then know of both
+// deaths and dead-letter the poison without dying at all.
+TEST_F(CrashLoop, ADeathWithoutASupervisorIsPublishedByTheNextProcessInItsSlot) {
+  TempDir root_a("memrun-crash-a"), root_b("memrun-crash-b");
+  const std::vector<std::string> common{"--heartbeat-interval", "0", "--metrics-address", "off"};
+  std::vector<std::string> flags_a = common, flags_a2 = common, flags_b = common;
+  flags_a.insert(flags_a.end(), {"--cache-root", root_a.path, "--no-supervise"});
+  flags_a2.insert(flags_a2.end(), {"--cache-root", root_a.path, "--max-restarts", "0"});
+  flags_b.insert(flags_b.end(), {"--cache-root", root_b.path});
+  auto a = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "a", flags_a);
+  ASSERT_TRUE(memrun::test::wait_assigned(a)) << a.proc->output();
+  auto c = client();
+  std::vector<std::future<memrun::Response>> normal;
+  std::future<memrun::Response> poison;
+  submit(c, normal, poison);
+  ASSERT_TRUE(a.proc->wait(150s).has_value()) << "worker a did not die:\n" << a.proc->output();
+
+  auto a2 = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "a2", flags_a2);
+  auto code = a2.proc->wait(150s);
+  ASSERT_TRUE(code.has_value()) << "host a2 did not give up:\n" << a2.proc->output();
+  ASSERT_EQ(*code, 1) << a2.proc->output();
+
+  auto b = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "b", flags_b);
+  ASSERT_EQ(poison.wait_for(150s), std::future_status::ready) << b.proc->output();
+  EXPECT_EQ(workers_started(b), 1) << "b's worker died:\n" << b.proc->output();
+  expect_outcome(normal, poison);
+  memrun::test::expect_clean_stop(b);
+}
+
 // A worker that keeps dying: the host gives up (exit 1) so that systemd or
 // Kubernetes take over, instead of restarting forever.
 TEST_F(CrashLoop, TheHostGivesUpAfterMaxRestartsWithinItsWindow) {
