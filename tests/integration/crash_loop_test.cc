@@ -58,6 +58,21 @@ class CrashLoop : public testing::Test {
     EXPECT_NE(dead[0].value.find("poison"), std::string::npos);
   }
 
+  // A host on a machine of its own: its own cache root.
+  memrun::test::HostProcess start_on(const TempDir& root, const std::string& worker_id,
+                                     const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> flags{"--heartbeat-interval", "0", "--metrics-address", "off", "--cache-root", root.path};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    return memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), worker_id, flags);
+  }
+
+  // A host started with --max-restarts 0 exits 1 after its worker's first death.
+  static void expect_gives_up(memrun::test::HostProcess& host) {
+    auto code = host.proc->wait(150s);
+    ASSERT_TRUE(code.has_value()) << "the host did not give up:\n" << host.proc->output();
+    ASSERT_EQ(*code, 1) << host.proc->output();
+  }
+
   memrun::EmbeddedKafka kafka_{3};
   memrun::test::KafkaProbe probe_{kafka_.bootstrap_servers()};
   TempDir cache_{"memrun-crash"};
@@ -131,24 +146,17 @@ int workers_started(memrun::test::HostProcess& host) {
 // all, not after two more deaths of its own (3 in all).
 TEST_F(CrashLoop, APoisonIsDeadLetteredAfterMaxCrashesDeathsAcrossTheFleet) {
   TempDir root_a("memrun-crash-a"), root_b("memrun-crash-b");
-  const std::vector<std::string> common{"--heartbeat-interval", "0", "--metrics-address", "off"};
-  std::vector<std::string> flags_a = common, flags_b = common;
-  flags_a.insert(flags_a.end(), {"--cache-root", root_a.path, "--max-restarts", "0"});
-  flags_b.insert(flags_b.end(), {"--cache-root", root_b.path});
-  auto a = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "a", flags_a);
-  ASSERT_TRUE(memrun::test::wait_assigned(a)) << a.proc->output();
+  auto a = start_on(root_a, "a", {"--max-restarts", "0"});
   auto c = client();
   std::vector<std::future<memrun::Response>> normal;
   std::future<memrun::Response> poison;
+  ASSERT_TRUE(memrun::test::wait_assigned(a)) << a.proc->output();
   submit(c, normal, poison);
-  // a's worker dies on the poison and a gives up: one death.
-  auto code = a.proc->wait(150s);
-  ASSERT_TRUE(code.has_value()) << "host a did not give up:\n" << a.proc->output();
-  ASSERT_EQ(*code, 1) << a.proc->output();
+  ASSERT_NO_FATAL_FAILURE(expect_gives_up(a));  // a's worker died on the poison: one death
   const auto first_death = std::chrono::steady_clock::now();
   ASSERT_EQ(workers_started(a), 1) << a.proc->output();
 
-  auto b = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "b", flags_b);
+  auto b = start_on(root_b, "b");
   ASSERT_EQ(poison.wait_for(150s), std::future_status::ready) << b.proc->output();
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - first_death).count();
   std::printf("fleet crash loop: poison dead-lettered %.1f s after the first death; host b started %d worker(s)\n",
@@ -168,25 +176,18 @@ TEST_F(CrashLoop, APoisonIsDeadLetteredAfterMaxCrashesDeathsAcrossTheFleet) {
 // deaths and dead-letter the poison without dying at all.
 TEST_F(CrashLoop, ADeathWithoutASupervisorIsPublishedByTheNextProcessInItsSlot) {
   TempDir root_a("memrun-crash-a"), root_b("memrun-crash-b");
-  const std::vector<std::string> common{"--heartbeat-interval", "0", "--metrics-address", "off"};
-  std::vector<std::string> flags_a = common, flags_a2 = common, flags_b = common;
-  flags_a.insert(flags_a.end(), {"--cache-root", root_a.path, "--no-supervise"});
-  flags_a2.insert(flags_a2.end(), {"--cache-root", root_a.path, "--max-restarts", "0"});
-  flags_b.insert(flags_b.end(), {"--cache-root", root_b.path});
-  auto a = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "a", flags_a);
-  ASSERT_TRUE(memrun::test::wait_assigned(a)) << a.proc->output();
+  auto a = start_on(root_a, "a", {"--no-supervise"});
   auto c = client();
   std::vector<std::future<memrun::Response>> normal;
   std::future<memrun::Response> poison;
+  ASSERT_TRUE(memrun::test::wait_assigned(a)) << a.proc->output();
   submit(c, normal, poison);
   ASSERT_TRUE(a.proc->wait(150s).has_value()) << "worker a did not die:\n" << a.proc->output();
 
-  auto a2 = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "a2", flags_a2);
-  auto code = a2.proc->wait(150s);
-  ASSERT_TRUE(code.has_value()) << "host a2 did not give up:\n" << a2.proc->output();
-  ASSERT_EQ(*code, 1) << a2.proc->output();
+  auto a2 = start_on(root_a, "a2", {"--max-restarts", "0"});
+  ASSERT_NO_FATAL_FAILURE(expect_gives_up(a2));
 
-  auto b = memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), "b", flags_b);
+  auto b = start_on(root_b, "b");
   ASSERT_EQ(poison.wait_for(150s), std::future_status::ready) << b.proc->output();
   EXPECT_EQ(workers_started(b), 1) << "b's worker died:\n" << b.proc->output();
   expect_outcome(normal, poison);
