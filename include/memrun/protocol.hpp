@@ -23,6 +23,11 @@ inline constexpr std::string_view kServicesTopic = "memrun.services";
 
 // Failed requests of service S, after their last attempt.
 MEMRUN_API std::string dlq_topic(std::string_view service);
+// Deaths of worker processes of service S, one record per request that was
+// running in a process that died (compacted; docs/architecture.md, Crash
+// loops): key = the request and the dead process, value = JSON, a null value
+// once the request finished or was dead-lettered.
+MEMRUN_API std::string suspects_topic(std::string_view service);
 // Worker status, every heartbeat interval: key = worker id, value = JSON.
 inline constexpr std::string_view kHeartbeatsTopic = "memrun.heartbeats";
 

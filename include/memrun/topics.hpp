@@ -12,6 +12,8 @@
 //                              another count is an error (the sticky mapping
 //                              key -> partition -> worker depends on it)
 //   memrun.dlq.{service}       `partitions` partitions
+//   memrun.suspects.{service}  1 partition, cleanup.policy=compact (deaths of
+//                              worker processes, for the fleet's crash-loop count)
 //   memrun.replies             protocol::kReplyPartitions partitions
 //   memrun.heartbeats          1 partition
 //   memrun.services            1 partition, cleanup.policy=compact (a registry:

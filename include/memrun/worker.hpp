@@ -170,4 +170,18 @@ class MEMRUN_API Worker {
   std::unique_ptr<Impl> impl_;
 };
 
+// For a process that supervises workers (memrun-host's parent does): after
+// a worker process of `service` that kept its state in `state_dir` died,
+// publishes the requests it was running to memrun.suspects.{service} and
+// waits up to `timeout` for Kafka's acknowledgement, so that whichever worker
+// takes their partitions next counts that death (docs/architecture.md, Crash
+// loops). Reads the crash-journal slots of `state_dir` that no live process
+// holds; a death published once is not published again. Returns how many
+// deaths it published. Any thread; run no worker of that state_dir in this
+// process. Throws Error(kUnavailable) when Kafka cannot be reached, the topic
+// is missing or the records are not acknowledged in time (the next worker in
+// the slot then publishes them when it starts).
+MEMRUN_API size_t publish_worker_deaths(const KafkaOptions& kafka, const std::string& service,
+                                        const std::string& state_dir, std::chrono::milliseconds timeout);
+
 }  // namespace memrun

@@ -38,6 +38,7 @@ struct WorkerCounters {
   uint64_t revoke_limit_ms = 0;   // how long a revoke may wait (set once, when the consumer opens)
   uint64_t lost_partitions = 0;   // partitions lost to the group, dropped without a commit
   uint64_t intake_holds = 0;      // times no request could start: max_unacked_records awaited Kafka
+  uint64_t fleet_deaths = 0;      // deaths read from memrun.suspects.{service}: one per request a dead process ran
 };
 
 struct WorkerCounterInfo {
@@ -92,6 +93,10 @@ inline constexpr WorkerCounterInfo kWorkerCounters[] = {
      "Times the worker stopped starting requests because max_unacked_records replies and dead letters awaited "
      "Kafka's acknowledgement.",
      &WorkerCounters::intake_holds},
+    {"fleet_deaths", "memrun_fleet_suspect_deaths_total", "", "counter",
+     "Worker process deaths read from memrun.suspects.{service}, one per request the dead process was running "
+     "(this worker's own included).",
+     &WorkerCounters::fleet_deaths},
 };
 inline constexpr std::size_t kWorkerCounterCount = std::size(kWorkerCounters);
 static_assert(kWorkerCounterCount * sizeof(uint64_t) == sizeof(WorkerCounters),

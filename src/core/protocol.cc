@@ -12,6 +12,8 @@ std::string consumer_group(std::string_view service) {
 
 std::string dlq_topic(std::string_view service) { return "memrun.dlq." + std::string(service); }
 
+std::string suspects_topic(std::string_view service) { return "memrun.suspects." + std::string(service); }
+
 bool valid_service_name(std::string_view name) noexcept {
   // Kafka's own topic-name rule, minus the room taken by our prefix.
   if (name.empty() || name.size() > 200) return false;

@@ -28,6 +28,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 
 #include <unistd.h>
@@ -58,6 +59,49 @@ std::string self_path() {
   if (n <= 0) return "/proc/self/exe";
   path.resize(static_cast<size_t>(n));
   return path;
+}
+
+// Tells the supervisor (if this process has one) what it needs to publish
+// this worker's death to the fleet's crash journal: one JSON line on the
+// pipe it named. The Kafka properties may hold credentials: they go to the
+// parent process through the pipe only, never to a file or a log.
+void report_to_supervisor(const memrun::KafkaOptions& kafka, const std::string& service, const std::string& state_dir) {
+  const char* fd_text = std::getenv(memrun::host::kReportFdEnv);
+  if (fd_text == nullptr) return;
+  const int fd = std::atoi(fd_text);
+  ::unsetenv(memrun::host::kReportFdEnv);  // not for whatever this process starts
+  if (fd <= 2) return;
+  const std::string line = nlohmann::json{{"service", service},
+                                          {"state_dir", state_dir},
+                                          {"bootstrap_servers", kafka.bootstrap_servers},
+                                          {"properties", kafka.properties}}
+                               .dump() +
+                           "\n";
+  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+    spdlog::warn("cannot report to the supervisor; a death of this worker is published when it restarts");
+  ::close(fd);
+}
+
+// The supervisor's side: after the child died, publish the requests it was
+// running (memrun::publish_worker_deaths), before it is restarted.
+void publish_death(const std::string& report) {
+  if (report.empty()) return;  // it died before reporting: it ran no request
+  const auto r = nlohmann::json::parse(report, nullptr, false);
+  if (r.is_discarded() || !r.is_object()) return;
+  try {
+    memrun::KafkaOptions kafka;
+    kafka.bootstrap_servers = r.at("bootstrap_servers").get<std::string>();
+    kafka.properties = r.at("properties").get<std::map<std::string, std::string>>();
+    const auto service = r.at("service").get<std::string>();
+    const size_t n = memrun::publish_worker_deaths(kafka, service, r.at("state_dir").get<std::string>(),
+                                                   std::chrono::seconds(10));
+    if (n) spdlog::info("supervisor: published the worker's death to {}", memrun::protocol::suspects_topic(service));
+  } catch (const nlohmann::json::exception&) {
+    spdlog::warn("supervisor: the worker's report is unreadable; its death is published when it restarts");
+  } catch (const memrun::Error& e) {
+    spdlog::warn("supervisor: cannot publish the worker's death ({}); the restarted worker publishes it",
+                 e.what());
+  }
 }
 
 // A package that is not what it claims is refused (the plugin's exit code);
@@ -159,7 +203,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> child{self_path()};
     child.insert(child.end(), argv + 1, argv + argc);
     child.push_back("--no-supervise");
-    return memrun::host::supervise(child, restarts);
+    return memrun::host::supervise(child, restarts, publish_death);
   }
 
   memrun::app::HostConfig config;
@@ -270,13 +314,15 @@ int main(int argc, char** argv) {
       return e.code() == memrun::Code::kInvalidArgument ? kExitUsage : kExitRuntime;
     }
 
+    const std::string state_dir = config.cache_root + "/" + service.name;
+    report_to_supervisor(config.kafka, service.name, state_dir);
     memrun::WorkerOptions options;
     options.kafka = config.kafka;
     options.worker_id = config.worker_id;
     options.instance_id = config.instance_id;
     options.result_url = config.result_url;
     options.s3 = config.s3;
-    options.state_dir = config.cache_root + "/" + service.name;
+    options.state_dir = state_dir;
     options.heartbeat_interval = std::chrono::milliseconds(static_cast<int64_t>(heartbeat_s * 1000));
     if (package) options.package_dir = package->dir;
     options.file_roots = config.file_roots;

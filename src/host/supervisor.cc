@@ -3,14 +3,17 @@
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <string>
 
 namespace memrun::host {
 
@@ -26,7 +29,9 @@ std::optional<std::chrono::milliseconds> RestartBook::died(Clock::time_point now
 
 namespace {
 
-pid_t start(const std::vector<std::string>& argv) {
+// `report_fd`: the pipe's write end (close-on-exec here), kept open across
+// the child's exec; -1 for none.
+pid_t start(const std::vector<std::string>& argv, int report_fd) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -42,11 +47,24 @@ pid_t start(const std::vector<std::string>& argv) {
     sigset_t none;
     sigemptyset(&none);
     pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    if (report_fd >= 0) ::fcntl(report_fd, F_SETFD, 0);
     ::execv(args[0], args.data());
     std::fprintf(stderr, "memrun-host: cannot run %s: %s\n", args[0], std::strerror(errno));
     ::_exit(127);
   }
   return pid;
+}
+
+// The last whole line waiting in the report pipe, or `last` if none.
+std::string read_report(int fd, std::string last) {
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  const auto end = text.rfind('\n');
+  if (end == std::string::npos) return last;
+  const auto newline = end == 0 ? std::string::npos : text.rfind('\n', end - 1);
+  const size_t begin = newline == std::string::npos ? 0 : newline + 1;
+  return text.substr(begin, end - begin);
 }
 
 std::string describe(int status) {
@@ -85,19 +103,38 @@ int wait_event(pid_t child, std::chrono::milliseconds timeout, std::optional<int
 
 }  // namespace
 
-int supervise(const std::vector<std::string>& argv, const RestartPolicy& policy) {
+int supervise(const std::vector<std::string>& argv, const RestartPolicy& policy,
+              const std::function<void(const std::string& report)>& after_death) {
   RestartBook book(policy);
   constexpr auto kForever = std::chrono::hours(24 * 365);
+  std::string report;  // the last line a child reported
   while (true) {
-    const pid_t child = start(argv);
+    // Non-blocking: the reader takes what is there after the child's end,
+    // even if a grandchild still holds the write end.
+    int pipe_fds[2] = {-1, -1};
+    if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+      spdlog::warn("supervisor: no report pipe ({}); deaths are published by the restarted worker",
+                   std::strerror(errno));
+      pipe_fds[0] = pipe_fds[1] = -1;
+      ::unsetenv(kReportFdEnv);
+    } else {
+      ::setenv(kReportFdEnv, std::to_string(pipe_fds[1]).c_str(), 1);
+    }
+    const pid_t child = start(argv, pipe_fds[1]);
+    if (pipe_fds[1] >= 0) ::close(pipe_fds[1]);
     if (child < 0) {
       spdlog::error("cannot start the worker process: {}", std::strerror(errno));
+      if (pipe_fds[0] >= 0) ::close(pipe_fds[0]);
       return kExitRuntime;
     }
     spdlog::info("supervisor: worker process {} started", child);
     std::optional<int> status;
     int sig = 0;
     while (!status && !sig) sig = wait_event(child, kForever, status);
+    if (pipe_fds[0] >= 0) {
+      if (status) report = read_report(pipe_fds[0], std::move(report));
+      ::close(pipe_fds[0]);
+    }
     if (sig) {
       // A stop: the child drains (it bounds its own drain), then we exit as it did.
       ::kill(child, sig);
@@ -107,6 +144,7 @@ int supervise(const std::vector<std::string>& argv, const RestartPolicy& policy)
       return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
     }
     if (WIFEXITED(*status) && RestartBook::final_exit(WEXITSTATUS(*status))) return WEXITSTATUS(*status);
+    if (after_death) after_death(report);
     auto delay = book.died(std::chrono::steady_clock::now());
     if (!delay) {
       spdlog::error("supervisor: worker process {} {}; {} deaths within {} s, giving up", child, describe(*status),

@@ -44,6 +44,7 @@ void EmbeddedKafka::create_service_topics(const std::string& service, int partit
   create_topic(std::string(protocol::kReplyTopic), protocol::kReplyPartitions);
   create_topic(std::string(protocol::kServicesTopic), 1);
   create_topic(protocol::dlq_topic(service), partitions);
+  create_topic(protocol::suspects_topic(service), 1);
   create_topic(std::string(protocol::kHeartbeatsTopic), 1);
 }
 

@@ -97,6 +97,17 @@ int64_t high_watermark(rd_kafka_t* rk, const std::string& topic, int32_t partiti
   return watermarks(rk, topic, partition, timeout_ms).second;
 }
 
+std::map<std::string, int> list_topics(rd_kafka_t* rk, int timeout_ms) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (auto err = rd_kafka_metadata(rk, 1, nullptr, &raw, timeout_ms))
+    throw Error(Code::kUnavailable, rd_kafka_err2str(err));
+  Metadata md(raw);
+  std::map<std::string, int> out;
+  for (int i = 0; i < md->topic_cnt; ++i)
+    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) out[md->topics[i].topic] = md->topics[i].partition_cnt;
+  return out;
+}
+
 std::optional<int> partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
   rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   const rd_kafka_metadata_t* md = nullptr;

@@ -78,6 +78,11 @@ std::pair<int64_t, int64_t> watermarks(rd_kafka_t* rk, const std::string& topic,
 // Highest offset + 1 of a partition (the next offset to be written).
 int64_t high_watermark(rd_kafka_t* rk, const std::string& topic, int32_t partition, int timeout_ms);
 
+// Every topic of the cluster with its partition count. It lists all topics
+// and never names one, so a broker with auto.create.topics.enable creates
+// nothing. Throws Error(kUnavailable) with librdkafka's reason.
+std::map<std::string, int> list_topics(rd_kafka_t* rk, int timeout_ms);
+
 // Partition count of a topic from metadata; nullopt if the topic is unknown.
 std::optional<int> partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms);
 

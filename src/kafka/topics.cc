@@ -23,18 +23,13 @@ struct Wanted {
 
 int ms(std::chrono::milliseconds d) { return static_cast<int>(d.count()); }
 
-// Every topic of the cluster with its partition count. all_topics=1 lists;
-// it never names a topic, so nothing is auto-created.
 std::map<std::string, int> list_topics(rd_kafka_t* rk, const KafkaOptions& kafka, std::chrono::milliseconds timeout) {
-  const rd_kafka_metadata_t* raw = nullptr;
-  if (auto err = rd_kafka_metadata(rk, 1, nullptr, &raw, ms(timeout)))
+  try {
+    return kafka::list_topics(rk, ms(timeout));
+  } catch (const Error& e) {
     throw Error(Code::kUnavailable, fmt::format("cannot reach Kafka at {} within {} ms: {}", kafka.bootstrap_servers,
-                                                timeout.count(), rd_kafka_err2str(err)));
-  kafka::Metadata md(raw);
-  std::map<std::string, int> out;
-  for (int i = 0; i < md->topic_cnt; ++i)
-    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) out[md->topics[i].topic] = md->topics[i].partition_cnt;
-  return out;
+                                                timeout.count(), e.what()));
+  }
 }
 
 void create(rd_kafka_t* rk, const std::vector<Wanted>& missing, const TopicOptions& options) {
@@ -105,6 +100,7 @@ TopicsReport ensure_service_topics(const KafkaOptions& kafka, const std::string&
   const std::vector<Wanted> wanted = {
       {protocol::request_topic(service), partitions, {}},
       {protocol::dlq_topic(service), partitions, {}},
+      {protocol::suspects_topic(service), 1, {{"cleanup.policy", "compact"}}},
       {std::string(protocol::kReplyTopic), protocol::kReplyPartitions, {}},
       {std::string(protocol::kHeartbeatsTopic), 1, {}},
       {std::string(protocol::kServicesTopic), 1, {{"cleanup.policy", "compact"}}},

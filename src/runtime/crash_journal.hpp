@@ -14,14 +14,23 @@
 // restarted worker takes the first free slot, usually its predecessor's.
 // Requests are keyed by partition, offset and request id, so a journal left
 // over from another cluster never matches.
+//
+// Each process writes a random incarnation id at the head of its slot. A
+// death found in a slot (the incarnation and the requests it left open) is
+// what the fleet journal (fleet_journal.hpp) publishes, so that the
+// partition's next owner, on another machine, counts it too: the supervisor
+// publishes it when its child dies (publish_dead_slots, which marks the slot
+// published), else the next process to open the slot (found()).
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace memrun::internal {
 
@@ -32,6 +41,14 @@ class CrashJournal {
     int64_t offset = 0;
     std::string request_id;
   };
+  // A dead process and the requests it was running.
+  struct Death {
+    std::string incarnation;
+    std::vector<Request> requests;
+  };
+  // Request ids become one token (no spaces or controls) in a line.
+  using Key = std::tuple<int32_t, int64_t, std::string>;
+  static Key key(const Request& r);
 
   // Takes a free slot in `dir` (created if missing) and reads what a dead
   // predecessor left in it. Throws Error(kUnavailable) when no slot can be
@@ -46,6 +63,15 @@ class CrashJournal {
   // Requests left open by a dead process when this one started.
   size_t suspects() const;
   const std::string& path() const { return path_; }
+  // The death this process found in its slot when it opened it, unless a
+  // supervisor had published it already (empty requests: none).
+  const Death& found() const { return found_; }
+
+  // For a supervisor, after its child died: for each slot of `dir` that no
+  // live process holds, with the slot locked, calls `publish` with the death
+  // it records, if it records one not yet published, and marks it published
+  // when `publish` returns true. Returns how many deaths were published.
+  static size_t publish_dead_slots(const std::string& dir, const std::function<bool(const Death&)>& publish);
 
   void started(const Request& r);
   // The handler returned (or the request was dead-lettered): no longer a
@@ -53,13 +79,15 @@ class CrashJournal {
   void finished(const Request& r);
 
  private:
-  using Key = std::tuple<int32_t, int64_t, std::string>;
-  static Key key(const Request& r);
+  struct Contents;
+  static Contents read(const std::string& path);
   void load();
   void rewrite();  // compacts: the suspects and what is running now
   void append(const std::string& line);
 
   std::string dir_, path_;
+  std::string incarnation_;  // this process's, written at the head of the slot
+  Death found_;
   int lock_fd_ = -1;
   int fd_ = -1;
   mutable std::mutex mu_;

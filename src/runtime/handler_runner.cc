@@ -118,6 +118,11 @@ void HandlerRunner::run(const RequestPtr& ptr, DeadlineWatch* watch) {
 
 // run_handler() between crash-journal lines. A request that was running when
 // workers died runs alone; at max_crashes it is dead-lettered unrun.
+//
+// Its deaths are the larger of what this machine's journal and the fleet's
+// know. Both count real deaths only and the fleet's holds every published
+// one, this machine's included, so their sum would count those twice; the
+// local count matters when a death could not be published.
 void HandlerRunner::run_guarded(Request& req) {
   if (p_.journal == nullptr) {
     run_handler(req);
@@ -125,14 +130,16 @@ void HandlerRunner::run_guarded(Request& req) {
   }
   const auto& svc = p_.service;
   const CrashJournal::Request jr{req.partition, req.offset, req.headers.request_id};
-  const int crashes = p_.journal->crashes(jr);
+  const int crashes = std::max(p_.journal->crashes(jr), p_.fleet ? p_.fleet->deaths(jr) : 0);
   if (crashes >= svc.max_crashes) {
     req.code = Code::kInternal;
     req.error_class = "crash_loop";
     req.attempts = crashes;
-    req.body = "request was running when a worker process died " + std::to_string(crashes) + " times; sent to " +
+    req.body = "request was running when a worker process died " + std::to_string(crashes) +
+               " times (counted across the service's workers); sent to " +
                protocol::dlq_topic(svc.name) + " without running again";
     p_.journal->finished(jr);
+    if (p_.fleet) p_.fleet->finished(jr);
     return;
   }
   const bool suspect = crashes > 0;
@@ -143,6 +150,7 @@ void HandlerRunner::run_guarded(Request& req) {
   p_.journal->started(jr);
   run_handler(req);
   p_.journal->finished(jr);
+  if (suspect && p_.fleet) p_.fleet->finished(jr);
   gate_.leave(suspect);
 }
 

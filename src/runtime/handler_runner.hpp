@@ -14,6 +14,7 @@
 #include <memrun/routing.hpp>
 
 #include "runtime/crash_journal.hpp"
+#include "runtime/fleet_journal.hpp"
 #include "runtime/recent_replies.hpp"
 #include "runtime/request.hpp"
 #include "runtime/worker_counters.hpp"
@@ -43,6 +44,7 @@ class HandlerRunner {
     SharedWorkerContext& context;
     RecentReplies& recent;
     CrashJournal* journal = nullptr;  // null: no crash-loop protection
+    FleetJournal* fleet = nullptr;    // null: deaths on other machines are not counted
     Counters& counters;
     // Whether this worker still holds the partition: a handler's cancelled()
     // turns true when it is revoked.

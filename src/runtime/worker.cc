@@ -1,6 +1,7 @@
 // The worker's lifecycle and its poll loop. The jobs live in their own units:
 //   admission.hpp        which fetched requests run now, which wait; pause/resume
 //   handler_runner.*     deadline, dedupe, crash journal, validation, handler, retries
+//   fleet_journal.*      deaths of processes across the fleet (memrun.suspects.{service})
 //   outbox.*             replies, dead letters, redelivery, deadline replies
 //   partition_owner.*    the consumer: rebalances, revoke wait, commits
 //   request.hpp          one request and the completion that lets it commit
@@ -16,6 +17,7 @@
 #include "runtime/admission.hpp"
 #include "runtime/crash_journal.hpp"
 #include "runtime/executor.hpp"
+#include "runtime/fleet_journal.hpp"
 #include "runtime/handler_runner.hpp"
 #include "runtime/offset_tracker.hpp"
 #include "runtime/outbox.hpp"
@@ -49,6 +51,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kStoreInterval = std::chrono::milliseconds(100);
 constexpr auto kRegistrationFlush = std::chrono::milliseconds(10000);
+// How long an assignment waits to read the deaths published before it.
+constexpr auto kFleetCatchUp = std::chrono::milliseconds(10000);
 
 std::string default_worker_id() {
   char host[256] = "worker";
@@ -73,6 +77,7 @@ struct Worker::Impl {
   std::unique_ptr<internal::CrashJournal> journal;  // null: no crash-loop protection
   internal::Outbox outbox;
   internal::PartitionOwner owner;
+  std::unique_ptr<internal::FleetJournal> fleet;  // null: deaths are counted per machine only
   std::unique_ptr<internal::HandlerRunner> runner;
   std::unique_ptr<internal::Executor> pool;
   std::unique_ptr<internal::Executor> warmer;  // runs on_assign, one call at a time
@@ -157,17 +162,20 @@ struct Worker::Impl {
         spdlog::warn("{}; running without crash-loop protection", e.what());
       }
     }
+    outbox.open(opts.kafka);
+    if (opts.register_service) register_service();
+    // Before joining: a death this process found is published before any
+    // rebalance it causes hands its partitions to another worker.
+    if (journal) open_fleet_journal();
     runner = std::make_unique<internal::HandlerRunner>(internal::HandlerRunner::Parts{
         .service = svc,
         .context = ctx,
         .recent = recent,
         .journal = journal.get(),
+        .fleet = fleet.get(),
         .counters = counters,
         .holds = [this](int32_t partition) { return tracker.assigned(partition); },
         .request_topic = topic});
-
-    outbox.open(opts.kafka);
-    if (opts.register_service) register_service();
     pool = std::make_unique<internal::Executor>(svc.concurrency);
     if (svc.on_assign) warmer = std::make_unique<internal::Executor>(1);
     owner.open(opts.kafka, opts.drain_timeout);
@@ -220,6 +228,34 @@ struct Worker::Impl {
                  counters.get(&WorkerCounters::failed));
   }
 
+  // The fleet's crash journal (fleet_journal.hpp): its reader, then the
+  // death this process found in its journal slot if no supervisor published
+  // it (the process was restarted by Kubernetes or systemd, not memrun-host).
+  void open_fleet_journal() {
+    const std::string suspects = protocol::suspects_topic(svc.name);
+    try {
+      fleet = std::make_unique<internal::FleetJournal>(
+          opts.kafka, svc.name, counters,
+          [this, suspects](std::string_view key, std::string_view value) { outbox.publish(suspects, key, value); });
+    } catch (const Error& e) {
+      spdlog::error("crash journal: {}; deaths are counted on this machine only, so a request that kills worker "
+                    "processes may kill up to max_crashes ({}) of them on every machine it reaches",
+                    e.what(), svc.max_crashes);
+      return;
+    }
+    const auto& found = journal->found();
+    if (found.requests.empty()) return;
+    for (const auto& r : found.requests)
+      outbox.publish(suspects, internal::FleetJournal::record_key(r, found.incarnation),
+                     internal::FleetJournal::record_value(r, found.incarnation));
+    if (outbox.flush(kRegistrationFlush))
+      spdlog::info("crash journal: published the death of process {} ({} request(s) running) to {}",
+                   found.incarnation, found.requests.size(), suspects);
+    else
+      spdlog::warn("crash journal: the death of process {} was not acknowledged by {} within 10 s", found.incarnation,
+                   suspects);
+  }
+
   void register_service() {
     outbox.publish(protocol::kServicesTopic, svc.name, service_fields(svc).dump());
     // Wait for it: a client started right after this worker must find the key.
@@ -237,6 +273,7 @@ struct Worker::Impl {
         on_message(kafka::Message(raw));
       if (Clock::now() - last_store >= kStoreInterval) {
         owner.store(tracker.take_commits());
+        if (fleet) fleet->poll();
         last_store = Clock::now();
       }
       if (opts.heartbeat_interval.count() > 0 && Clock::now() - last_heartbeat >= opts.heartbeat_interval) {
@@ -353,6 +390,11 @@ struct Worker::Impl {
       log_cold_start();
     }
     if (warmer && !ps.empty()) warmer->submit([this, ps] { warm(ps); });
+    // No request of these partitions is taken before this returns: a death
+    // published before this rebalance is counted when its request comes.
+    if (fleet && !ps.empty() && !fleet->catch_up(Clock::now() + kFleetCatchUp))
+      spdlog::warn("worker {}: {} not read to its end within {} ms; deaths on other workers may be counted late",
+                   worker_id, fleet->topic(), kFleetCatchUp.count());
   }
 
   // Publishes this worker's status (memrun.heartbeats, keyed by worker id) and

@@ -1,7 +1,8 @@
 // A plugin that segfaults on one payload must not crash its service forever:
 // the crash journal counts the deaths a request was running for, runs it
-// alone after the first, and dead-letters it at max_crashes (default 2).
-// The cluster lives in this test process so that workers can die.
+// alone after the first, and dead-letters it at max_crashes (default 2),
+// counting deaths across the fleet (memrun.suspects.{service}), not per
+// worker. The cluster lives in this test process so that workers can die.
 #include <memrun/client.hpp>
 #include <memrun/embedded_kafka.hpp>
 #include <memrun/protocol.hpp>
@@ -14,6 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
@@ -53,6 +56,21 @@ class CrashLoop : public testing::Test {
     EXPECT_EQ(dead[0].headers.at("memrun-dlq-error-class"), "crash_loop");
     EXPECT_EQ(dead[0].headers.at("memrun-dlq-attempts"), "2");
     EXPECT_NE(dead[0].value.find("poison"), std::string::npos);
+  }
+
+  // A host on a machine of its own: its own cache root.
+  memrun::test::HostProcess start_on(const TempDir& root, const std::string& worker_id,
+                                     const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> flags{"--heartbeat-interval", "0", "--metrics-address", "off", "--cache-root", root.path};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    return memrun::test::start_worker(CRASHY_PLUGIN, kafka_.bootstrap_servers(), worker_id, flags);
+  }
+
+  // A host started with --max-restarts 0 exits 1 after its worker's first death.
+  static void expect_gives_up(memrun::test::HostProcess& host) {
+    auto code = host.proc->wait(150s);
+    ASSERT_TRUE(code.has_value()) << "the host did not give up:\n" << host.proc->output();
+    ASSERT_EQ(*code, 1) << host.proc->output();
   }
 
   memrun::EmbeddedKafka kafka_{3};
@@ -110,6 +128,70 @@ TEST_F(CrashLoop, AnUnsupervisedWorkerRestartedFromOutsideDeadLettersThePoisonAf
   EXPECT_EQ(deaths, 2);
   expect_outcome(normal, poison);
   memrun::test::expect_clean_stop(worker);
+}
+
+// How many worker processes a host started: each announces itself ready once.
+int workers_started(memrun::test::HostProcess& host) {
+  const std::string out = host.proc->output();
+  int n = 0;
+  for (size_t at = out.find("memrun-host: ready"); at != std::string::npos; at = out.find("memrun-host: ready", at + 1))
+    ++n;
+  return n;
+}
+
+// Two hosts, each with its own cache root (two machines). The poison kills
+// host a's worker once, and a gives up (--max-restarts 0), so the request
+// moves to host b, which has never seen it: b must know of a's death from
+// memrun.suspects.crashy and dead-letter it after one death of its own, 2 in
+// all, not after two more deaths of its own (3 in all).
+TEST_F(CrashLoop, APoisonIsDeadLetteredAfterMaxCrashesDeathsAcrossTheFleet) {
+  TempDir root_a("memrun-crash-a"), root_b("memrun-crash-b");
+  auto a = start_on(root_a, "a", {"--max-restarts", "0"});
+  auto c = client();
+  std::vector<std::future<memrun::Response>> normal;
+  std::future<memrun::Response> poison;
+  ASSERT_TRUE(memrun::test::wait_assigned(a)) << a.proc->output();
+  submit(c, normal, poison);
+  ASSERT_NO_FATAL_FAILURE(expect_gives_up(a));  // a's worker died on the poison: one death
+  const auto first_death = std::chrono::steady_clock::now();
+  ASSERT_EQ(workers_started(a), 1) << a.proc->output();
+
+  auto b = start_on(root_b, "b");
+  ASSERT_EQ(poison.wait_for(150s), std::future_status::ready) << b.proc->output();
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - first_death).count();
+  std::printf("fleet crash loop: poison dead-lettered %.1f s after the first death; host b started %d worker(s)\n",
+              took, workers_started(b));
+  EXPECT_FALSE(b.proc->wait(0ms).has_value()) << "host b itself exited:\n" << b.proc->output();
+  // b's worker died once (a restart): 2 deaths across the fleet.
+  EXPECT_EQ(workers_started(b), 2) << b.proc->output();
+  expect_outcome(normal, poison);
+  memrun::test::expect_clean_stop(b);
+}
+
+// Without a supervisor (systemd or Kubernetes restarts the process; the cache
+// root survives), the next process in the dead one's journal slot publishes
+// the death before it joins the group. Worker a runs unsupervised and dies on
+// the poison; a host on a's cache root then publishes that death at start,
+// dies once more on the poison and gives up; host b must then know of both
+// deaths and dead-letter the poison without dying at all.
+TEST_F(CrashLoop, ADeathWithoutASupervisorIsPublishedByTheNextProcessInItsSlot) {
+  TempDir root_a("memrun-crash-a"), root_b("memrun-crash-b");
+  auto a = start_on(root_a, "a", {"--no-supervise"});
+  auto c = client();
+  std::vector<std::future<memrun::Response>> normal;
+  std::future<memrun::Response> poison;
+  ASSERT_TRUE(memrun::test::wait_assigned(a)) << a.proc->output();
+  submit(c, normal, poison);
+  ASSERT_TRUE(a.proc->wait(150s).has_value()) << "worker a did not die:\n" << a.proc->output();
+
+  auto a2 = start_on(root_a, "a2", {"--max-restarts", "0"});
+  ASSERT_NO_FATAL_FAILURE(expect_gives_up(a2));
+
+  auto b = start_on(root_b, "b");
+  ASSERT_EQ(poison.wait_for(150s), std::future_status::ready) << b.proc->output();
+  EXPECT_EQ(workers_started(b), 1) << "b's worker died:\n" << b.proc->output();
+  expect_outcome(normal, poison);
+  memrun::test::expect_clean_stop(b);
 }
 
 // A worker that keeps dying: the host gives up (exit 1) so that systemd or

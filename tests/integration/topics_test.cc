@@ -61,7 +61,7 @@ TEST_F(Topics, MatchingTopicsAreCheckedAndTheWorkerServes) {
   kafka_.create_service_topics("echo", 16);
   auto report = memrun::ensure_service_topics({kafka_.bootstrap_servers(), {}}, "echo", 16);
   EXPECT_TRUE(report.created.empty());
-  EXPECT_EQ(report.existing.size(), 5u);
+  EXPECT_EQ(report.existing.size(), 6u);
   memrun::test::HostProcess h = memrun::test::start_worker(ECHO_PLUGIN, kafka_.bootstrap_servers(), "t1",
                                                            {"--metrics-address", "off", "--cache-root", dir_.path,
                                                             // static membership configured (the mock ignores it)
@@ -149,7 +149,7 @@ TEST_F(DeployTopics, MatchingTopicsAreCheckedThenThePackageIsUploaded) {
   kafka_.create_service_topics("echo16", 16);
   auto [code, out] = deploy(package("echo16", 16), kafka_.bootstrap_servers());
   EXPECT_EQ(code, 0) << out;
-  EXPECT_NE(out.find("0 created, 5 checked (16 partitions)"), std::string::npos) << out;
+  EXPECT_NE(out.find("0 created, 6 checked (16 partitions)"), std::string::npos) << out;
   EXPECT_TRUE(uploaded()) << out;
 }
 

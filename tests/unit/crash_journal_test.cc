@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 using memrun::internal::CrashJournal;
 using memrun::internal::SuspectGate;
@@ -140,4 +141,76 @@ TEST(SuspectGate, ASuspectRunsAloneAndOthersWaitForIt) {
   EXPECT_EQ(late_began, 2) << "the late request overtook the suspect";
   const Counts end = gate.counts();
   EXPECT_EQ(end.normal_running + end.normal_waiting + end.suspects_waiting, 0);
+}
+
+// The death a slot records (for the fleet journal): the dead process's
+// incarnation and the requests it left open, found by the next process in
+// the slot, or published once by a supervisor, which marks the slot so that
+// neither it nor the next process publishes that death again.
+TEST(CrashJournal, ADeathIsFoundOnceWithTheDeadProcesssIncarnation) {
+  TempDir dir("memrun-journal");
+  const CrashJournal::Request a{1, 10, "req-a"}, b{1, 11, "req-b"};
+  std::string first_incarnation;
+  {
+    CrashJournal j(dir.path);
+    EXPECT_TRUE(j.found().requests.empty());
+    j.started(a);
+    j.started(b);
+    j.finished(b);
+  }
+  {
+    CrashJournal j(dir.path);
+    ASSERT_EQ(j.found().requests.size(), 1u);
+    EXPECT_EQ(CrashJournal::key(j.found().requests[0]), CrashJournal::key(a));
+    first_incarnation = j.found().incarnation;
+    EXPECT_FALSE(first_incarnation.empty());
+    j.started(a);  // dies again: another process, another incarnation
+  }
+  CrashJournal j(dir.path);
+  ASSERT_EQ(j.found().requests.size(), 1u);
+  EXPECT_NE(j.found().incarnation, first_incarnation);
+  EXPECT_EQ(j.crashes(a), 2);
+}
+
+TEST(CrashJournal, ASupervisorPublishesADeadSlotOnceAndSkipsLiveOnes) {
+  TempDir dir("memrun-journal");
+  const CrashJournal::Request a{2, 20, "req-a"}, live{2, 21, "req-live"};
+  {
+    CrashJournal dead(dir.path);
+    dead.started(a);
+  }
+  CrashJournal alive(dir.path);  // takes the dead one's slot 0: it reads the death itself
+  alive.started(live);
+  EXPECT_EQ(alive.found().requests.size(), 1u);
+  std::vector<CrashJournal::Death> seen;
+  auto publish = [&](const CrashJournal::Death& d) {
+    seen.push_back(d);
+    return true;
+  };
+  EXPECT_EQ(CrashJournal::publish_dead_slots(dir.path, publish), 0u) << "slot 0 is held by a live process";
+
+  {
+    CrashJournal second(dir.path);  // slot 1
+    second.started(a);
+  }
+  // A failed publish leaves the death to publish later.
+  EXPECT_EQ(CrashJournal::publish_dead_slots(dir.path, [](const CrashJournal::Death&) { return false; }), 0u);
+  EXPECT_EQ(CrashJournal::publish_dead_slots(dir.path, publish), 1u);
+  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_EQ(seen[0].requests.size(), 1u);
+  EXPECT_EQ(CrashJournal::key(seen[0].requests[0]), CrashJournal::key(a));
+  EXPECT_EQ(CrashJournal::publish_dead_slots(dir.path, publish), 0u) << "published twice";
+  // A throwing publish releases the slot's lock.
+  {
+    CrashJournal third(dir.path);  // slot 1 again: the death is marked published, so not found
+    EXPECT_TRUE(third.found().requests.empty());
+    EXPECT_EQ(third.crashes(a), 1) << "still counted on this machine";
+    third.started(a);
+  }
+  EXPECT_THROW(CrashJournal::publish_dead_slots(
+                   dir.path, [](const CrashJournal::Death&) -> bool { throw memrun::Error(memrun::Code::kUnavailable, "down"); }),
+               memrun::Error);
+  CrashJournal fourth(dir.path);
+  EXPECT_NE(fourth.path().find("inflight.1."), std::string::npos) << fourth.path() << ": slot 1 stayed locked";
+  EXPECT_EQ(fourth.found().requests.size(), 1u) << "unpublished: the next process publishes it";
 }
