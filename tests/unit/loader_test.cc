@@ -219,6 +219,43 @@ TEST(SdkHost, GetRangeOnAnOlderHostIsUnimplemented) {
   }
 }
 
+// The handler opens a stream through the ABI 1.5 slots, reads ranges of it
+// (one across the end of a line), closes it, and its bytes are still lent;
+// bad reads come back as the host's errors.
+TEST_F(SdkPlugin, StreamsLendRangesThroughTheAbi) {
+  const std::string path = testing::TempDir() + "/sdk_stream.txt";
+  { std::ofstream(path, std::ios::binary) << "first line\nsecond line\n"; }
+  const std::string url = "file://" + path;
+  auto r = nlohmann::json::parse(
+      call({{"op", "stream"}, {"url", url}, {"ranges", {{0, 5}, {6, 9}, {11, 6}}}}).body());
+  EXPECT_EQ(r["size"], 23);
+  EXPECT_EQ(r["texts"], nlohmann::json({"first", "line\nseco", "second"}));
+  EXPECT_NE(r["after_close"].get<std::string>().find("closed"), std::string::npos) << r.dump();
+  auto e = call_error({{"op", "stream"}, {"url", url}, {"ranges", nlohmann::json::array({nlohmann::json::array({0, 0})})}});
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  e = call_error({{"op", "stream"}, {"url", url}, {"ranges", nlohmann::json::array({nlohmann::json::array({20, 4})})}});
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  EXPECT_NE(std::string(e.what()).find("23 bytes"), std::string::npos) << e.what();
+  e = call_error({{"op", "stream"}, {"url", "file://" + testing::TempDir() + "/nonexistent/s"}, {"ranges", nlohmann::json::array()}});
+  EXPECT_EQ(e.code(), memrun::Code::kNotFound) << e.what();
+}
+
+// A host older than ABI 1.5 has no stream slots: the SDK says so.
+TEST(SdkHost, OpenStreamOnAnOlderHostIsUnimplemented) {
+  memrun_host_api older{};
+  older.struct_size = offsetof(memrun_host_api, open_stream);
+  older.abi_major = 1;
+  older.abi_minor = 4;
+  memrun::sdk::Host host(&older, nullptr);
+  try {
+    host.open_stream("file:///x");
+    ADD_FAILURE() << "called a slot the host does not have";
+  } catch (const memrun::Error& e) {
+    EXPECT_EQ(e.code(), memrun::Code::kUnimplemented);
+    EXPECT_NE(std::string(e.what()).find("ABI 1.4"), std::string::npos) << e.what();
+  }
+}
+
 // A NUL inside a URL would cross the C ABI cut short: the host would serve
 // another file than the one the plugin named. The SDK refuses it.
 TEST_F(SdkPlugin, AUrlHoldingANulIsRefusedBeforeItCrossesTheAbi) {
