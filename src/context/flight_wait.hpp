@@ -12,6 +12,8 @@
 #include <functional>
 #include <future>
 #include <list>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -98,6 +100,49 @@ class FlightThreads {
   std::condition_variable done_;
   std::list<std::thread> threads_;      // GUARDED_BY(mu_)
   std::vector<std::thread::id> ended_;  // GUARDED_BY(mu_)
+};
+
+// One fetch per key at a time, shared by every caller of that key: the
+// first starts it on a thread of its own, the others get the same future,
+// and the fetch runs to its end whoever still waits (see await_flight).
+// Thread: any; the destructor waits for the fetches under way.
+template <class T>
+class SingleFlights {
+ public:
+  // The flight of `key`: the one under way, else `fetch` (which may throw)
+  // started now.
+  std::shared_future<T> join(const std::string& key, std::function<T()> fetch) {
+    std::lock_guard lock(mu_);
+    if (auto it = flights_.find(key); it != flights_.end()) return it->second;
+    auto promise = std::make_shared<std::promise<T>>();
+    auto future = promise->get_future().share();
+    flights_.emplace(key, future);
+    threads_.start([this, key, promise, fetch = std::move(fetch)] {
+      T value{};
+      std::exception_ptr error;
+      try {
+        value = fetch();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      // Out of the table before the result is out: a caller must not join a
+      // flight that has ended, or it gets a result that may already be
+      // stale (a disk copy that failed its checks since). What the fetch
+      // cached is there for a caller that comes after.
+      {
+        std::lock_guard lock(mu_);
+        flights_.erase(key);
+      }
+      if (error) promise->set_exception(error);
+      else promise->set_value(std::move(value));
+    });
+    return future;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_future<T>> flights_;  // GUARDED_BY(mu_)
+  FlightThreads threads_;  // last: the fetches use the members above
 };
 
 }  // namespace memrun::internal

@@ -192,35 +192,15 @@ RangeReader::Identity RangeReader::identity(const std::string& url, uint64_t ind
 }
 
 std::shared_future<Blob> RangeReader::flight(const std::string& url, const Identity& id, uint64_t index) {
-  const std::string key = chunk_key(url, id, index);
-  std::lock_guard lock(flights_mu_);
-  if (auto it = flights_.find(key); it != flights_.end()) return it->second;
-  auto promise = std::make_shared<std::promise<Blob>>();
-  auto future = promise->get_future().share();
-  flights_.emplace(key, future);
-  flight_threads_.start([this, url, id, index, key, promise] {
-    Blob chunk;
-    std::exception_ptr error;
-    try {
-      // A flight that ended just before this one began has cached it.
-      chunk = cached_chunk(url, id, index);
-      if (!chunk) {
-        Identity pinned = id;
-        chunk = fetch_chunk(url, index, &pinned, true);
-      }
-    } catch (...) {
-      error = std::current_exception();
+  return flights_.join(chunk_key(url, id, index), [this, url, id, index] {
+    // A flight that ended just before this one began has cached it.
+    Blob chunk = cached_chunk(url, id, index);
+    if (!chunk) {
+      Identity pinned = id;
+      chunk = fetch_chunk(url, index, &pinned, true);  // kept in both tiers before the flight ends
     }
-    // Out of the table once the tiers hold the chunk (fetch_chunk kept it),
-    // before the result is out: a later caller finds it there.
-    {
-      std::lock_guard lock(flights_mu_);
-      flights_.erase(key);
-    }
-    if (error) promise->set_exception(error);
-    else promise->set_value(std::move(chunk));
+    return chunk;
   });
-  return future;
 }
 
 Blob RangeReader::chunk(const std::string& url, const Identity& id, uint64_t index, const FetchWait& wait) {

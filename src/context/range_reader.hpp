@@ -38,8 +38,6 @@
 #include <algorithm>
 #include <atomic>
 #include <future>
-#include <map>
-#include <mutex>
 #include <vector>
 #include <cstdint>
 #include <string>
@@ -119,10 +117,8 @@ class RangeReader {
   ObjectStore& store_;
   DiskCache* const disk_;
   Counters counters_;
-  std::mutex flights_mu_;
-  // Chunk key -> the one fetch of that chunk under way.
-  std::map<std::string, std::shared_future<Blob>> flights_;  // GUARDED_BY(flights_mu_)
-  FlightThreads flight_threads_;  // last: the flights use everything above
+  // By chunk key; last: the flights use everything above.
+  SingleFlights<Blob> flights_;
 };
 
 }  // namespace memrun::internal

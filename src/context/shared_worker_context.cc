@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <atomic>
 #include <future>
-#include <map>
 #include <mutex>
 #include <vector>
 
@@ -76,8 +75,6 @@ struct SharedWorkerContext::Impl {
   Options options;
   internal::ObjectStore store;
   std::atomic<bool> initializing{false};
-  std::mutex fetch_mu;
-  std::map<std::string, std::shared_future<Blob>> fetching;  // GUARDED_BY(fetch_mu)
   std::unique_ptr<internal::DiskCache> disk;  // null: no disk tier
   struct {
     std::atomic<uint64_t> ram_hits{0}, disk_hits{0}, remote_fetches{0}, remote_bytes{0};
@@ -85,9 +82,9 @@ struct SharedWorkerContext::Impl {
 
   internal::FileRoots file_roots;  // Options::file_roots and the package directory
   std::unique_ptr<internal::RangeReader> ranges;  // it uses the tiers above
-  // Whole-object flights; last: a flight may still be writing a disk entry,
-  // so the tiers it uses must outlive it.
-  internal::FlightThreads flight_threads;
+  // Whole-object flights, by URL and digest; last: a flight may still be
+  // writing a disk entry, so the tiers it uses must outlive it.
+  internal::SingleFlights<Blob> flights;
 
   explicit Impl(Options o) : options(std::move(o)), store(options.memory_budget_bytes) {
     file_roots = options.file_roots;
@@ -210,31 +207,8 @@ struct SharedWorkerContext::Impl {
   std::shared_future<Blob> join_flight(const std::string& url, const std::string& expected) {
     // Callers naming different digests fly apart, so one's mismatch is not
     // another's error.
-    const std::string flight = url + "#" + expected;
-    std::lock_guard lock(fetch_mu);
-    if (auto it = fetching.find(flight); it != fetching.end()) return it->second;
-    auto promise = std::make_shared<std::promise<Blob>>();
-    auto future = promise->get_future().share();
-    fetching.emplace(flight, future);
-    flight_threads.start([this, url, expected, flight, promise] {
-      Blob blob;
-      std::exception_ptr error;
-      try {
-        blob = fly(url, expected, std::string(kBlobPrefix) + url);
-      } catch (...) {
-        error = std::current_exception();
-      }
-      // Out of the table before the result is out: a caller must not join a
-      // flight that has ended, or it gets a result that may already be
-      // stale (a disk copy that failed its checks since).
-      {
-        std::lock_guard lock(fetch_mu);
-        fetching.erase(flight);
-      }
-      if (error) promise->set_exception(error);
-      else promise->set_value(std::move(blob));
-    });
-    return future;
+    return flights.join(url + "#" + expected,
+                        [this, url, expected] { return fly(url, expected, std::string(kBlobPrefix) + url); });
   }
 };
 

@@ -275,4 +275,30 @@ TEST_F(S3Ranges, ScatteredRangesThenAReplacedObject) {
   EXPECT_EQ(text(ctx.get_range(url, kChunk + 5, 50)), v2.substr(kChunk + 5, 50)) << "v1's chunk is not served for v2";
 }
 
+// An S3 object streams whole, in reads across chunk boundaries; replaced
+// while a stream reads it, the chunks not fetched yet are unavailable.
+TEST_F(S3Ranges, AStreamReadsAnObjectWholeAndAReplacedOneIsUnavailable) {
+  auto o = options();
+  o.result_url = std::string("s3://") + memrun::test::S3rver::kBucket + "/streams";
+  memrun::SharedWorkerContext ctx(o);
+  const std::string v1 = random_bytes(6 * kChunk + 77, 1);
+  const std::string url = ctx.upload_result(v1, "obj.bin");
+  {
+    memrun::StreamingObject stream = ctx.open_stream(url);
+    ASSERT_EQ(stream.size(), v1.size());
+    std::string all;
+    for (uint64_t at = 0; at < v1.size(); at += 1500000)
+      all += text(stream.read(at, std::min<uint64_t>(1500000, v1.size() - at)));
+    EXPECT_TRUE(all == v1);
+  }
+  const std::string big = random_bytes(12 * kChunk, 2);
+  const std::string url2 = ctx.upload_result(big, "obj2.bin");
+  memrun::StreamingObject stream = ctx.open_stream(url2, memrun::StreamOptions{1});
+  EXPECT_EQ(text(stream.read(0, 100)), big.substr(0, 100));
+  ctx.upload_result(random_bytes(12 * kChunk, 3), "obj2.bin");
+  auto e = error_of([&] { stream.read(11 * kChunk, 100); });
+  EXPECT_EQ(e.code(), memrun::Code::kUnavailable) << e.what();
+  EXPECT_TRUE(contains(e, "changed")) << e.what();
+}
+
 }  // namespace

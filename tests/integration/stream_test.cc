@@ -1,12 +1,11 @@
 // Streaming reads (SharedWorkerContext::open_stream) against flaky_http.py's
 // /stream/ object, whose ranged GETs a test holds, cuts short and lists by
-// the offset they start at, and against s3rver. The object is 20 chunks of
+// the offset they start at (s3rver's stream test is range_test.cc's). The object is 20 chunks of
 // 1 MiB; byte i is i % 251.
 #include <memrun/context.hpp>
 #include <memrun/status.hpp>
 
 #include "support/flaky_http.hpp"
-#include "support/s3rver.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
@@ -15,7 +14,6 @@
 #include <atomic>
 #include <future>
 #include <map>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -24,13 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using memrun::test::big_slice;
-using memrun::test::contains;
-using memrun::test::error_of;
-using memrun::test::kBig;
-using memrun::test::kChunk;
-using memrun::test::options;
-using memrun::test::text;
+using namespace memrun::test;  // flaky_http.hpp: the object's bytes and the contexts' options
 
 constexpr uint64_t kChunks = kBig / kChunk;
 
@@ -229,46 +221,6 @@ TEST_F(Streams, ARestartDuringADownloadFetchesOnlyTheMissingChunks) {
   }
   EXPECT_EQ(restarted.cache_stats().disk_hits, 9u);
   EXPECT_EQ(restarted.cache_stats().disk.corrupt_dropped, 0u);
-}
-
-class S3Streams : public testing::Test {
- protected:
-  static void SetUpTestSuite() { s3_ = std::make_unique<memrun::test::S3rver>(); }
-  static void TearDownTestSuite() { s3_.reset(); }
-  static inline std::unique_ptr<memrun::test::S3rver> s3_;
-};
-
-std::string random_bytes(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) c = static_cast<char>(rng());
-  return out;
-}
-
-// An S3 object streams whole, in reads across chunk boundaries; replaced
-// while a stream reads it, the chunks not fetched yet are unavailable.
-TEST_F(S3Streams, AnObjectStreamsWholeAndAReplacedOneIsUnavailable) {
-  auto o = options();
-  o.result_url = std::string("s3://") + memrun::test::S3rver::kBucket + "/streams";
-  memrun::SharedWorkerContext ctx(o);
-  const std::string v1 = random_bytes(6 * kChunk + 77, 1);
-  const std::string url = ctx.upload_result(v1, "obj.bin");
-  {
-    memrun::StreamingObject stream = ctx.open_stream(url);
-    ASSERT_EQ(stream.size(), v1.size());
-    std::string all;
-    for (uint64_t at = 0; at < v1.size(); at += 1500000)
-      all += text(stream.read(at, std::min<uint64_t>(1500000, v1.size() - at)));
-    EXPECT_TRUE(all == v1);
-  }
-  const std::string big = random_bytes(12 * kChunk, 2);
-  const std::string url2 = ctx.upload_result(big, "obj2.bin");
-  memrun::StreamingObject stream = ctx.open_stream(url2, ahead(1));
-  EXPECT_EQ(text(stream.read(0, 100)), big.substr(0, 100));
-  ctx.upload_result(random_bytes(12 * kChunk, 3), "obj2.bin");
-  auto e = error_of([&] { stream.read(11 * kChunk, 100); });
-  EXPECT_EQ(e.code(), memrun::Code::kUnavailable) << e.what();
-  EXPECT_TRUE(contains(e, "changed")) << e.what();
 }
 
 }  // namespace

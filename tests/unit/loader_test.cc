@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 namespace {
@@ -202,21 +203,32 @@ TEST_F(SdkPlugin, GetRangeLendsRangesThroughTheAbi) {
   EXPECT_NE(std::string(e.what()).find(std::to_string(bytes.size()) + " bytes"), std::string::npos) << e.what();
 }
 
-// A host older than ABI 1.4 has no get_range slot: the SDK says so rather
-// than calling past the end of its table.
-TEST(SdkHost, GetRangeOnAnOlderHostIsUnimplemented) {
+namespace {
+
+// `use` on a host whose table ends at `struct_size` (ABI 1.`minor`): the SDK
+// says unimplemented, naming the host's ABI, rather than calling past the
+// end of the table.
+void expect_unimplemented_on_older_host(size_t struct_size, uint16_t minor,
+                                        const std::function<void(memrun::sdk::Host&)>& use) {
   memrun_host_api older{};
-  older.struct_size = offsetof(memrun_host_api, get_range);
+  older.struct_size = static_cast<uint32_t>(struct_size);
   older.abi_major = 1;
-  older.abi_minor = 3;
+  older.abi_minor = minor;
   memrun::sdk::Host host(&older, nullptr);
   try {
-    host.get_range("file:///x", 0, 1);
+    use(host);
     ADD_FAILURE() << "called a slot the host does not have";
   } catch (const memrun::Error& e) {
     EXPECT_EQ(e.code(), memrun::Code::kUnimplemented);
-    EXPECT_NE(std::string(e.what()).find("ABI 1.3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ABI 1." + std::to_string(minor)), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+
+TEST(SdkHost, GetRangeOnAnOlderHostIsUnimplemented) {
+  expect_unimplemented_on_older_host(offsetof(memrun_host_api, get_range), 3,
+                                     [](memrun::sdk::Host& host) { host.get_range("file:///x", 0, 1); });
 }
 
 // The handler opens a stream through the ABI 1.5 slots, reads ranges of it
@@ -240,20 +252,9 @@ TEST_F(SdkPlugin, StreamsLendRangesThroughTheAbi) {
   EXPECT_EQ(e.code(), memrun::Code::kNotFound) << e.what();
 }
 
-// A host older than ABI 1.5 has no stream slots: the SDK says so.
 TEST(SdkHost, OpenStreamOnAnOlderHostIsUnimplemented) {
-  memrun_host_api older{};
-  older.struct_size = offsetof(memrun_host_api, open_stream);
-  older.abi_major = 1;
-  older.abi_minor = 4;
-  memrun::sdk::Host host(&older, nullptr);
-  try {
-    host.open_stream("file:///x");
-    ADD_FAILURE() << "called a slot the host does not have";
-  } catch (const memrun::Error& e) {
-    EXPECT_EQ(e.code(), memrun::Code::kUnimplemented);
-    EXPECT_NE(std::string(e.what()).find("ABI 1.4"), std::string::npos) << e.what();
-  }
+  expect_unimplemented_on_older_host(offsetof(memrun_host_api, open_stream), 4,
+                                     [](memrun::sdk::Host& host) { host.open_stream("file:///x"); });
 }
 
 // A NUL inside a URL would cross the C ABI cut short: the host would serve
