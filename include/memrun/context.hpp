@@ -44,6 +44,7 @@ namespace internal {
 class ChunkCheck;
 struct BlobAccess;
 struct ContextAccess;
+class StreamState;
 }  // namespace internal
 
 // A reference-counted, read-only, contiguous view of fetched bytes. Copies share
@@ -128,6 +129,54 @@ struct DiskCacheStats {
 struct FetchWait {
   std::chrono::system_clock::time_point deadline = std::chrono::system_clock::time_point::max();
   std::function<bool()> cancelled{};  // polled while waiting (every few ms); may be empty
+};
+
+// How a stream (SharedWorkerContext::open_stream) fetches ahead of its reads.
+struct StreamOptions {
+  // Chunks fetched in order, in parallel, past the furthest chunk read so
+  // far (at least 1): a reader scanning from the start finds the next
+  // chunks arriving or there.
+  uint32_t read_ahead_chunks = 8;
+};
+
+// A remote object read while it downloads (SharedWorkerContext::open_stream):
+// read(offset, length) blocks only until those bytes are present. The object
+// is fetched as get_range's chunks, in order from the start with
+// StreamOptions::read_ahead_chunks in flight past the furthest chunk read; a
+// read of a chunk not fetched yet fetches it at once (demand first). Chunks
+// are shared with every other stream and get_range caller of the URL (one
+// flight per chunk, the same RAM and disk entries), and pinned to the
+// object's identity as learnt when the stream opened: an object replaced
+// while it streams fails reads with kUnavailable, never mixes versions.
+//
+// A shared handle: copies read the same stream. The stream holds the chunks
+// it fetched or read until its last copy goes, which stops the read-ahead
+// (a fetch under way ends for its other callers). It must not outlive the
+// context that opened it. Thread: any; reads may run concurrently.
+class MEMRUN_API StreamingObject {
+ public:
+  StreamingObject() = default;
+  // The object's size in bytes (known from the moment it opened).
+  uint64_t size() const noexcept;
+  // The bytes [offset, offset + length), once present, waiting within the
+  // FetchWait the stream was opened with (a handler's: its request's
+  // deadline and cancellation) or the one given. A range within one chunk
+  // is served without a copy, one across chunks is copied once. Throws
+  // Error: kInvalidArgument for a length of 0 or a range past the end (the
+  // message names the size); kDeadlineExceeded or kCancelled when the wait
+  // ends first (the fetch goes on); kUnavailable (retriable: a read again
+  // fetches the chunk again) for transport errors and an object replaced
+  // since the stream opened; what get_range throws otherwise.
+  Blob read(uint64_t offset, uint64_t length) const;
+  Blob read(uint64_t offset, uint64_t length, const FetchWait& wait) const;
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+
+ private:
+  friend class SharedWorkerContext;
+  StreamingObject(std::shared_ptr<internal::StreamState> state, FetchWait wait)
+      : state_(std::move(state)), wait_(std::move(wait)) {}
+  std::shared_ptr<internal::StreamState> state_;
+  FetchWait wait_;
 };
 
 // Where get_or_fetch found its bytes.
@@ -242,10 +291,22 @@ class MEMRUN_API SharedWorkerContext {
   // two chunk fetches (a retry reads the new version), for transport errors
   // and for a Content-Range that answers another range (nothing is cached);
   // kUnimplemented when the server ignores Range; kNotFound;
-  // kDeadlineExceeded or kCancelled when `wait` ends before a chunk fetch
-  // (one under way runs to its end). Callers of one chunk do not share a
-  // fetch as get_or_fetch's do.
+  // kDeadlineExceeded or kCancelled when `wait` ends before the chunks
+  // arrive (a fetch under way runs to its end for its other callers).
+  // Callers of one chunk share one fetch of it, as get_or_fetch's callers
+  // of one URL do (streams included).
   Blob get_range(const std::string& url, uint64_t offset, uint64_t length, const FetchWait& wait = {});
+
+  // A stream of the object behind `url` (http://, https://, s3://; file://
+  // maps the whole file at once; no "#sha256=" fragment): see
+  // StreamingObject. Returns once the object's size and identity are known
+  // (learnt with the first chunk unless a tier knows them), before the rest
+  // is fetched, so a reader can begin after the first chunk. get_or_fetch
+  // keeps its contract (one whole, verified Blob) for its callers; a
+  // stream is the call for those who read while the bytes arrive. `wait`
+  // bounds this call and, unless a read names another, every read. Throws
+  // Error as get_range does for its first chunk.
+  StreamingObject open_stream(const std::string& url, const StreamOptions& options = {}, const FetchWait& wait = {});
 
   // Writes `bytes` under `key` in the result store (s3://bucket/prefix: an S3
   // PUT; file://dir: an atomic file write); returns the URL written.

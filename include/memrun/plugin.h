@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define MEMRUN_ABI_MAJOR 1
-#define MEMRUN_ABI_MINOR 4
+#define MEMRUN_ABI_MINOR 5
 
 /* Name of the one function every plugin exports. */
 #define MEMRUN_PLUGIN_ENTRY_SYMBOL "memrun_plugin_entry"
@@ -108,6 +108,12 @@ typedef struct memrun_blob {
   uint32_t tier;    /* MEMRUN_TIER_* that served it */
   void* host_token; /* host bookkeeping; do not touch */
 } memrun_blob;
+
+/* A remote object read while it downloads (memrun_host_api.open_stream).
+ * Ownership: host-owned and opaque; valid until the plugin passes it to
+ * close_stream or the hook whose call opened it returns, whichever comes
+ * first. */
+typedef struct memrun_stream memrun_stream;
 
 /* Destructor the host calls when it drops a plugin object (replaced, evicted,
  * or at worker shutdown). Called from any host thread, never concurrently with
@@ -214,6 +220,49 @@ typedef struct memrun_host_api {
    * MEMRUN_ERR_CANCELLED. */
   int (*get_range)(memrun_call* call, const char* url, uint64_t offset, uint64_t length,
                    memrun_blob* out);
+
+  /* Slots below were added in ABI 1.5: a plugin built against 1.5 checks
+   * MEMRUN_HAS_FIELD(host, memrun_host_api, close_stream) before calling
+   * one. */
+
+  /* Opens a stream of the object behind `url` (s3://, http(s)://; file://
+   * within the worker's file roots is mapped whole at once; no "#sha256="
+   * fragment) and writes its size to *size_out. Returns once the size and
+   * identity are known (after the first chunk at most), while the object
+   * goes on downloading in get_range's chunks, in order, a few ahead of the
+   * furthest chunk read. The chunks are get_range's: shared with its callers
+   * and other streams of the URL (one GET per chunk), cached in RAM and on
+   * disk, pinned to the object's identity (never two versions mixed).
+   * Ownership: *out is the call's (see memrun_stream); close_stream ends it
+   * early and stops its read-ahead. Blobs read from it outlive it.
+   * Thread: any thread running a hook, with that hook's call. In `handle`
+   * the open and every read wait no longer than the request's deadline or
+   * cancellation.
+   * Errors: as get_range's for the first chunk; *out and *size_out are
+   * written only on success. */
+  int (*open_stream)(memrun_call* call, const char* url, memrun_stream** out, uint64_t* size_out);
+
+  /* The bytes [offset, offset + length) of `stream`, waiting only until
+   * they are present: a read of a chunk not fetched yet fetches it first.
+   * Ownership: the bytes are lent exactly as get_range's (see memrun_blob;
+   * release_blob ends the loan early; they stay valid after close_stream)
+   * and were checked before the call returned. `out->struct_size` must be
+   * set by the caller; `out` is written only on success.
+   * Thread: as open_stream; reads of one stream may run concurrently.
+   * Errors: MEMRUN_ERR_INVALID_ARGUMENT for a length of 0, a range past
+   * the end (the message names the size) or a stream not open in this call;
+   * MEMRUN_ERR_DEADLINE_EXCEEDED or MEMRUN_ERR_CANCELLED (the fetch goes
+   * on; a later read may succeed); MEMRUN_ERR_UNAVAILABLE (retriable: a
+   * read again fetches again) for transport errors and for an object
+   * replaced since the stream opened; others as get_range's. */
+  int (*stream_read)(memrun_call* call, memrun_stream* stream, uint64_t offset, uint64_t length,
+                     memrun_blob* out);
+
+  /* Ends `stream` before the hook returns (optional): stops its read-ahead
+   * and drops the chunks it holds (the caches keep theirs). NULL, or a
+   * stream already closed, is ignored. Not concurrently with a read of the
+   * same stream. */
+  void (*close_stream)(memrun_call* call, memrun_stream* stream);
 } memrun_host_api;
 
 /* Hook signatures. Each returns MEMRUN_OK or an error code (and may call

@@ -47,6 +47,8 @@ struct BlobView {
   std::string_view view() const { return {reinterpret_cast<const char*>(data), size}; }
 };
 
+class Stream;
+
 // The host's services for one hook call. Cheap to copy; valid during the hook.
 class Host {
  public:
@@ -107,6 +109,11 @@ class Host {
     return {static_cast<const std::byte*>(blob.data), static_cast<std::size_t>(blob.size), blob.tier};
   }
 
+  // A stream of the object behind `url`, read while it downloads (see
+  // memrun_host_api.open_stream and Stream). Throws Error(kUnimplemented)
+  // on a host older than ABI 1.5, and the host's errors.
+  inline Stream open_stream(const std::string& url) const;
+
   // Uploads `bytes` under `key`; returns the URL.
   std::string upload_result(std::string_view bytes, const std::string& key) const {
     char url[2048];
@@ -141,9 +148,67 @@ class Host {
   void check(int rc) const {
     if (rc != MEMRUN_OK) throw Error(static_cast<Code>(rc), api_->last_error(call_));
   }
+  friend class Stream;
   const memrun_host_api* api_;
   memrun_call* call_;
 };
+
+// An open stream (Host::open_stream): read(offset, length) waits only until
+// those bytes are present, within the request's deadline and cancellation.
+// Closed when destroyed (or at the hook's return, whichever is first); the
+// BlobViews it returned stay valid until the hook returns. Move-only; one
+// thread at a time closes or destroys it.
+class Stream {
+ public:
+  Stream(Stream&& other) noexcept
+      : host_(other.host_), stream_(std::exchange(other.stream_, nullptr)), size_(other.size_) {}
+  Stream& operator=(Stream&& other) noexcept {
+    if (this != &other) {
+      close();
+      host_ = other.host_;
+      stream_ = std::exchange(other.stream_, nullptr);
+      size_ = other.size_;
+    }
+    return *this;
+  }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  ~Stream() { close(); }
+
+  uint64_t size() const { return size_; }
+  // Bytes [offset, offset + length). Throws the host's errors:
+  // kInvalidArgument (length 0, past the end), kDeadlineExceeded,
+  // kCancelled, kUnavailable (a transport error or the object replaced;
+  // a read again fetches again), ...
+  BlobView read(uint64_t offset, uint64_t length) const {
+    if (stream_ == nullptr) throw Error(Code::kInvalidArgument, "read of a closed stream");
+    memrun_blob blob{};
+    blob.struct_size = sizeof blob;
+    host_.check(host_.api_->stream_read(host_.call_, stream_, offset, length, &blob));
+    return {static_cast<const std::byte*>(blob.data), static_cast<std::size_t>(blob.size), blob.tier};
+  }
+  // Stops the read-ahead and drops what the stream holds; reads throw then.
+  void close() noexcept {
+    if (stream_ != nullptr) host_.api_->close_stream(host_.call_, std::exchange(stream_, nullptr));
+  }
+
+ private:
+  friend class Host;
+  Stream(Host host, memrun_stream* stream, uint64_t size) : host_(host), stream_(stream), size_(size) {}
+  Host host_;
+  memrun_stream* stream_;
+  uint64_t size_;
+};
+
+inline Stream Host::open_stream(const std::string& url) const {
+  if (!MEMRUN_HAS_FIELD(api_, memrun_host_api, close_stream))
+    throw Error(Code::kUnimplemented, "open_stream needs a host with ABI 1.5 or later; this one runs ABI " +
+                                          std::to_string(api_->abi_major) + "." + std::to_string(api_->abi_minor));
+  memrun_stream* stream = nullptr;
+  uint64_t size = 0;
+  check(api_->open_stream(call_, c_string(url, "URL"), &stream, &size));
+  return Stream(*this, stream, size);
+}
 
 // One request as a handler sees it.
 struct Request {

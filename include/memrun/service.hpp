@@ -69,6 +69,10 @@ class MEMRUN_API RequestContext {
   Blob get_or_fetch(const std::string& url);
   // worker().get_range(url, offset, length), within the same bounds.
   Blob get_range(const std::string& url, uint64_t offset, uint64_t length);
+  // worker().open_stream(url, options): the stream and its reads wait no
+  // longer than this request may run, so it must not be read after the
+  // handler returns.
+  StreamingObject open_stream(const std::string& url, const StreamOptions& options = {});
 };
 
 using InitHandler = std::function<void(SharedWorkerContext&)>;

@@ -81,6 +81,8 @@ struct WorkerOptions {
   // Where file:// URLs may read besides package_dir
   // (SharedWorkerContext::Options::file_roots).
   std::vector<std::string> file_roots;
+  // SharedWorkerContext::Options::range_chunk_bytes; 0: its default.
+  uint64_t range_chunk_bytes = 0;
   // Phases of the start measured before the worker existed (e.g. the host's
   // package fetch and plugin load); they open the cold-start table.
   std::vector<StartupPhase> startup_phases;

@@ -19,6 +19,9 @@ struct memrun_call {
   // Loans that must outlive the hook: objects and blobs handed to the plugin.
   std::vector<std::shared_ptr<void>> held_objects;
   std::list<memrun::Blob> lent_blobs;
+  // Streams opened in the hook (memrun_stream* is the address of one);
+  // after lent_blobs, so the streams end first.
+  std::list<memrun::StreamingObject> streams;
 };
 
 namespace memrun::internal {

@@ -153,6 +153,40 @@ int host_get_range(memrun_call* call, const char* url, uint64_t offset, uint64_t
   });
 }
 
+// The call's stream behind `stream`, or null.
+StreamingObject* open_stream_of(memrun_call* call, memrun_stream* stream) {
+  for (auto& s : call->streams)
+    if (reinterpret_cast<memrun_stream*>(&s) == stream) return &s;
+  return nullptr;
+}
+
+int host_open_stream(memrun_call* call, const char* url, memrun_stream** out, uint64_t* size_out) {
+  return guarded(call, [&]() -> int {
+    if (!url || !out || !size_out)
+      return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "open_stream needs a url, out and size_out");
+    StreamingObject stream =
+        call->request ? call->request->open_stream(url) : call->worker->open_stream(url);
+    call->streams.push_back(std::move(stream));
+    *out = reinterpret_cast<memrun_stream*>(&call->streams.back());
+    *size_out = call->streams.back().size();
+    return MEMRUN_OK;
+  });
+}
+
+int host_stream_read(memrun_call* call, memrun_stream* stream, uint64_t offset, uint64_t length, memrun_blob* out) {
+  return guarded(call, [&]() -> int {
+    if (!out) return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "stream_read needs out");
+    const StreamingObject* s = open_stream_of(call, stream);
+    if (!s) return fail(call, MEMRUN_ERR_INVALID_ARGUMENT, "stream_read: not a stream open in this call");
+    return lend_blob(call, out, "stream_read", [&] { return s->read(offset, length); });
+  });
+}
+
+void host_close_stream(memrun_call* call, memrun_stream* stream) {
+  if (call == nullptr || stream == nullptr) return;
+  call->streams.remove_if([&](const StreamingObject& s) { return reinterpret_cast<const memrun_stream*>(&s) == stream; });
+}
+
 void host_release_blob(memrun_call* call, memrun_blob* blob) {
   if (call == nullptr || blob == nullptr || blob->host_token == nullptr) return;
   call->lent_blobs.remove_if([&](const Blob& b) { return &b == blob->host_token; });
@@ -196,7 +230,8 @@ const memrun_host_api kHostApi = {
     host_deadline,      host_cancelled,      host_set_object,
     host_get_object,    host_get_or_fetch,   host_release_blob,
     host_upload_result, host_last_error,    host_package_dir,
-    host_get_range,
+    host_get_range,     host_open_stream,   host_stream_read,
+    host_close_stream,
 };
 
 }  // namespace

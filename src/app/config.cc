@@ -130,6 +130,18 @@ HostConfig load_config(const std::string& path) {
       if (!n || *n < 1)
         throw Error(Code::kInvalidArgument, path + ": 'max_unacked_records' must be a whole number of at least 1");
       c.max_unacked_records = *n;
+    } else if (key == "range_chunk_bytes") {
+      // A power of two, so chunks align with pages and with the disk tier's
+      // checksummed chunks; the bounds keep a chunk worth one GET and within
+      // what one Blob in RAM may take.
+      uint64_t n = 0;
+      try {
+        n = parse_bytes(value.is_string() ? value.get<std::string>() : value.dump());
+      } catch (const Error&) {
+      }
+      if (n < (64u << 10) || n > (1u << 30) || (n & (n - 1)) != 0)
+        throw Error(Code::kInvalidArgument, path + ": 'range_chunk_bytes' must be a power of two from 64Ki to 1Gi (e.g. \"8Mi\"), not " + value.dump());
+      c.range_chunk_bytes = n;
     } else if (key == "package_max_unpacked") {
       c.package_max_unpacked = parse_bytes(value.is_string() ? value.get<std::string>() : value.dump());
     } else {

@@ -17,7 +17,8 @@
 //                  "access_key_id": "…", "secret_access_key": "…" },
 //   "file_roots": [ "/srv/datasets" ],
 //   "package_max_unpacked": "4Gi",
-//   "max_unacked_records": 1000
+//   "max_unacked_records": 1000,
+//   "range_chunk_bytes": "8Mi"
 // }
 #pragma once
 
@@ -51,6 +52,9 @@ struct HostConfig {
   uint64_t package_max_unpacked = 0;
   // WorkerOptions::max_unacked_records; 0: its default.
   uint64_t max_unacked_records = 0;
+  // SharedWorkerContext::Options::range_chunk_bytes: a power of two from
+  // 64 KiB to 1 GiB; 0: its default.
+  uint64_t range_chunk_bytes = 0;
 };
 
 // Reads and checks a config file. Throws Error(kInvalidArgument) naming the

@@ -175,77 +175,45 @@ Blob RangeReader::fetch_chunk(const std::string& url, uint64_t index, Identity* 
   return answer.bytes;
 }
 
-Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length, const FetchWait& wait) {
-  const std::string shown = redact_credentials(url);
-  if (length == 0)
-    throw Error(Code::kInvalidArgument, "get_range " + shown + ": a length of 0 reads nothing; ask for at least one byte");
-  if (offset > UINT64_MAX - length)
-    throw Error(Code::kInvalidArgument, "get_range " + shown + ": range " + range_text(offset, length) + " overflows");
-  if (url.rfind("file://", 0) == 0) {
-    Blob bytes = read_file_range(url, offset, length, options_.file_roots);
-    ++counters_.remote_fetches;
-    counters_.remote_bytes += length;
-    return bytes;
-  }
-  const auto before_fetching = [&] {
-    if (std::chrono::system_clock::now() >= wait.deadline)
-      throw Error(Code::kDeadlineExceeded, "get_range " + shown + ": the deadline passed");
-    if (wait.cancelled && wait.cancelled()) throw Error(Code::kCancelled, "get_range " + shown + ": cancelled");
-  };
-  const uint64_t k = options_.chunk_bytes;
+Blob RangeReader::cached_chunk(const std::string& url, const Identity& id, uint64_t index) {
+  Blob chunk = cached_chunk(chunk_key(url, id, index));
+  if (chunk && chunk.size() != chunk_size(id.size, index)) return Blob();
+  return chunk;
+}
+
+RangeReader::Identity RangeReader::identity(const std::string& url, uint64_t index, const FetchWait& wait,
+                                            Blob* learnt) {
   Identity id;
-  const bool known = known_identity(url, &id);
-  const auto within = [&] { return offset < id.size && length <= id.size - offset; };
-  if (known && !within()) throw past_end(shown, offset, length, id.size);
-  const uint64_t first = offset / k, last = (offset + length - 1) / k;
-  std::vector<Blob> chunks(last - first + 1);
-  // The chunks the tiers do not hold, of those listed: a chunk of the size
-  // its identity says, or no hit.
-  const auto not_cached = [&](const std::vector<uint64_t>& indices) {
-    std::vector<uint64_t> missing;
-    for (uint64_t c : indices) {
-      Blob& chunk = chunks[c - first];
-      chunk = cached_chunk(chunk_key(url, id, c));
-      if (chunk && chunk.size() != std::min(k, id.size - c * k)) chunk = Blob();
-      if (!chunk) missing.push_back(c);
+  if (known_identity(url, &id)) return id;
+  // The first chunk fetched learns the identity the others are pinned to.
+  check_wait(wait, "get_range " + redact_credentials(url));
+  *learnt = fetch_chunk(url, index, &id, false);
+  return id;
+}
+
+std::shared_future<Blob> RangeReader::flight(const std::string& url, const Identity& id, uint64_t index) {
+  return flights_.join(chunk_key(url, id, index), [this, url, id, index] {
+    // A flight that ended just before this one began has cached it.
+    Blob chunk = cached_chunk(url, id, index);
+    if (!chunk) {
+      Identity pinned = id;
+      chunk = fetch_chunk(url, index, &pinned, true);  // kept in both tiers before the flight ends
     }
-    return missing;
-  };
-  std::vector<uint64_t> missing;
-  for (uint64_t c = first; c <= last; ++c) missing.push_back(c);
-  if (known) {
-    missing = not_cached(missing);
-  } else {
-    // The first chunk fetched learns the identity the others are pinned to;
-    // chunks cached under it (the identity's entry was evicted, theirs not)
-    // are hits then.
-    before_fetching();
-    chunks[0] = fetch_chunk(url, first, &id, false);
-    if (!chunks[0] || !within()) throw past_end(shown, offset, length, id.size);
-    missing = not_cached(std::vector<uint64_t>(missing.begin() + 1, missing.end()));
-  }
-  size_t next = 0;
-  // The others in waves of parallel GETs; a wave ends whole before an error
-  // leaves, so no GET outlives what it writes to.
-  for (; next < missing.size(); next += std::min<size_t>(kParallelChunks, missing.size() - next)) {
-    before_fetching();
-    std::vector<std::future<Blob>> wave;
-    for (size_t i = next; i < std::min(missing.size(), next + kParallelChunks); ++i)
-      wave.push_back(std::async(std::launch::async, [&, c = missing[i]] { return fetch_chunk(url, c, &id, true); }));
-    std::exception_ptr error;
-    for (size_t i = 0; i < wave.size(); ++i) {
-      try {
-        chunks[missing[next + i] - first] = wave[i].get();
-      } catch (...) {
-        if (!error) error = std::current_exception();
-      }
-    }
-    if (error) std::rethrow_exception(error);
-  }
+    return chunk;
+  });
+}
+
+Blob RangeReader::chunk(const std::string& url, const Identity& id, uint64_t index, const FetchWait& wait) {
+  if (Blob hit = cached_chunk(url, id, index)) return hit;
+  const std::string what = "get_range " + redact_credentials(url);
+  check_wait(wait, what);
+  return await_flight(flight(url, id, index), wait, what);
+}
+
+Blob RangeReader::join(const std::vector<Blob>& chunks, uint64_t skip, uint64_t length) {
   Tier tier = Tier::kRam;
   for (const Blob& chunk : chunks)
     if (rank(chunk.tier()) > rank(tier)) tier = chunk.tier();
-  const uint64_t skip = offset - first * k;
   if (chunks.size() == 1) {
     const std::byte* data = chunks[0].data() + skip;
     return internal::BlobAccess::make(std::make_shared<Blob>(chunks[0]), data, length, tier);
@@ -260,6 +228,43 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
     at += n;
   }
   return internal::BlobAccess::make(out.owner, out.data, length, tier);
+}
+
+Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length, const FetchWait& wait) {
+  const std::string shown = redact_credentials(url);
+  if (length == 0)
+    throw Error(Code::kInvalidArgument, "get_range " + shown + ": a length of 0 reads nothing; ask for at least one byte");
+  if (offset > UINT64_MAX - length)
+    throw Error(Code::kInvalidArgument, "get_range " + shown + ": range " + range_text(offset, length) + " overflows");
+  if (url.rfind("file://", 0) == 0) {
+    Blob bytes = read_file_range(url, offset, length, options_.file_roots);
+    ++counters_.remote_fetches;
+    counters_.remote_bytes += length;
+    return bytes;
+  }
+  const uint64_t k = options_.chunk_bytes;
+  const uint64_t first = offset / k, last = (offset + length - 1) / k;
+  std::vector<Blob> chunks(last - first + 1);
+  const Identity id = identity(url, first, wait, &chunks[0]);
+  if (offset >= id.size || length > id.size - offset) throw past_end(shown, offset, length, id.size);
+  // Hits first (chunks cached under an identity whose own entry was
+  // evicted, theirs not, are hits too); then the others' flights, up to
+  // kParallelChunks at once, each waited for within `wait`.
+  std::vector<uint64_t> missing;
+  for (uint64_t c = first; c <= last; ++c) {
+    Blob& chunk = chunks[c - first];
+    if (!chunk) chunk = cached_chunk(url, id, c);
+    if (!chunk) missing.push_back(c);
+  }
+  for (size_t next = 0; next < missing.size(); next += kParallelChunks) {
+    check_wait(wait, "get_range " + shown);
+    const size_t end = std::min(missing.size(), next + kParallelChunks);
+    std::vector<std::shared_future<Blob>> wave;
+    for (size_t i = next; i < end; ++i) wave.push_back(flight(url, id, missing[i]));
+    for (size_t i = next; i < end; ++i)
+      chunks[missing[i] - first] = await_flight(wave[i - next], wait, "get_range " + shown);
+  }
+  return join(chunks, offset - first * k, length);
 }
 
 }  // namespace memrun::internal

@@ -18,11 +18,12 @@
 //
 // The chunks of a range missing from the tiers are fetched in parallel (up
 // to kParallelChunks at once), after the first when the identity is not
-// known yet.
+// known yet. A chunk has one flight at a time: every caller missing it
+// (get_range callers, streams) waits for that one GET, each within its own
+// FetchWait, and one that gives up leaves it running for the others.
 //
-// Known limits: no single flight per chunk (two callers missing the same
-// chunk both fetch it; the disk keeps one); get_or_fetch of the whole object does not reuse
-// chunks; a server without ETags is pinned by the object's size alone.
+// Known limits: get_or_fetch of the whole object does not reuse chunks; a
+// server without ETags is pinned by the object's size alone.
 //
 // Thread: any; every member is safe to call concurrently (the tiers lock).
 #pragma once
@@ -30,10 +31,14 @@
 #include <memrun/context.hpp>
 
 #include "cache/disk_cache.hpp"
+#include "context/flight_wait.hpp"
 #include "context/object_store.hpp"
 #include "context/remote_fetch.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <future>
+#include <vector>
 #include <cstdint>
 #include <string>
 
@@ -59,16 +64,38 @@ class RangeReader {
   RangeReader(Options options, ObjectStore& store, DiskCache* disk, Counters counters)
       : options_(std::move(options)), store_(store), disk_(disk), counters_(counters) {}
 
-  // See SharedWorkerContext::get_range. `wait` is looked at before each
-  // chunk fetch: a fetch under way runs to its end.
+  // See SharedWorkerContext::get_range. `wait` bounds the wait for each
+  // chunk: a fetch under way runs to its end for its other callers.
   Blob read(const std::string& url, uint64_t offset, uint64_t length, const FetchWait& wait);
 
- private:
   struct Identity {
     std::string etag;  // "" when the server sends none: the size alone pins
     uint64_t size = 0;
   };
-  bool known_identity(const std::string& url, Identity* out);
+  // The identity of `url` as the tiers know it, else learnt by fetching
+  // chunk `index` (which then comes back in *learnt; empty otherwise, and
+  // when `index` starts past the end: the identity's size says so).
+  Identity identity(const std::string& url, uint64_t index, const FetchWait& wait, Blob* learnt);
+  // Chunk `index` of `url` as `id` pins it: from RAM or disk, else from the
+  // chunk's one flight (started here when none is under way), waited for
+  // within `wait`. Throws what get_range throws for a chunk.
+  Blob chunk(const std::string& url, const Identity& id, uint64_t index, const FetchWait& wait);
+  // Chunk `index` from RAM or disk if there, of the size `id` says; else an
+  // empty Blob.
+  Blob cached_chunk(const std::string& url, const Identity& id, uint64_t index);
+  // The chunk's one flight, started on a thread of its own when none is
+  // under way; it runs to its end whoever waits for it.
+  std::shared_future<Blob> flight(const std::string& url, const Identity& id, uint64_t index);
+  // [skip, skip + length) of consecutive chunks: a slice of one without a
+  // copy, else one copy; the tier is the slowest any chunk came from.
+  static Blob join(const std::vector<Blob>& chunks, uint64_t skip, uint64_t length);
+  uint64_t chunk_bytes() const noexcept { return options_.chunk_bytes; }
+  // A chunk's size in an object of `size` bytes.
+  uint64_t chunk_size(uint64_t size, uint64_t index) const noexcept {
+    return std::min(options_.chunk_bytes, size - index * options_.chunk_bytes);
+  }
+
+ private:  bool known_identity(const std::string& url, Identity* out);
   // In RAM; remember() on disk too.
   void keep_identity(const std::string& url, const Identity& id);
   void remember(const std::string& url, const Identity& id);
@@ -90,6 +117,8 @@ class RangeReader {
   ObjectStore& store_;
   DiskCache* const disk_;
   Counters counters_;
+  // By chunk key; last: the flights use everything above.
+  SingleFlights<Blob> flights_;
 };
 
 }  // namespace memrun::internal

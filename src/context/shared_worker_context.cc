@@ -3,9 +3,11 @@
 
 #include "cache/blob_access.hpp"
 #include "cache/disk_cache.hpp"
+#include "context/flight_wait.hpp"
 #include "context/object_store.hpp"
 #include "context/range_reader.hpp"
 #include "context/remote_fetch.hpp"
+#include "context/stream.hpp"
 #include "core/digest.hpp"
 #include "remote/url_rules.hpp"
 
@@ -15,12 +17,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <future>
-#include <map>
 #include <mutex>
-#include <list>
-#include <thread>
 #include <vector>
 
 namespace memrun {
@@ -62,9 +60,6 @@ class CachedBlob {
   std::string sha256_;  // GUARDED_BY(mu_); "" until computed
 };
 
-// How often a waiting caller looks at its cancelled flag.
-constexpr auto kCancelPoll = std::chrono::milliseconds(10);
-
 }  // namespace
 
 std::string_view tier_name(Tier tier) noexcept {
@@ -80,22 +75,16 @@ struct SharedWorkerContext::Impl {
   Options options;
   internal::ObjectStore store;
   std::atomic<bool> initializing{false};
-  std::mutex fetch_mu;
-  std::map<std::string, std::shared_future<Blob>> fetching;  // GUARDED_BY(fetch_mu)
-  // Fetch threads are joined, never detached: a thread that has returned
-  // may still be running thread-exit cleanup (OpenSSL's, libcurl's), which
-  // must not overlap the process's exit. Each ends by moving its id to
-  // `flights_ended`; the next flight, or the destructor, joins those.
-  std::list<std::thread> flight_threads;      // GUARDED_BY(fetch_mu)
-  std::vector<std::thread::id> flights_ended;  // GUARDED_BY(fetch_mu)
-  std::condition_variable fetches_done;
   std::unique_ptr<internal::DiskCache> disk;  // null: no disk tier
   struct {
     std::atomic<uint64_t> ram_hits{0}, disk_hits{0}, remote_fetches{0}, remote_bytes{0};
   } counters;
 
   internal::FileRoots file_roots;  // Options::file_roots and the package directory
-  std::unique_ptr<internal::RangeReader> ranges;  // last: it uses the tiers above
+  std::unique_ptr<internal::RangeReader> ranges;  // it uses the tiers above
+  // Whole-object flights, by URL and digest; last: a flight may still be
+  // writing a disk entry, so the tiers it uses must outlive it.
+  internal::SingleFlights<Blob> flights;
 
   explicit Impl(Options o) : options(std::move(o)), store(options.memory_budget_bytes) {
     file_roots = options.file_roots;
@@ -109,26 +98,6 @@ struct SharedWorkerContext::Impl {
         store, disk.get(),
         internal::RangeReader::Counters{counters.ram_hits, counters.disk_hits, counters.remote_fetches,
                                         counters.remote_bytes});
-  }
-
-  // A fetch thread may still be writing a disk entry: the tiers it uses
-  // must outlive it.
-  ~Impl() {
-    std::unique_lock lock(fetch_mu);
-    fetches_done.wait(lock, [&] { return flights_ended.size() == flight_threads.size(); });
-    for (auto& t : flight_threads) t.join();
-  }
-
-  // Joins the fetch threads that have ended (their last step is to say so).
-  void join_ended_flights() {  // REQUIRES(fetch_mu)
-    for (const auto id : flights_ended)
-      for (auto it = flight_threads.begin(); it != flight_threads.end(); ++it)
-        if (it->get_id() == id) {
-          it->join();
-          flight_threads.erase(it);
-          break;
-        }
-    flights_ended.clear();
   }
 
   // The RAM tier. A blob whose lazy check failed is dropped (the disk tier
@@ -238,60 +207,11 @@ struct SharedWorkerContext::Impl {
   std::shared_future<Blob> join_flight(const std::string& url, const std::string& expected) {
     // Callers naming different digests fly apart, so one's mismatch is not
     // another's error.
-    const std::string flight = url + "#" + expected;
-    std::lock_guard lock(fetch_mu);
-    if (auto it = fetching.find(flight); it != fetching.end()) return it->second;
-    join_ended_flights();
-    auto promise = std::make_shared<std::promise<Blob>>();
-    auto future = promise->get_future().share();
-    fetching.emplace(flight, future);
-    flight_threads.emplace_back([this, url, expected, flight, promise] {
-      Blob blob;
-      std::exception_ptr error;
-      try {
-        blob = fly(url, expected, std::string(kBlobPrefix) + url);
-      } catch (...) {
-        error = std::current_exception();
-      }
-      // Out of the table before the result is out: a caller must not join a
-      // flight that has ended, or it gets a result that may already be
-      // stale (a disk copy that failed its checks since).
-      {
-        std::lock_guard lock(fetch_mu);
-        fetching.erase(flight);
-      }
-      if (error) promise->set_exception(error);
-      else promise->set_value(std::move(blob));
-      std::lock_guard lock(fetch_mu);
-      flights_ended.push_back(std::this_thread::get_id());
-      fetches_done.notify_all();
-    });
-    return future;
+    return flights.join(url + "#" + expected,
+                        [this, url, expected] { return fly(url, expected, std::string(kBlobPrefix) + url); });
   }
 };
 
-namespace {
-// Waits for `flight` as long as `wait` allows.
-Blob await(const std::shared_future<Blob>& flight, const FetchWait& wait, const std::string& url) {
-  for (;;) {
-    const auto now = std::chrono::system_clock::now();
-    if (now >= wait.deadline) {
-      if (flight.wait_for(std::chrono::seconds(0)) == std::future_status::ready) break;
-      throw Error(Code::kDeadlineExceeded, "get_or_fetch " + redact_credentials(url) +
-                                               ": the deadline passed; the fetch goes on for other callers");
-    }
-    if (wait.cancelled && wait.cancelled())
-      throw Error(Code::kCancelled,
-                  "get_or_fetch " + redact_credentials(url) + ": cancelled; the fetch goes on for other callers");
-    // Without a cancelled flag to poll, sleep until the deadline; system_clock
-    // jumps are caught by looking again every few ms when there is one.
-    const auto step = wait.cancelled ? kCancelPoll : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                         std::min(wait.deadline - now, std::chrono::system_clock::duration(std::chrono::hours(1))));
-    if (flight.wait_for(step) == std::future_status::ready) break;
-  }
-  return flight.get();
-}
-}  // namespace
 
 
 SharedWorkerContext::SharedWorkerContext(Options options)
@@ -325,7 +245,7 @@ Blob SharedWorkerContext::get_or_fetch(const std::string& url_and_digest, const 
   const auto [url, expected] = internal::split_digest(url_and_digest);
   Blob hit;
   if (impl_->find_in_ram(std::string(kBlobPrefix) + url, expected, &hit)) return hit;
-  return await(impl_->join_flight(url, expected), wait, url);
+  return internal::await_flight(impl_->join_flight(url, expected), wait, "get_or_fetch " + redact_credentials(url));
 }
 
 Blob RequestContext::get_or_fetch(const std::string& url) {
@@ -343,6 +263,34 @@ Blob SharedWorkerContext::get_range(const std::string& url, uint64_t offset, uin
 
 Blob RequestContext::get_range(const std::string& url, uint64_t offset, uint64_t length) {
   return worker().get_range(url, offset, length, FetchWait{deadline(), [this] { return cancelled(); }});
+}
+
+StreamingObject SharedWorkerContext::open_stream(const std::string& url, const StreamOptions& options,
+                                                 const FetchWait& wait) {
+  internal::refuse_control_characters(url);
+  if (!internal::split_digest(url).second.empty())
+    throw Error(Code::kInvalidArgument, "open_stream " + redact_credentials(url) +
+                                            ": a #sha256= digest pins a whole object; use get_or_fetch, or drop it");
+  if (url.rfind("file://", 0) == 0) {
+    // Mapped, so nothing to wait for: the whole file is present at once.
+    Blob whole = internal::fetch_remote(url, {}, impl_->options.s3, impl_->file_roots);
+    return StreamingObject(std::make_shared<internal::StreamState>(url, std::move(whole)), wait);
+  }
+  return StreamingObject(
+      std::make_shared<internal::StreamState>(*impl_->ranges, url, options.read_ahead_chunks, wait), wait);
+}
+
+StreamingObject RequestContext::open_stream(const std::string& url, const StreamOptions& options) {
+  return worker().open_stream(url, options, FetchWait{deadline(), [this] { return cancelled(); }});
+}
+
+uint64_t StreamingObject::size() const noexcept { return state_ ? state_->size() : 0; }
+
+Blob StreamingObject::read(uint64_t offset, uint64_t length) const { return read(offset, length, wait_); }
+
+Blob StreamingObject::read(uint64_t offset, uint64_t length, const FetchWait& wait) const {
+  if (!state_) throw Error(Code::kInvalidArgument, "read of a StreamingObject that no open_stream returned");
+  return state_->read(offset, length, wait);
 }
 
 std::string SharedWorkerContext::result_url(const std::string& key) const {

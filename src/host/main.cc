@@ -327,6 +327,7 @@ int main(int argc, char** argv) {
     if (package) options.package_dir = package->dir;
     options.file_roots = config.file_roots;
     if (config.max_unacked_records > 0) options.max_unacked_records = config.max_unacked_records;
+    options.range_chunk_bytes = config.range_chunk_bytes;
     options.startup_phases = std::move(phases);
     // Kafka ended the worker (e.g. its instance id was fenced): wake the
     // sigwait below as a stop would; the exit code comes from failure().

@@ -110,7 +110,7 @@ struct Worker::Impl {
         opts(std::move(o)),
         ctx(SharedWorkerContext::Options{svc.name, svc.memory_bytes(), opts.result_url, opts.state_dir,
                                          opts.state_dir.empty() ? 0 : svc.disk_bytes(), {}, opts.package_dir, opts.s3,
-                                         opts.file_roots}),
+                                         opts.file_roots, opts.range_chunk_bytes}),
         topic(protocol::request_topic(svc.name)),
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
         recent(static_cast<size_t>(svc.dedup_window)),

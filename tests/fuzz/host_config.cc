@@ -64,6 +64,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else if (key == "cache_root") FUZZ_CHECK(value == c.cache_root);
     else if (key == "result_url") FUZZ_CHECK(value == c.result_url);
     else if (key == "metrics_address") FUZZ_CHECK(value == c.metrics_address);
+    else if (key == "range_chunk_bytes")  // a power of two from 64 KiB to 1 GiB
+      FUZZ_CHECK(c.range_chunk_bytes >= (64u << 10) && c.range_chunk_bytes <= (1u << 30) &&
+                 (c.range_chunk_bytes & (c.range_chunk_bytes - 1)) == 0);
     else FUZZ_CHECK(key == "service" || key == "kafka" || key == "s3");
   }
   FUZZ_CHECK(c.s3.access_key_id.empty() == c.s3.secret_access_key.empty());

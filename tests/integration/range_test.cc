@@ -4,6 +4,7 @@
 #include <memrun/context.hpp>
 #include <memrun/status.hpp>
 
+#include "support/flaky_http.hpp"
 #include "support/s3rver.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
@@ -23,57 +24,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr uint64_t kChunk = 1 << 20;
-constexpr uint64_t kBig = 20 << 20;  // flaky_http.py's objects: byte i is i % 251
-
-std::string big_slice(uint64_t offset, uint64_t length) {
-  std::string out(length, '\0');
-  for (uint64_t i = 0; i < length; ++i) out[i] = static_cast<char>((offset + i) % 251);
-  return out;
-}
-
-std::string text(const memrun::Blob& b) { return std::string(b.view()); }
-
-memrun::SharedWorkerContext::Options options(const std::string& disk_dir = "") {
-  memrun::SharedWorkerContext::Options o;
-  o.service = "ranges";
-  o.memory_budget_bytes = 64 << 20;
-  o.disk_dir = disk_dir;
-  o.disk_budget_bytes = disk_dir.empty() ? 0 : 64 << 20;
-  o.range_chunk_bytes = kChunk;
-  return o;
-}
-
-memrun::Error error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const memrun::Error& e) {
-    return e;
-  }
-  return memrun::Error(memrun::Code::kOk, "no error");
-}
-
-bool contains(const memrun::Error& e, const std::string& part) {
-  return std::string(e.what()).find(part) != std::string::npos;
-}
-
-class FlakyHttp : public testing::Test {
- protected:
-  void SetUp() override {
-    server_ = std::make_unique<memrun::test::Subprocess>(std::vector<std::string>{"/usr/bin/python3", FLAKY_HTTP});
-    auto port = server_->wait_for("listening on ", 30s);
-    ASSERT_TRUE(port) << server_->output();
-    base_ = "http://127.0.0.1:" + *port;
-  }
-  // What the server says about `path` (its /hits/ or /bytes/ counters).
-  uint64_t counter(const std::string& kind, const std::string& path) {
-    memrun::SharedWorkerContext probe({"probe", 1 << 20, ""});
-    return std::stoull(text(probe.get_or_fetch(base_ + "/" + kind + path)));
-  }
-
-  std::unique_ptr<memrun::test::Subprocess> server_;
-  std::string base_;
-};
+using memrun::test::big_slice;
+using memrun::test::contains;
+using memrun::test::error_of;
+using memrun::test::FlakyHttp;
+using memrun::test::kBig;
+using memrun::test::kChunk;
+using memrun::test::options;
+using memrun::test::text;
 
 // A range across two chunks fetches those two chunks and nothing else;
 // reading it again is a RAM hit, after a restart a disk hit, with no request
@@ -315,6 +273,32 @@ TEST_F(S3Ranges, ScatteredRangesThenAReplacedObject) {
   EXPECT_TRUE(contains(e, "changed")) << e.what();
   EXPECT_EQ(text(ctx.get_range(url, 0, 10)), v2.substr(0, 10));
   EXPECT_EQ(text(ctx.get_range(url, kChunk + 5, 50)), v2.substr(kChunk + 5, 50)) << "v1's chunk is not served for v2";
+}
+
+// An S3 object streams whole, in reads across chunk boundaries; replaced
+// while a stream reads it, the chunks not fetched yet are unavailable.
+TEST_F(S3Ranges, AStreamReadsAnObjectWholeAndAReplacedOneIsUnavailable) {
+  auto o = options();
+  o.result_url = std::string("s3://") + memrun::test::S3rver::kBucket + "/streams";
+  memrun::SharedWorkerContext ctx(o);
+  const std::string v1 = random_bytes(6 * kChunk + 77, 1);
+  const std::string url = ctx.upload_result(v1, "obj.bin");
+  {
+    memrun::StreamingObject stream = ctx.open_stream(url);
+    ASSERT_EQ(stream.size(), v1.size());
+    std::string all;
+    for (uint64_t at = 0; at < v1.size(); at += 1500000)
+      all += text(stream.read(at, std::min<uint64_t>(1500000, v1.size() - at)));
+    EXPECT_TRUE(all == v1);
+  }
+  const std::string big = random_bytes(12 * kChunk, 2);
+  const std::string url2 = ctx.upload_result(big, "obj2.bin");
+  memrun::StreamingObject stream = ctx.open_stream(url2, memrun::StreamOptions{1});
+  EXPECT_EQ(text(stream.read(0, 100)), big.substr(0, 100));
+  ctx.upload_result(random_bytes(12 * kChunk, 3), "obj2.bin");
+  auto e = error_of([&] { stream.read(11 * kChunk, 100); });
+  EXPECT_EQ(e.code(), memrun::Code::kUnavailable) << e.what();
+  EXPECT_TRUE(contains(e, "changed")) << e.what();
 }
 
 }  // namespace

@@ -85,6 +85,22 @@ nlohmann::json handle(memrun::sdk::Request& rq) {
                                   rq.json.at("length").get<uint64_t>());
     return {{"text", std::string(blob.view())}};
   }
+  if (op == "stream") {  // reads [offset, length] pairs through one stream, then closes it
+    memrun::sdk::Stream stream = rq.host.open_stream(rq.json.at("url").get<std::string>());
+    nlohmann::json texts = nlohmann::json::array();
+    std::vector<memrun::sdk::BlobView> blobs;
+    for (const auto& r : rq.json.at("ranges")) blobs.push_back(stream.read(r.at(0).get<uint64_t>(), r.at(1).get<uint64_t>()));
+    const uint64_t size = stream.size();
+    stream.close();
+    std::string after_close;
+    try {
+      stream.read(0, 1);
+    } catch (const memrun::Error& e) {
+      after_close = e.what();
+    }
+    for (const auto& b : blobs) texts.push_back(std::string(b.view()));  // lent until the hook returns
+    return {{"size", size}, {"texts", texts}, {"after_close", after_close}};
+  }
   if (op == "upload") return {{"url", rq.host.upload_result("payload", rq.json.at("key").get<std::string>())}};
   throw memrun::Error(memrun::Code::kUnimplemented, "unknown op " + op);
 }

@@ -14,10 +14,18 @@ server does (206, Content-Range, ETag "v1"); /wrong-range/NAME answers every
 range with a Content-Range one byte later than asked (and those bytes);
 /weak/NAME is /ranged/ with a weak ETag, and answers If-Match with 412 (a
 weak ETag never matches it).
-GET /bytes/PATH tells how many body bytes PATH was sent. Prints "listening
-on PORT" when ready."""
+GET /bytes/PATH tells how many body bytes PATH was sent.
+/stream/NAME serves /ranged/'s bytes and lets a test steer each ranged GET by
+the offset it starts at: GET /hold/OFFSET makes those GETs wait (before
+their headers) until GET /release/OFFSET, and GET /held/OFFSET tells how many
+wait now; GET /abort/OFFSET/N makes the next N of them send half their body
+and drop the connection; GET /order lists the offsets asked of /stream/ in
+the order the GETs arrived (comma-separated). Prints "listening on PORT"
+when ready."""
 import http.server
+import socket
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -25,6 +33,11 @@ BIG = (bytes(range(251)) * ((20 << 20) // 251 + 1))[: 20 << 20]
 
 seen = Counter()
 sent = Counter()  # body bytes per path
+steer = threading.Condition()  # guards the four below
+holds = set()  # offsets whose /stream/ GETs wait
+held = Counter()  # offset -> GETs waiting now
+aborts = Counter()  # offset -> GETs still to cut short
+order = []  # offsets asked of /stream/, in arrival order
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -38,6 +51,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if self.path.startswith("/bytes/"):
             self.send_body(200, str(sent[self.path[len("/bytes"):]]).encode())
+            return
+        if self.steered():
             return
         seen[self.path] += 1
         if self.path.startswith("/slow/"):
@@ -102,6 +117,54 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(503)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def steered(self):
+        """The /stream/ object and its controls; False for other paths."""
+        parts = self.path.strip("/").split("/")
+        if parts[0] in ("hold", "release", "held", "abort", "order"):
+            with steer:
+                if parts[0] == "hold":
+                    holds.add(int(parts[1]))
+                elif parts[0] == "release":
+                    holds.discard(int(parts[1]))
+                    steer.notify_all()
+                elif parts[0] == "abort":
+                    aborts[int(parts[1])] += int(parts[2])
+                body = {"held": str(held[int(parts[1])]) if parts[0] == "held" else "",
+                        "order": ",".join(map(str, order))}.get(parts[0], "ok")
+            self.send_body(200, body.encode())
+            return True
+        if parts[0] != "stream":
+            return False
+        first, last = self.headers["Range"][len("bytes="):].split("-")
+        first, last = int(first), min(int(last), len(BIG) - 1)
+        with steer:
+            order.append(first)
+            held[first] += 1
+            while first in holds:
+                steer.wait()
+            held[first] -= 1
+            cut = aborts[first] > 0
+            if cut:
+                aborts[first] -= 1
+        if first >= len(BIG):
+            self.send_body(416, b"", {"Content-Range": f"bytes */{len(BIG)}"})
+            return True
+        body = BIG[first : last + 1]
+        headers = {"ETag": '"v1"', "Content-Range": f"bytes {first}-{last}/{len(BIG)}"}
+        if not cut:
+            self.send_body(206, body, headers)
+            return True
+        self.send_response(206)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+        return True
 
     def send_body(self, status, body, headers={}):
         self.send_response(status)

@@ -35,6 +35,25 @@ TEST(HostConfig, ReadsTheBoundOnRecordsAwaitingKafka) {
     EXPECT_THROW(memrun::app::load_config(write(dir, bad)), memrun::Error) << bad;
 }
 
+TEST(HostConfig, ReadsTheRangeChunkSizeAPowerOfTwoWithinBounds) {
+  memrun::test::TempDir dir("memrun-config");
+  EXPECT_EQ(memrun::app::load_config(write(dir, R"({"range_chunk_bytes": "4Mi"})")).range_chunk_bytes, 4u << 20);
+  EXPECT_EQ(memrun::app::load_config(write(dir, R"({"range_chunk_bytes": 65536})")).range_chunk_bytes, 65536u);
+  EXPECT_EQ(memrun::app::load_config(write(dir, R"({"range_chunk_bytes": "1Gi"})")).range_chunk_bytes, 1u << 30);
+  EXPECT_EQ(memrun::app::load_config(write(dir, "{}")).range_chunk_bytes, 0u) << "0: the context's default";
+  for (const char* bad : {R"({"range_chunk_bytes": "3Mi"})", R"({"range_chunk_bytes": "32Ki"})",
+                          R"({"range_chunk_bytes": "2Gi"})", R"({"range_chunk_bytes": 0})",
+                          R"({"range_chunk_bytes": "lots"})", R"({"range_chunk_bytes": true})"}) {
+    try {
+      memrun::app::load_config(write(dir, bad));
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const memrun::Error& e) {
+      EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+      EXPECT_NE(std::string(e.what()).find("power of two from 64Ki to 1Gi"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(HostConfig, AWrongTypeOrAnUnknownKeyIsRefusedByName) {
   memrun::test::TempDir dir("memrun-config");
   for (const auto& [text, named] : std::vector<std::pair<std::string, std::string>>{

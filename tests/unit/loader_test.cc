@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 namespace {
@@ -202,21 +203,58 @@ TEST_F(SdkPlugin, GetRangeLendsRangesThroughTheAbi) {
   EXPECT_NE(std::string(e.what()).find(std::to_string(bytes.size()) + " bytes"), std::string::npos) << e.what();
 }
 
-// A host older than ABI 1.4 has no get_range slot: the SDK says so rather
-// than calling past the end of its table.
-TEST(SdkHost, GetRangeOnAnOlderHostIsUnimplemented) {
+namespace {
+
+// `use` on a host whose table ends at `struct_size` (ABI 1.`minor`): the SDK
+// says unimplemented, naming the host's ABI, rather than calling past the
+// end of the table.
+void expect_unimplemented_on_older_host(size_t struct_size, uint16_t minor,
+                                        const std::function<void(memrun::sdk::Host&)>& use) {
   memrun_host_api older{};
-  older.struct_size = offsetof(memrun_host_api, get_range);
+  older.struct_size = static_cast<uint32_t>(struct_size);
   older.abi_major = 1;
-  older.abi_minor = 3;
+  older.abi_minor = minor;
   memrun::sdk::Host host(&older, nullptr);
   try {
-    host.get_range("file:///x", 0, 1);
+    use(host);
     ADD_FAILURE() << "called a slot the host does not have";
   } catch (const memrun::Error& e) {
     EXPECT_EQ(e.code(), memrun::Code::kUnimplemented);
-    EXPECT_NE(std::string(e.what()).find("ABI 1.3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ABI 1." + std::to_string(minor)), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+
+TEST(SdkHost, GetRangeOnAnOlderHostIsUnimplemented) {
+  expect_unimplemented_on_older_host(offsetof(memrun_host_api, get_range), 3,
+                                     [](memrun::sdk::Host& host) { host.get_range("file:///x", 0, 1); });
+}
+
+// The handler opens a stream through the ABI 1.5 slots, reads ranges of it
+// (one across the end of a line), closes it, and its bytes are still lent;
+// bad reads come back as the host's errors.
+TEST_F(SdkPlugin, StreamsLendRangesThroughTheAbi) {
+  const std::string path = testing::TempDir() + "/sdk_stream.txt";
+  { std::ofstream(path, std::ios::binary) << "first line\nsecond line\n"; }
+  const std::string url = "file://" + path;
+  auto r = nlohmann::json::parse(
+      call({{"op", "stream"}, {"url", url}, {"ranges", {{0, 5}, {6, 9}, {11, 6}}}}).body());
+  EXPECT_EQ(r["size"], 23);
+  EXPECT_EQ(r["texts"], nlohmann::json({"first", "line\nseco", "second"}));
+  EXPECT_NE(r["after_close"].get<std::string>().find("closed"), std::string::npos) << r.dump();
+  auto e = call_error({{"op", "stream"}, {"url", url}, {"ranges", nlohmann::json::array({nlohmann::json::array({0, 0})})}});
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  e = call_error({{"op", "stream"}, {"url", url}, {"ranges", nlohmann::json::array({nlohmann::json::array({20, 4})})}});
+  EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+  EXPECT_NE(std::string(e.what()).find("23 bytes"), std::string::npos) << e.what();
+  e = call_error({{"op", "stream"}, {"url", "file://" + testing::TempDir() + "/nonexistent/s"}, {"ranges", nlohmann::json::array()}});
+  EXPECT_EQ(e.code(), memrun::Code::kNotFound) << e.what();
+}
+
+TEST(SdkHost, OpenStreamOnAnOlderHostIsUnimplemented) {
+  expect_unimplemented_on_older_host(offsetof(memrun_host_api, open_stream), 4,
+                                     [](memrun::sdk::Host& host) { host.open_stream("file:///x"); });
 }
 
 // A NUL inside a URL would cross the C ABI cut short: the host would serve
