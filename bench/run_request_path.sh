@@ -10,7 +10,9 @@
 # Needs the targets memrun-cli memrun-host memrun_c_echo memrun_echo
 # memrun_bench_raw_echo memrun_bench_request_path built in $MEMRUN_BUILD_DIR
 # (default ./build). Extra worker flags (e.g. --read-ahead 64) come from
-# $WORKER_FLAGS.
+# $WORKER_FLAGS. PERF_TARGET=raw|c_echo|echo records that process with
+# `perf record -g` for the whole run and prints its top entries
+# (PERF_OUT=FILE keeps the recording).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MEMRUN_BUILD_DIR:-$root/build}
@@ -59,6 +61,19 @@ wait_assigned "$work/c_echo.log" "c_echo worker"
 wait_assigned "$work/echo.log" "echo worker"
 
 echo "commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src include || echo '+changes'), load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+perf_pid=
+if [ -n "${PERF_TARGET:-}" ]; then
+  target_pid=$(eval echo "\$${PERF_TARGET}_pid")
+  perf record -g -o "${PERF_OUT:-$work/perf.data}" -p "$target_pid" >"$work/perf.log" 2>&1 &
+  perf_pid=$!
+  sleep 1
+fi
 "$build/bench/memrun_bench_request_path" "$bootstrap" "$round_trips" "$burst" "$runs" \
   "raw=raw:$raw_pid" "c_echo=c_echo:$c_echo_pid" "echo=echo:$echo_pid"
+if [ -n "$perf_pid" ]; then
+  kill -INT "$perf_pid"; wait "$perf_pid" || true
+  echo "perf: top entries of $PERF_TARGET (self, children excluded)"
+  perf report -i "${PERF_OUT:-$work/perf.data}" --stdio --no-children --sort symbol -g none --percent-limit 1.5 2>/dev/null |
+    grep -v '^#' | grep -v '^$' | head -30
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
