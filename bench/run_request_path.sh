@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The request path against a raw two-hop echo: starts `memrun dev-kafka`, the
+# raw librdkafka echo (bench/raw_echo.cc) and two unsupervised memrun-host
+# workers (plugins/c_echo in C, plugins/echo in C++), each on a service of its
+# own with 16 partitions and the same librdkafka settings, then runs
+# memrun_bench_request_path against them with the raw echo as the baseline.
+#
+#   bench/run_request_path.sh [ROUND_TRIPS=300] [BURST=3000] [RUNS=3] [FETCH_WAIT_MS=10]
+#
+# Needs the targets memrun-cli memrun-host memrun_c_echo memrun_echo
+# memrun_bench_raw_echo memrun_bench_request_path built in $MEMRUN_BUILD_DIR
+# (default ./build). Extra worker flags (e.g. --read-ahead 64) come from
+# $WORKER_FLAGS. PERF_TARGET=raw|c_echo|echo records that process with
+# `perf record -g` for the whole run and prints its top entries
+# (PERF_OUT=FILE keeps the recording).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${MEMRUN_BUILD_DIR:-$root/build}
+round_trips=${1:-300}
+burst=${2:-3000}
+runs=${3:-3}
+fetch_wait=${4:-10}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+"$build/src/memrun" dev-kafka --brokers 1 --service raw:16 --service c_echo:16 --service echo:16 \
+  --bootstrap-file "$work/bootstrap" >"$work/kafka.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
+[ -s "$work/bootstrap" ] || { echo "dev-kafka did not start" >&2; cat "$work/kafka.log" >&2; exit 1; }
+bootstrap=$(cat "$work/bootstrap")
+
+wait_assigned() {  # LOG NAME
+  for _ in $(seq 600); do grep -q "assigned partitions" "$1" && return 0; sleep 0.1; done
+  echo "$2 got no partitions" >&2; cat "$1" >&2; exit 1
+}
+
+"$build/bench/memrun_bench_raw_echo" "$bootstrap" raw "$fetch_wait" >"$work/raw.log" 2>&1 &
+raw_pid=$!
+pids+=($raw_pid)
+worker() {  # NAME PLUGIN
+  # shellcheck disable=SC2086
+  "$build/src/memrun-host" --plugin "$build/plugins/libmemrun_$2.so" --service "$1" -b "$bootstrap" \
+    --partitions 16 --worker-id "rp-$1" --cache-root "$work/cache-$1" --metrics-address off \
+    --heartbeat-interval 0 --no-supervise -X fetch.wait.max.ms="$fetch_wait" -X session.timeout.ms=6000 \
+    ${WORKER_FLAGS:-} >"$work/$1.log" 2>&1 &
+  pids+=($!)
+}
+worker c_echo c_echo
+c_echo_pid=$!
+worker echo echo
+echo_pid=$!
+wait_assigned "$work/raw.log" "raw echo"
+wait_assigned "$work/c_echo.log" "c_echo worker"
+wait_assigned "$work/echo.log" "echo worker"
+
+echo "commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src include || echo '+changes'), load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+perf_pid=
+if [ -n "${PERF_TARGET:-}" ]; then
+  target_pid=$(eval echo "\$${PERF_TARGET}_pid")
+  perf record -g -o "${PERF_OUT:-$work/perf.data}" -p "$target_pid" >"$work/perf.log" 2>&1 &
+  perf_pid=$!
+  sleep 1
+fi
+"$build/bench/memrun_bench_request_path" "$bootstrap" "$round_trips" "$burst" "$runs" \
+  "raw=raw:$raw_pid" "c_echo=c_echo:$c_echo_pid" "echo=echo:$echo_pid"
+if [ -n "$perf_pid" ]; then
+  kill -INT "$perf_pid"; wait "$perf_pid" || true
+  echo "perf: top entries of $PERF_TARGET (self, children excluded)"
+  perf report -i "${PERF_OUT:-$work/perf.data}" --stdio --no-children --sort symbol -g none --percent-limit 1.5 2>/dev/null |
+    grep -v '^#' | grep -v '^$' | head -30
+fi
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
