@@ -49,7 +49,7 @@ void StreamState::read_ahead() {
     Blob chunk;
     try {
       chunk = reader_->chunk(url_, id_, c, until_closed);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
       lock.lock();
       if (closing_) return;
       // The read of this chunk fetches it again and reports its own error.
@@ -77,16 +77,22 @@ Blob StreamState::read(uint64_t offset, uint64_t length, const FetchWait& wait) 
     std::lock_guard lock(mu_);
     for (uint64_t c = first; c <= last; ++c) chunks[c - first] = held_[c];
   }
-  // What the stream lacks: from the tiers, else its flight, started now.
-  std::vector<std::pair<uint64_t, std::shared_future<Blob>>> flights;
+  // What the stream lacks: from the tiers, else its flight, started now
+  // (demand first), at most kDemandFlights at once for a long read.
+  std::vector<uint64_t> missing;
   for (uint64_t c = first; c <= last; ++c) {
     Blob& chunk = chunks[c - first];
     if (!chunk) chunk = reader_->cached_chunk(url_, id_, c);
-    if (chunk) continue;
-    if (flights.empty()) check_wait(wait, what);
-    flights.emplace_back(c, reader_->flight(url_, id_, c));
+    if (!chunk) missing.push_back(c);
   }
-  for (auto& [c, flight] : flights) chunks[c - first] = await_flight(flight, wait, what);
+  if (!missing.empty()) check_wait(wait, what);
+  std::vector<std::shared_future<Blob>> flights(missing.size());
+  size_t started = 0;
+  for (size_t i = 0; i < missing.size(); ++i) {
+    for (; started < missing.size() && started < i + kDemandFlights; ++started)
+      flights[started] = reader_->flight(url_, id_, missing[started]);
+    chunks[missing[i] - first] = await_flight(flights[i], wait, what);
+  }
   {
     std::lock_guard lock(mu_);
     for (uint64_t c = first; c <= last; ++c) held_[c] = chunks[c - first];

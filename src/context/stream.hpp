@@ -7,8 +7,8 @@
 // Each waits for the chunk through RangeReader::chunk (RAM, disk, else the
 // chunk's one flight), so streams and get_range callers of one URL share
 // their GETs. A read takes what the stream holds and starts the flights of
-// the chunks it lacks at once (demand first), waiting within its own
-// FetchWait. A prefetch that fails stops the read-ahead until a read
+// the chunks it lacks at once (demand first; kDemandFlights at a time),
+// waiting within its own FetchWait. A prefetch that fails stops the read-ahead until a read
 // succeeds; the read of that chunk fetches it again and reports its own error.
 //
 // Thread: any; the destructor (the last StreamingObject gone) stops and
@@ -46,6 +46,10 @@ class StreamState {
 
  private:
   void read_ahead();  // one read-ahead thread's loop
+
+  // Chunk GETs one read starts at once (a read of a whole object would
+  // start them all).
+  static constexpr size_t kDemandFlights = 8;
 
   RangeReader* const reader_ = nullptr;  // null: file://
   const std::string url_;
