@@ -74,6 +74,6 @@ if [ -n "$perf_pid" ]; then
   kill -INT "$perf_pid"; wait "$perf_pid" || true
   echo "perf: top entries of $PERF_TARGET (self, children excluded)"
   perf report -i "${PERF_OUT:-$work/perf.data}" --stdio --no-children --sort symbol -g none --percent-limit 1.5 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | head -30
+    grep -v '^#' | grep -v '^$' | sed 's/  */ /g' | cut -c1-110 | head -30
 fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -273,6 +273,9 @@ int handle_hook(const memrun_host_api* api, memrun_call* call, const char* paylo
     if constexpr (std::is_convertible_v<decltype(result), std::string_view>) {
       std::string_view bytes(result);  // raw reply bytes
       if (int rc = api->reply(call, bytes.data(), bytes.size())) throw Error(static_cast<Code>(rc), "reply failed");
+    } else if constexpr (std::is_same_v<std::decay_t<decltype(result)>, nlohmann::json>) {
+      std::string text = result.dump();  // not nlohmann::json(result): that copies the whole tree first
+      if (int rc = api->reply(call, text.data(), text.size())) throw Error(static_cast<Code>(rc), "reply failed");
     } else {
       std::string text = nlohmann::json(result).dump();
       if (int rc = api->reply(call, text.data(), text.size())) throw Error(static_cast<Code>(rc), "reply failed");

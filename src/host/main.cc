@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
   int brokers = 3;
   std::optional<int> partitions;
   std::optional<int> concurrency;
+  std::optional<size_t> read_ahead;
   auto* plugin_opt = app.add_option("--plugin", plugin_path, "Plugin shared object (.so) to run");
   auto* package_opt = app.add_option("--package", package_url,
                                      "Package to run (s3://, http(s)://, file://; '#sha256=' pins it), as printed "
@@ -155,6 +156,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 10000));
   app.add_option("--concurrency", concurrency, "Handlers running at once (service setting)")
       ->check(CLI::Range(1, 4096));
+  app.add_option("--read-ahead", read_ahead,
+                 "Requests of one partition fetched ahead while every handler is busy (default max(64, concurrency))")
+      ->check(CLI::Range(1, 1000000));
   app.add_option("--service", service_name, "Service name (overrides plugin, package and config)");
   app.add_option("--bootstrap-servers,-b", bootstrap, "Kafka bootstrap servers host:port[,...]");
   app.add_option("-X", properties, "Extra librdkafka property key=value (repeatable)");
@@ -328,6 +332,7 @@ int main(int argc, char** argv) {
     options.file_roots = config.file_roots;
     if (config.max_unacked_records > 0) options.max_unacked_records = config.max_unacked_records;
     options.range_chunk_bytes = config.range_chunk_bytes;
+    if (read_ahead) options.read_ahead = *read_ahead;
     options.startup_phases = std::move(phases);
     // Kafka ended the worker (e.g. its instance id was fenced): wake the
     // sigwait below as a stop would; the exit code comes from failure().

@@ -71,15 +71,29 @@ Handle make_handle(rd_kafka_type_t type, Conf conf) {
   return Handle(rk);
 }
 
-std::optional<std::string> header(const rd_kafka_message_t* msg, std::string_view name) {
+std::optional<std::string_view> header_view(const rd_kafka_message_t* msg, std::string_view name) {
   rd_kafka_headers_t* hdrs = nullptr;
   if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
   const void* value = nullptr;
   size_t size = 0;
-  std::string n(name);
-  if (rd_kafka_header_get_last(hdrs, n.c_str(), &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    return std::nullopt;
-  return value ? std::string(static_cast<const char*>(value), size) : std::string();
+  // librdkafka wants a C string; header names are short, so one on the stack.
+  char small[64];
+  std::string large;
+  const char* n = small;
+  if (name.size() < sizeof small) {
+    std::memcpy(small, name.data(), name.size());
+    small[name.size()] = '\0';
+  } else {
+    large.assign(name);
+    n = large.c_str();
+  }
+  if (rd_kafka_header_get_last(hdrs, n, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+  return value ? std::string_view(static_cast<const char*>(value), size) : std::string_view();
+}
+
+std::optional<std::string> header(const rd_kafka_message_t* msg, std::string_view name) {
+  auto v = header_view(msg, name);
+  return v ? std::optional<std::string>(std::in_place, *v) : std::nullopt;
 }
 
 Error error_from(rd_kafka_resp_err_t err, const std::string& what) {

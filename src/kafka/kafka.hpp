@@ -67,6 +67,9 @@ Handle make_handle(rd_kafka_type_t type, Conf conf);
 
 // Header lookup on a message; nullopt when absent.
 std::optional<std::string> header(const rd_kafka_message_t* msg, std::string_view name);
+// The same without allocating: the value's bytes inside `msg`, valid while
+// it lives (the per-request path reads its headers this way).
+std::optional<std::string_view> header_view(const rd_kafka_message_t* msg, std::string_view name);
 
 // Error for a librdkafka error code, with context.
 Error error_from(rd_kafka_resp_err_t err, const std::string& what);
@@ -114,13 +117,14 @@ rd_kafka_resp_err_t produce_when_room(rd_kafka_t* producer, std::chrono::millise
                                       const std::function<rd_kafka_resp_err_t()>& produce);
 
 // One record to produce. librdkafka copies every byte (RD_KAFKA_MSG_F_COPY),
-// so the views need to live only for the call.
+// so the views (headers' names and values too) need to live only for the
+// call; a record kept for producing again keeps what they point at.
 struct Record {
   const char* topic = nullptr;
   int32_t partition = RD_KAFKA_PARTITION_UA;  // UA: the partitioner picks it from the key
   std::string_view key;
   std::string_view value;
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
   void* opaque = nullptr;  // the delivery report's m->_private
 };
 

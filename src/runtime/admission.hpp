@@ -20,6 +20,7 @@
 
 #include "runtime/fair_queue.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -90,6 +91,18 @@ class Admission {
   // Held: offer() starts nothing and take() hands out nothing until released.
   void hold(bool held) { held_ = held; }
   bool held() const { return held_; }
+
+  // How many records may be fetched into RAM now without any partition
+  // that still fetches passing read_ahead waiting, were they all its
+  // (paused partitions get none); at least 1. The poll loop takes this many
+  // at most per wake-up, so a batch never overruns the read-ahead.
+  size_t room() const {
+    size_t largest = 0;
+    waiting_.for_each_size([&](int32_t partition, size_t n) {
+      if (!paused_.count(partition)) largest = std::max(largest, n);
+    });
+    return largest + 1 >= read_ahead_ ? 1 : read_ahead_ - largest;
+  }
 
   size_t waiting() const { return waiting_.size(); }
   size_t waiting(int32_t partition) const { return waiting_.size(partition); }

@@ -282,10 +282,10 @@ std::future<Response> Client::submit(const std::string& service, const nlohmann:
   kafka::Record record{.topic = topic.c_str(),
                        .key = key,
                        .value = body,
-                       .headers = {{std::string(protocol::kHeaderRequestId), id},
-                                   {std::string(protocol::kHeaderReplyTo), std::string(protocol::kReplyTopic)},
-                                   {std::string(protocol::kHeaderReplyPartition), reply_partition},
-                                   {std::string(protocol::kHeaderDeadline), deadline}}};
+                       .headers = {{protocol::kHeaderRequestId, id},
+                                   {protocol::kHeaderReplyTo, protocol::kReplyTopic},
+                                   {protocol::kHeaderReplyPartition, reply_partition},
+                                   {protocol::kHeaderDeadline, deadline}}};
   auto opaque = std::make_unique<std::string>(id);  // the delivery report's, once produced
   record.opaque = opaque.get();
   // Waiting for room is bounded by the request's own timeout: past it the

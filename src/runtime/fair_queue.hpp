@@ -65,6 +65,11 @@ class FairQueue {
     return it == queues_.end() ? 0 : it->second.size();
   }
   bool empty() const { return size_ == 0; }
+  // Calls f(partition, count) for every partition with items.
+  template <typename F>
+  void for_each_size(F&& f) const {
+    for (const auto& [partition, items] : queues_) f(partition, items.size());
+  }
 
  private:
   std::map<int32_t, std::deque<T>> queues_;  // only partitions with items

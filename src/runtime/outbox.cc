@@ -37,7 +37,10 @@ bool reply_never_deliverable(rd_kafka_resp_err_t err) {
 }  // namespace
 
 // One outgoing record, kept whole so a failed delivery can be produced again.
-// Counted in `unacked` from its making until it is settled (destroyed).
+// Counted in `unacked` from its making until it is settled (destroyed). The
+// record's views point into the request (its reply body, its Kafka message,
+// its headers), the outbox's identity and the few strings held here: a reply
+// copies no byte of its body before librdkafka does.
 struct Outbox::Outgoing {
   explicit Outgoing(std::atomic<size_t>& unacked) : held(unacked) { held.fetch_add(1, std::memory_order_relaxed); }
   ~Outgoing() { held.fetch_sub(1, std::memory_order_relaxed); }
@@ -47,14 +50,16 @@ struct Outbox::Outgoing {
   std::atomic<size_t>& held;
   RequestPtr req;  // the request stays unfinished while this record is unsettled
   kafka::Record record;
-  std::string topic;  // record.topic points here
-  std::string key, value;
+  const char* topic = nullptr;  // record.topic: the reply address, or the outbox's dead-letter topic
+  std::string value;            // an error reply's body; empty otherwise
+  std::string partition_text, offset_text, attempts_text;  // header values
   bool is_reply = false;
   int failures = 0;
   const char* kind() const { return is_reply ? "reply" : "dead letter"; }
 };
 
-Outbox::Outbox(Identity identity, Counters& counters) : id_(std::move(identity)), counters_(counters) {}
+Outbox::Outbox(Identity identity, Counters& counters)
+    : id_(std::move(identity)), dlq_topic_(protocol::dlq_topic(id_.service)), counters_(counters) {}
 
 Outbox::~Outbox() { stop(); }
 
@@ -223,25 +228,29 @@ void Outbox::reply_overdue() {
   for (auto& o : out) produce(std::move(o));
 }
 
+// `body` is req->body for an ok reply (sent after the handler returned, so
+// it no longer changes); an error reply's body is made here.
 Outbox::OutgoingPtr Outbox::make_reply(const RequestPtr& req, Code code, const std::string& body) const {
   const bool ok = code == Code::kOk;
   auto o = std::make_unique<Outgoing>(unacked_);
   o->req = req;
   o->is_reply = true;
-  o->topic = req->headers.reply_to;
+  o->topic = req->headers.reply_to.c_str();
   if (req->headers.reply_partition >= 0) o->record.partition = req->headers.reply_partition;
-  o->key = req->headers.request_id;
-  o->value = ok ? body : internal::error_body(code, body);
+  if (!ok) o->value = internal::error_body(code, body);
+  o->partition_text = std::to_string(req->partition);
+  o->offset_text = std::to_string(req->offset);
   auto& h = o->record.headers;
-  h = {{std::string(protocol::kHeaderRequestId), req->headers.request_id},
-       {std::string(protocol::kHeaderStatus), ok ? "ok" : "error"}};
+  h.reserve(6);
+  h.emplace_back(protocol::kHeaderRequestId, req->headers.request_id);
+  h.emplace_back(protocol::kHeaderStatus, ok ? "ok" : "error");
   if (!ok) h.emplace_back(protocol::kHeaderErrorCode, code_name(code));
   h.emplace_back(protocol::kHeaderWorker, id_.worker_id);
-  h.emplace_back(protocol::kHeaderPartition, std::to_string(req->partition));
-  h.emplace_back(protocol::kHeaderOffset, std::to_string(req->offset));
-  o->record.topic = o->topic.c_str();
-  o->record.key = o->key;
-  o->record.value = o->value;
+  h.emplace_back(protocol::kHeaderPartition, o->partition_text);
+  h.emplace_back(protocol::kHeaderOffset, o->offset_text);
+  o->record.topic = o->topic;
+  o->record.key = req->headers.request_id;
+  o->record.value = ok ? std::string_view(body) : std::string_view(o->value);
   return o;
 }
 
@@ -250,31 +259,34 @@ Outbox::OutgoingPtr Outbox::make_reply(const RequestPtr& req, Code code, const s
 Outbox::OutgoingPtr Outbox::make_dead_letter(const RequestPtr& req) const {
   auto o = std::make_unique<Outgoing>(unacked_);
   o->req = req;
-  o->topic = protocol::dlq_topic(id_.service);
-  o->value.assign(req->payload);
+  o->topic = dlq_topic_.c_str();
   auto& h = o->record.headers;
+  // The request's key and headers are views into its Kafka message, which
+  // the request (held by this record) keeps.
   if (const rd_kafka_message_t* m = req->msg.get()) {
-    if (m->key) o->key.assign(static_cast<const char*>(m->key), m->key_len);
+    if (m->key) o->record.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
     rd_kafka_headers_t* hdrs = nullptr;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       const char* name;
       const void* value;
       size_t size;
       for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
-        h.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : std::string());
+        h.emplace_back(name, value ? std::string_view(static_cast<const char*>(value), size) : std::string_view());
     }
   }
+  o->partition_text = std::to_string(req->partition);
+  o->offset_text = std::to_string(req->offset);
+  o->attempts_text = std::to_string(req->attempts);
   h.emplace_back(protocol::kHeaderDlqTopic, id_.request_topic);
-  h.emplace_back(protocol::kHeaderDlqPartition, std::to_string(req->partition));
-  h.emplace_back(protocol::kHeaderDlqOffset, std::to_string(req->offset));
+  h.emplace_back(protocol::kHeaderDlqPartition, o->partition_text);
+  h.emplace_back(protocol::kHeaderDlqOffset, o->offset_text);
   h.emplace_back(protocol::kHeaderDlqErrorClass,
-                 req->error_class.empty() ? std::string(code_name(req->code)) : req->error_class);
+                 req->error_class.empty() ? code_name(req->code) : std::string_view(req->error_class));
   h.emplace_back(protocol::kHeaderDlqErrorMessage, req->body);
-  h.emplace_back(protocol::kHeaderDlqAttempts, std::to_string(req->attempts));
+  h.emplace_back(protocol::kHeaderDlqAttempts, o->attempts_text);
   h.emplace_back(protocol::kHeaderDlqWorker, id_.worker_id);
-  o->record.topic = o->topic.c_str();
-  o->record.key = o->key;
-  o->record.value = o->value;
+  o->record.topic = o->topic;
+  o->record.value = req->payload;
   return o;
 }
 

@@ -88,6 +88,7 @@ class Outbox final : public DeadlineWatch {
   OutgoingPtr make_dead_letter(const RequestPtr& req) const;
 
   const Identity id_;
+  const std::string dlq_topic_;  // memrun.dlq.{service}
   Counters& counters_;
   kafka::Handle producer_;
   std::thread delivery_thread_;

@@ -56,6 +56,9 @@ class PartitionOwner {
   void open(const KafkaOptions& kafka, std::chrono::milliseconds revoke_wait);
 
   rd_kafka_t* consumer() const { return consumer_.get(); }
+  // The consumer's queue, for rd_kafka_consume_batch_queue (which serves the
+  // rebalance callback as rd_kafka_consumer_poll does).
+  rd_kafka_queue_t* queue() const { return queue_.get(); }
   // Makes rd_kafka_consumer_poll return now (a slot freed, or stop).
   void wake();
 

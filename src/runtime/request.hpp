@@ -1,7 +1,7 @@
 // One request, from the moment the poll thread takes its record from Kafka
 // until every record it produced (reply, dead letter) is acknowledged.
 //
-// @locality: made by the poll thread (admission), filled by one handler thread
+// @locality: made by the poll thread (intake), filled by one handler thread
 // (the handler runner), then shared as a RequestPtr by the outbox's records in
 // flight and the deadline watch (delivery thread). Whoever drops the last
 // RequestPtr finishes it: its Completion tells the offset tracker, so the
@@ -90,10 +90,12 @@ struct Request {
 
 using RequestPtr = std::shared_ptr<Request>;
 
-// The poll thread's view of a fetched record. Its completion is attached
-// when admission lets it run (see Worker), not while it waits.
-inline std::unique_ptr<Request> request_from(kafka::Message m, int64_t taken_ms) {
-  auto req = std::make_unique<Request>();
+// The poll thread's view of a fetched record, shared from the start (one
+// allocation with its count; the outbox's records and the deadline watch
+// share it later). Its completion is attached when admission lets it run
+// (see Intake), not while it waits.
+inline RequestPtr request_from(kafka::Message m, int64_t taken_ms) {
+  auto req = std::make_shared<Request>();
   req->partition = m->partition;
   req->offset = m->offset;
   req->payload = {static_cast<const char*>(m->payload), m->len};

@@ -23,27 +23,27 @@ std::optional<int64_t> parse_int(std::string_view text) {
 }  // namespace
 
 std::optional<int64_t> header_int(const rd_kafka_message_t* msg, std::string_view name) {
-  auto v = kafka::header(msg, name);
+  auto v = kafka::header_view(msg, name);
   return v ? parse_int(*v) : std::nullopt;
 }
 
 RequestHeaders read_request_headers(const rd_kafka_message_t* msg, std::string* problem) {
-  return parse_request_headers([msg](std::string_view name) { return kafka::header(msg, name); }, problem);
+  return parse_request_headers([msg](std::string_view name) { return kafka::header_view(msg, name); }, problem);
 }
 
 RequestHeaders parse_request_headers(const HeaderLookup& header, std::string* problem) {
   RequestHeaders h;
-  if (auto v = header(protocol::kHeaderRequestId)) h.request_id = *v;
-  if (auto v = header(protocol::kHeaderReplyTo)) h.reply_to = *v;
+  if (auto v = header(protocol::kHeaderRequestId)) h.request_id.assign(*v);
+  if (auto v = header(protocol::kHeaderReplyTo)) h.reply_to.assign(*v);
   if (auto v = header(protocol::kHeaderReplyPartition)) {
     auto n = parse_int(*v);
     if (n && *n >= 0 && *n <= std::numeric_limits<int32_t>::max()) h.reply_partition = static_cast<int32_t>(*n);
-    else if (problem) *problem += "bad " + std::string(protocol::kHeaderReplyPartition) + " '" + *v + "'; ";
+    else if (problem) *problem += "bad " + std::string(protocol::kHeaderReplyPartition) + " '" + std::string(*v) + "'; ";
   }
   if (auto v = header(protocol::kHeaderDeadline)) {
     auto n = parse_int(*v);
     if (n && *n >= 0) h.deadline_ms = *n;
-    else h.bad_deadline = v->empty() ? std::string("(empty)") : *v;
+    else h.bad_deadline = v->empty() ? std::string("(empty)") : std::string(*v);
   }
   return h;
 }

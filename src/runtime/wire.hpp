@@ -28,8 +28,8 @@ RequestHeaders read_request_headers(const rd_kafka_message_t* msg, std::string* 
 
 // The same from `header`, which gives a header's last value or nullopt when
 // it is absent (a record's headers are producer bytes: the fuzz target feeds
-// them here without a broker).
-using HeaderLookup = std::function<std::optional<std::string>(std::string_view name)>;
+// them here without a broker). The value must live until this returns.
+using HeaderLookup = std::function<std::optional<std::string_view>(std::string_view name)>;
 RequestHeaders parse_request_headers(const HeaderLookup& header, std::string* problem);
 
 // The value of header `name` as a whole decimal number; nullopt when the

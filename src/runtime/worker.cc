@@ -1,5 +1,6 @@
 // The worker's lifecycle and its poll loop. The jobs live in their own units:
 //   admission.hpp        which fetched requests run now, which wait; pause/resume
+//   intake.hpp           admission shared with the handler threads, which take their next request
 //   handler_runner.*     deadline, dedupe, crash journal, validation, handler, retries
 //   fleet_journal.*      deaths of processes across the fleet (memrun.suspects.{service})
 //   outbox.*             replies, dead letters, redelivery, deadline replies
@@ -7,18 +8,19 @@
 //   request.hpp          one request and the completion that lets it commit
 //
 // @locality: start(), stop() and stats() on the caller's thread; poll_loop()
-// and the admission calls on the poll thread; process() on the handler pool's
-// threads; warm() on the warm-up thread.
+// on the poll thread; serve() and process() on the handler pool's threads,
+// which take requests from the intake themselves; warm() on the warm-up
+// thread.
 #include <memrun/protocol.hpp>
 #include <memrun/worker.hpp>
 
 #include "context/context_access.hpp"
 #include "kafka/kafka.hpp"
-#include "runtime/admission.hpp"
 #include "runtime/crash_journal.hpp"
 #include "runtime/executor.hpp"
 #include "runtime/fleet_journal.hpp"
 #include "runtime/handler_runner.hpp"
+#include "runtime/intake.hpp"
 #include "runtime/offset_tracker.hpp"
 #include "runtime/outbox.hpp"
 #include "runtime/partition_owner.hpp"
@@ -36,6 +38,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -53,6 +56,9 @@ constexpr auto kStoreInterval = std::chrono::milliseconds(100);
 constexpr auto kRegistrationFlush = std::chrono::milliseconds(10000);
 // How long an assignment waits to read the deaths published before it.
 constexpr auto kFleetCatchUp = std::chrono::milliseconds(10000);
+// Records taken from the consumer per poll-loop wake-up: what librdkafka
+// already fetched is taken in one call instead of one poll per record.
+constexpr size_t kPollBatch = 256;
 
 std::string default_worker_id() {
   char host[256] = "worker";
@@ -86,15 +92,13 @@ struct Worker::Impl {
   std::atomic<bool> stop_requested{false};
   mutable std::mutex failure_mu;
   std::optional<Error> failure;  // GUARDED_BY(failure_mu)
-  std::atomic<int> running{0};
   // Handlers outlived stop()'s bound: they still use this state, so it is
   // never freed (see ~Worker).
   std::atomic<bool> handlers_abandoned{false};
 
-  std::atomic<bool> intake_held{false};  // admission is held (written by the poll thread)
+  std::atomic<bool> intake_held{false};  // admission is held (written under the intake's lock)
 
-  // Poll thread only.
-  internal::Admission<std::unique_ptr<internal::Request>> admission;
+  internal::Intake<internal::RequestPtr> intake;
 
   std::mutex lifecycle_mu;
   bool started = false;
@@ -117,17 +121,27 @@ struct Worker::Impl {
         outbox({svc.name, topic, worker_id, svc.timeout_seconds}, counters),
         owner({topic, protocol::consumer_group(svc.name), worker_id, opts.instance_id}, tracker, counters, metrics,
               {.assigned = [this](const std::vector<int32_t>& ps) { on_assigned(ps); },
-               .revoking = [this](const std::vector<int32_t>& ps) { admission.forget(ps); },
+               .revoking = [this](const std::vector<int32_t>& ps) { intake.forget(ps); },
                .waiting = [this] { admit_waiting(); }}),
-        admission(static_cast<size_t>(std::max(1, svc.concurrency)),
-                  opts.read_ahead > 0 ? opts.read_ahead
-                                      : std::max<size_t>(2, static_cast<size_t>(svc.concurrency) / 4)) {
+        intake(static_cast<size_t>(std::max(1, svc.concurrency)),
+               opts.read_ahead > 0 ? opts.read_ahead : std::max<size_t>(64, static_cast<size_t>(svc.concurrency)),
+               {.admit = [this](internal::RequestPtr& req) { admit(*req); },
+                .hold = [this](bool held) { return hold_at_outbox_bound(held); },
+                .resume_ready = [this] { owner.wake(); }}) {
     for (auto& phase : opts.startup_phases) metrics.add_phase(std::move(phase));
     const auto disk = ctx.cache_stats().disk;
     metrics.add_phase("cache index rebuild", Clock::now() - born,
                       disk.dir_in_use    ? fmt::format("no disk tier: its directory is held by pid {}", disk.dir_holder_pid)
                       : disk.capacity == 0 ? "no disk tier"
                                            : fmt::format("{} entries, {} bytes found on disk", disk.entries, disk.bytes));
+  }
+
+  // Handler threads waiting for work end (start() may have failed after the
+  // pool began, with no stop() to close the intake). Never runs when handlers
+  // were abandoned (see ~Worker).
+  ~Impl() {
+    intake.close();
+    pool.reset();  // joins them before the intake they wait in is destroyed
   }
 
   // ---- lifecycle ---------------------------------------------------------
@@ -177,6 +191,7 @@ struct Worker::Impl {
         .holds = [this](int32_t partition) { return tracker.assigned(partition); },
         .request_topic = topic});
     pool = std::make_unique<internal::Executor>(svc.concurrency);
+    for (int i = 0; i < svc.concurrency; ++i) pool->submit([this] { serve(); });
     if (svc.on_assign) warmer = std::make_unique<internal::Executor>(1);
     owner.open(opts.kafka, opts.drain_timeout);
     metrics.add_phase("kafka setup", Clock::now() - kafka_start);
@@ -193,6 +208,7 @@ struct Worker::Impl {
     const auto handlers_due = Clock::now() + opts.drain_timeout;
     owner.wake();
     if (poll_thread.joinable()) poll_thread.join();
+    intake.close();  // handler threads run what was admitted, then end
     // The drain already waited up to drain_timeout; a handler still running
     // past it ignores cancellation and may never return.
     if (pool && !pool->join_for(std::max<std::chrono::milliseconds>(
@@ -201,7 +217,7 @@ struct Worker::Impl {
       handlers_abandoned = true;
       spdlog::error("worker {}: {} handler(s) still running after drain_timeout ({} ms) ignore cancellation; "
                     "leaving them running and their requests uncommitted",
-                    worker_id, std::max(0, running.load()), opts.drain_timeout.count());
+                    worker_id, intake.running(), opts.drain_timeout.count());
     }
     if (handlers_abandoned) (void)pool.release();  // its detached threads still use it
     pool.reset();
@@ -211,7 +227,7 @@ struct Worker::Impl {
       // The shutdown handler would free what the running handlers use, and
       // they still reply through the producer and wake the consumer queue.
       spdlog::error("worker {} stopped with {} handler(s) still running: shutdown handler skipped", worker_id,
-                    std::max(0, running.load()));
+                    intake.running());
       return;
     }
     if (svc.shutdown) {
@@ -267,10 +283,19 @@ struct Worker::Impl {
   void poll_loop() {
     auto last_store = Clock::now();
     auto last_heartbeat = Clock::now();
+    std::array<rd_kafka_message_t*, kPollBatch> batch{};
     while (!stop_requested.load()) {
       admit_waiting();
-      if (rd_kafka_message_t* raw = rd_kafka_consumer_poll(owner.consumer(), 100))
+      if (rd_kafka_message_t* raw = rd_kafka_consumer_poll(owner.consumer(), 100)) {
         on_message(kafka::Message(raw));
+        // Then what is already fetched, without waiting (a batch call with a
+        // timeout would wait for a full batch), and no more than the intake
+        // has room for: records taken from librdkafka are in RAM, and a
+        // partition must pause at read_ahead waiting, not past it.
+        const size_t room = std::min(kPollBatch, intake.room());
+        const ssize_t n = room > 1 ? rd_kafka_consume_batch_queue(owner.queue(), 0, batch.data(), room - 1) : 0;
+        for (ssize_t i = 0; i < n; ++i) on_message(kafka::Message(batch[static_cast<size_t>(i)]));
+      }
       if (Clock::now() - last_store >= kStoreInterval) {
         owner.store(tracker.take_commits());
         if (fleet) fleet->poll();
@@ -294,13 +319,11 @@ struct Worker::Impl {
       return;
     }
     if (!tracker.assigned(m->partition)) return;  // revoked since it was fetched
+    if (stop_requested.load()) return;  // a fatal error earlier in this batch
     counters.add(&WorkerCounters::received);
     const int32_t partition = m->partition;
-    hold_at_outbox_bound();  // replies may have been made while poll waited
-    auto offered = admission.offer(partition, internal::request_from(std::move(m), kafka::now_unix_ms()),
-                                   static_cast<size_t>(std::max(0, running.load())));
-    if (offered.run) admit(std::move(*offered.run));
-    if (offered.pause) owner.pause({partition});
+    if (intake.offer(partition, internal::request_from(std::move(m), kafka::now_unix_ms())))
+      owner.pause({partition});
   }
 
   // The consumer can do nothing more (librdkafka's fatal error): which one,
@@ -329,26 +352,26 @@ struct Worker::Impl {
     if (opts.on_failure) opts.on_failure(e);
   }
 
-  // Starts waiting requests while slots are free, resuming the partitions
-  // admission says may fetch again.
+  // Starts waiting requests while slots are free (after a hold ends; handler
+  // threads take them themselves otherwise), and resumes the partitions the
+  // intake says may fetch again.
   void admit_waiting() {
-    hold_at_outbox_bound();
-    auto taken = admission.take(static_cast<size_t>(std::max(0, running.load())));
-    for (auto& req : taken.run) admit(std::move(req));
-    if (!taken.resume.empty()) owner.resume(taken.resume);
+    intake.admit_waiting();
+    if (auto resume = intake.take_resumes(); !resume.empty()) owner.resume(resume);
   }
 
-  // Holds admission while the outbox keeps max_unacked_records: records
-  // Kafka keeps refusing must not pile up in RAM, and requests not started
-  // wait in Kafka instead (their partitions pause as the read-ahead fills).
-  // The outbox settles records on its own thread; the poll loop's wakeups
+  // Whether admission is held: while the outbox keeps max_unacked_records,
+  // records Kafka keeps refusing must not pile up in RAM, and requests not
+  // started wait in Kafka instead (their partitions pause as the read-ahead
+  // fills). Asked under the intake's lock before anything starts, by the
+  // poll thread and by handler threads taking their next request; the
+  // outbox settles records on its own thread, and the poll loop's wakeups
   // (at least every 100 ms) see the count fall.
-  void hold_at_outbox_bound() {
+  bool hold_at_outbox_bound(bool held) {
     const size_t bound = opts.max_unacked_records;
     const size_t unacked = outbox.unacked();
     const bool hold = bound > 0 && unacked >= bound;
-    if (hold == admission.held()) return;
-    admission.hold(hold);
+    if (hold == held) return hold;
     intake_held = hold;
     if (hold) {
       counters.add(&WorkerCounters::intake_holds);
@@ -359,19 +382,21 @@ struct Worker::Impl {
       spdlog::info("worker {}: Kafka acknowledges again ({} unacknowledged); starting requests", worker_id,
                    unacked);
     }
+    return hold;
   }
 
-  void admit(std::unique_ptr<internal::Request> req) {
-    req->completion = internal::Completion(tracker, tracker.admit(req->partition, req->offset));
-    counters.raise(&WorkerCounters::max_in_flight, static_cast<uint64_t>(++running));
-    pool->submit([this, r = internal::RequestPtr(std::move(req))]() mutable { process(std::move(r)); });
+  // The intake lets `req` run (under its lock, in offset order within the
+  // partition): from here its offset is not committed before it finishes.
+  void admit(internal::Request& req) {
+    req.completion = internal::Completion(tracker, tracker.admit(req.partition, req.offset));
+    counters.raise(&WorkerCounters::max_in_flight, static_cast<uint64_t>(intake.running() + 1));
   }
 
   // Keeps serving the group (heartbeats, rebalances) while running work
   // finishes, then commits and leaves the group.
   void drain() {
     owner.pause(owner.assigned());
-    admission.clear();  // never admitted, so never committed: redelivered later
+    intake.clear();  // never admitted, so never committed: redelivered later
     const auto deadline = Clock::now() + opts.drain_timeout;
     while (tracker.unfinished() > 0 && Clock::now() < deadline) {
       if (rd_kafka_message_t* raw = rd_kafka_consumer_poll(owner.consumer(), 20)) rd_kafka_message_destroy(raw);
@@ -429,6 +454,16 @@ struct Worker::Impl {
   }
 
   // ---- handler threads ------------------------------------------------------
+  // One handler thread: runs requests as the intake hands them out, the next
+  // taken by this thread as it finishes one; ends when the intake closes.
+  void serve() {
+    bool finished = false;
+    while (auto req = intake.next(finished)) {
+      process(std::move(*req));
+      finished = true;
+    }
+  }
+
   void process(internal::RequestPtr req) {
     const auto taken = Clock::now();
     std::string problem;
@@ -443,11 +478,9 @@ struct Worker::Impl {
       spdlog::info("cold start of worker {}: first request took {:.3f} s ({})", worker_id,
                    std::chrono::duration<double>(took).count(), code_name(req->code));
     }
-    // The reply is counted in the outbox before the slot frees, so the poll
-    // thread never starts a request past max_unacked_records.
+    // The reply is counted in the outbox before the slot frees (serve()'s
+    // next call of intake.next), so no request starts past max_unacked_records.
     outbox.send(std::move(req));
-    --running;
-    owner.wake();  // a slot is free: wake the poll loop
   }
 
   // ---- warm-up thread ---------------------------------------------------------
@@ -481,7 +514,7 @@ struct Worker::Impl {
   WorkerStats stats_now() const {
     WorkerStats s;
     counters.fill(s);
-    s.in_flight = static_cast<uint64_t>(std::max(0, running.load()));
+    s.in_flight = intake.running();
     s.unacked_records = outbox.unacked();
     s.intake_held = intake_held.load();
     metrics.fill(s);

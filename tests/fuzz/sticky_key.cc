@@ -19,7 +19,7 @@ using namespace memrun;
 
 namespace {
 
-bool is_decimal(const std::optional<std::string>& v, int64_t lo, int64_t hi) {
+bool is_decimal(const std::optional<std::string_view>& v, int64_t lo, int64_t hi) {
   if (!v) return false;
   int64_t n = 0;
   auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
@@ -27,9 +27,9 @@ bool is_decimal(const std::optional<std::string>& v, int64_t lo, int64_t hi) {
 }
 
 void check_headers(const std::map<std::string, std::string, std::less<>>& sent) {
-  const auto get = [&](std::string_view name) -> std::optional<std::string> {
+  const auto get = [&](std::string_view name) -> std::optional<std::string_view> {
     auto it = sent.find(name);
-    return it == sent.end() ? std::nullopt : std::optional<std::string>(it->second);
+    return it == sent.end() ? std::nullopt : std::optional<std::string_view>(it->second);
   };
   std::string problem;
   const auto h = internal::parse_request_headers(get, &problem);
@@ -39,10 +39,10 @@ void check_headers(const std::map<std::string, std::string, std::less<>>& sent) 
   const auto deadline = get(protocol::kHeaderDeadline);
   const bool partition_ok = is_decimal(partition, 0, std::numeric_limits<int32_t>::max());
   const bool deadline_ok = is_decimal(deadline, 0, std::numeric_limits<int64_t>::max());
-  FUZZ_CHECK(partition_ok ? h.reply_partition == std::stoll(*partition) : h.reply_partition == -1);
+  FUZZ_CHECK(partition_ok ? h.reply_partition == std::stoll(std::string(*partition)) : h.reply_partition == -1);
   // The deadline rule (docs/protocol.md): a malformed deadline is kept as
   // sent so the request is refused; an absent one is none.
-  FUZZ_CHECK(deadline_ok ? h.deadline_ms == std::stoll(*deadline) : !h.deadline_ms.has_value());
+  FUZZ_CHECK(deadline_ok ? h.deadline_ms == std::stoll(std::string(*deadline)) : !h.deadline_ms.has_value());
   FUZZ_CHECK(h.bad_deadline.empty() == (!deadline || deadline_ok));
   // A malformed reply partition is reported, and only that.
   FUZZ_CHECK(problem.empty() == (!partition || partition_ok));

@@ -154,7 +154,9 @@ double worker_lag(int metrics_port) {
 }
 
 TEST_F(Group, BusyWorkerPausesAndTheBacklogWaitsInKafka) {
-  HostProcess& w1 = add_worker("w1", {"--concurrency", "4"});
+  // A read-ahead of 2 (the default, max(64, concurrency), would fetch the
+  // whole backlog of about 6 per partition): every partition pauses.
+  HostProcess& w1 = add_worker("w1", {"--concurrency", "4", "--read-ahead", "2"});
   const int port = memrun::test::metrics_port(w1);
   ASSERT_GT(port, 0) << w1.proc->output();
   wait_stable();
@@ -210,7 +212,8 @@ TEST_F(Group, BusyWorkerPausesAndTheBacklogWaitsInKafka) {
 // so the order in which handlers then begin (each reply's "seq") depends on
 // the admission policy alone, not on timing.
 TEST_F(Group, AHotPartitionDoesNotStarveTheOthers) {
-  HostProcess& w1 = add_worker("w1", {"--concurrency", "2"});
+  // read_ahead 2, so the hot partition pauses after two wait.
+  HostProcess& w1 = add_worker("w1", {"--concurrency", "2", "--read-ahead", "2"});
   const int port = memrun::test::metrics_port(w1);
   ASSERT_GT(port, 0) << w1.proc->output();
   wait_stable();

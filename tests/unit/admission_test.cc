@@ -89,3 +89,16 @@ TEST(Admission, WhileHeldNothingStartsAndArrivalsPauseTheirPartition) {
   EXPECT_EQ(taken.resume, std::vector<int32_t>{0});
   EXPECT_TRUE(a.offer(1, 20, 2).run) << "released: a free slot runs at once";
 }
+
+TEST(Admission, RoomKeepsEveryFetchingPartitionWithinItsReadAhead) {
+  Admission<int> a(/*slots=*/1, /*read_ahead=*/4);
+  EXPECT_EQ(a.room(), 4u);       // nothing waits: up to read_ahead may come
+  a.offer(0, 1, 1);              // waits
+  a.offer(1, 10, 1);
+  a.offer(1, 11, 1);             // partition 1: 2 wait
+  EXPECT_EQ(a.room(), 2u);       // 2 more of partition 1 reach its read-ahead
+  a.offer(1, 12, 1);
+  EXPECT_EQ(a.room(), 1u);       // never less than one record per wake-up
+  EXPECT_TRUE(a.offer(1, 13, 1).pause);
+  EXPECT_EQ(a.room(), 3u);       // a paused partition gets no records: 0's one waiting counts
+}
