@@ -67,7 +67,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     else if (key == "range_chunk_bytes")  // a power of two from 64 KiB to 1 GiB
       FUZZ_CHECK(c.range_chunk_bytes >= (64u << 10) && c.range_chunk_bytes <= (1u << 30) &&
                  (c.range_chunk_bytes & (c.range_chunk_bytes - 1)) == 0);
-    else FUZZ_CHECK(key == "service" || key == "kafka" || key == "s3");
+    else if (key == "instance_id") FUZZ_CHECK(value == c.instance_id);
+    else if (key == "file_roots") {  // absolute paths, all of them, in order
+      FUZZ_CHECK(value.size() == c.file_roots.size());
+      for (size_t i = 0; i < c.file_roots.size(); ++i)
+        FUZZ_CHECK(value[i] == c.file_roots[i] && c.file_roots[i].front() == '/');
+    } else if (key == "max_unacked_records") FUZZ_CHECK(c.max_unacked_records >= 1 && value == c.max_unacked_records);
+    else FUZZ_CHECK(key == "service" || key == "kafka" || key == "s3" || key == "topics" ||
+                    key == "package_max_unpacked");
   }
   FUZZ_CHECK(c.s3.access_key_id.empty() == c.s3.secret_access_key.empty());
   FUZZ_CHECK(c.service.is_object());
