@@ -4,14 +4,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MEMRUN_BUILD_DIR:-$root/build}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=bench/processes.sh
+source "$root/bench/processes.sh"
 "$build/src/memrun" dev-kafka --brokers 1 --service c_echo:16 --bootstrap-file "$work/bootstrap" >"$work/kafka.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done

@@ -20,14 +20,8 @@ round_trips=${1:-300}
 burst=${2:-3000}
 runs=${3:-3}
 fetch_wait=${4:-10}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=bench/processes.sh
+source "$root/bench/processes.sh"
 
 "$build/src/memrun" dev-kafka --brokers 1 --service raw:16 --service c_echo:16 --service echo:16 \
   --bootstrap-file "$work/bootstrap" >"$work/kafka.log" 2>&1 &
