@@ -268,7 +268,11 @@ class MEMRUN_API SharedWorkerContext {
   // fragment names the digest the bytes must have: a mismatch is
   // kInvalidArgument and nothing is cached; a cached copy with another digest
   // is taken for stale, dropped and fetched again. Concurrent calls for one
-  // URL share one fetch (see FetchWait). Throws Error: kInvalidArgument for a
+  // URL share one fetch (see FetchWait). An object read by get_range or a
+  // stream before (its identity is cached) is read through its chunks: only
+  // those not cached are fetched, and the chunks stay its disk form; if they
+  // cannot be completed (the object changed) or miss the digest, it is
+  // fetched whole instead. Throws Error: kInvalidArgument for a
   // malformed or unsupported URL, kNotFound, kUnavailable (retriable) for
   // transport errors; kDeadlineExceeded or kCancelled when `wait` ends first.
   // A handler calls RequestContext::get_or_fetch, which waits no longer than

@@ -22,8 +22,11 @@
 // (get_range callers, streams) waits for that one GET, each within its own
 // FetchWait, and one that gives up leaves it running for the others.
 //
-// Known limits: get_or_fetch of the whole object does not reuse chunks; a
-// server without ETags is pinned by the object's size alone.
+// get_or_fetch of an object whose identity a range read left in the tiers
+// goes through its chunks too (whole()): it fetches only the chunks still
+// missing, and the chunks stay the object's only disk form (no second,
+// whole entry). Known limit: a server without ETags is pinned by the
+// object's size alone.
 //
 // Thread: any; every member is safe to call concurrently (the tiers lock).
 #pragma once
@@ -67,6 +70,12 @@ class RangeReader {
   // See SharedWorkerContext::get_range. `wait` bounds the wait for each
   // chunk: a fetch under way runs to its end for its other callers.
   Blob read(const std::string& url, uint64_t offset, uint64_t length, const FetchWait& wait);
+  // The whole object through its chunks, when a range read already learnt
+  // its identity: cached chunks are hits and only the others are fetched, as
+  // read() fetches them. An empty Blob when the identity is not known (then
+  // the object is fetched whole, as before), for file:// and for an empty
+  // object.
+  Blob whole(const std::string& url, const FetchWait& wait);
 
   struct Identity {
     std::string etag;  // "" when the server sends none: the size alone pins

@@ -154,6 +154,22 @@ struct SharedWorkerContext::Impl {
   // against the digest, then committed; if the disk cannot take it, into
   // memory.
   Blob fetch_new(const std::string& url, const std::string& expected) {
+    // Read by range before: the chunks are this object's disk form, and only
+    // the missing ones are fetched, each pinned (If-Match) to the version the
+    // cached ones are of. If that version is gone at the source, or is not
+    // the one the digest names, the object is fetched whole below: its bytes
+    // come from one version either way.
+    try {
+      if (Blob blob = ranges->whole(url, FetchWait{})) {
+        if (expected.empty() || sha256_of(blob) == expected) return blob;
+        spdlog::info("{}: its cached chunks do not have the digest asked for; fetching it whole",
+                     redact_credentials(url));
+      }
+    } catch (const Error& e) {
+      if (e.code() != Code::kUnavailable) throw;
+      spdlog::info("{}: its cached chunks could not be completed ({}); fetching it whole", redact_credentials(url),
+                   e.what());
+    }
     if (auto writer = disk ? disk->writer(url) : nullptr) {
       try {
         internal::fetch_remote(url, *writer, progress_of(url), options.s3, file_roots);

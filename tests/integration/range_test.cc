@@ -77,6 +77,45 @@ TEST_F(FlakyHttp, OnlyTouchedChunksAreFetchedThenRamThenDiskHits) {
   }
 }
 
+// A whole get of an object read by range before fetches only the chunks
+// still missing, and the chunks stay its disk form: after a restart the whole
+// object is all disk hits. A digest the cached chunks do not match sends it
+// to the source whole.
+TEST_F(FlakyHttp, AWholeGetAfterRangesFetchesOnlyTheChunksStillMissing) {
+  memrun::test::TempDir cache("memrun-ranges-whole");
+  const std::string url = base_ + "/ranged/big";
+  const uint64_t chunks = (kBig + kChunk - 1) / kChunk;
+  const uint64_t last = kBig - (chunks - 1) * kChunk;
+  {
+    memrun::SharedWorkerContext ctx(options(cache.path));
+    ctx.get_range(url, 5 * kChunk + 100, kChunk + 1000);  // chunks 5 and 6
+    ctx.get_range(url, kBig - 64, 64);                      // the last chunk
+    const uint64_t sent = counter("bytes", "/ranged/big");
+    ASSERT_EQ(sent, 2 * kChunk + last);
+    memrun::Blob whole = ctx.get_or_fetch(url);
+    EXPECT_EQ(whole.size(), kBig);
+    EXPECT_TRUE(whole.view() == big_slice(0, kBig));
+    EXPECT_EQ(counter("bytes", "/ranged/big") - sent, kBig - 2 * kChunk - last) << "only the missing chunks";
+    EXPECT_EQ(ctx.get_or_fetch(url).tier(), memrun::Tier::kRam);
+  }
+  const uint64_t sent = counter("bytes", "/ranged/big");
+  {
+    memrun::SharedWorkerContext restarted(options(cache.path));
+    memrun::Blob whole = restarted.get_or_fetch(url);
+    EXPECT_EQ(whole.tier(), memrun::Tier::kDisk);
+    EXPECT_TRUE(whole.view() == big_slice(0, kBig));
+    EXPECT_EQ(restarted.cache_stats().remote_bytes, 0u);
+    EXPECT_EQ(restarted.cache_stats().disk_hits, chunks);
+    EXPECT_EQ(counter("bytes", "/ranged/big"), sent) << "nothing sent after the restart";
+  }
+  {
+    memrun::SharedWorkerContext again(options(cache.path));
+    const std::string wrong(64, 'a');
+    EXPECT_EQ(error_of([&] { again.get_or_fetch(url + "#sha256=" + wrong); }).code(), memrun::Code::kInvalidArgument);
+    EXPECT_EQ(counter("bytes", "/ranged/big") - sent, kBig) << "a digest the chunks miss goes to the source";
+  }
+}
+
 TEST_F(FlakyHttp, BadRangesAreRefusedByName) {
   memrun::SharedWorkerContext ctx(options());
   const std::string url = base_ + "/ranged/big";
@@ -264,7 +303,9 @@ TEST_F(S3Ranges, ScatteredRangesThenAReplacedObject) {
   EXPECT_EQ(ctx.cache_stats().remote_bytes, 3 * kChunk + 123);
   for (auto [offset, length] : ranges) EXPECT_EQ(ctx.get_range(url, offset, length).tier(), memrun::Tier::kRam);
   EXPECT_EQ(ctx.cache_stats().remote_fetches, 4u);
-  EXPECT_TRUE(ctx.get_or_fetch(url).view() == v1);
+  // Whole, from a context that read none of it by range (this one's whole
+  // get would cache every chunk, and the next read must miss one).
+  EXPECT_TRUE(memrun::SharedWorkerContext(o).get_or_fetch(url).view() == v1);
 
   const std::string v2 = random_bytes(10 * kChunk + 123, 2);
   ctx.upload_result(v2, "obj.bin");
