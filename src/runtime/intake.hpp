@@ -158,10 +158,6 @@ class Intake {
     std::lock_guard lock(mu_);
     return admission_.room();
   }
-  bool paused(int32_t partition) const {
-    std::lock_guard lock(mu_);
-    return admission_.paused(partition);
-  }
 
  private:
   void refresh_hold() {
