@@ -139,9 +139,10 @@ class MEMRUN_API Worker {
   // Stops admitting (running handlers' cancelled() turns true at once), waits
   // up to drain_timeout for running requests, commits, leaves the group,
   // flushes replies. Handlers still running drain_timeout after stop() began
-  // are left running on detached threads, uncommitted, and this worker's
-  // state is then never freed. Idempotent; safe from any thread except a
-  // handler.
+  // are left running on detached threads, uncommitted, and the shutdown
+  // handler is skipped; this worker's state (service, context, producer,
+  // consumer) is freed when the last of them returns. Idempotent; safe from
+  // any thread except a handler.
   void stop();
 
   // Blocks until the worker holds at least one partition or `timeout` passes.
@@ -172,7 +173,7 @@ class MEMRUN_API Worker {
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // also held by handler threads (see stop())
 };
 
 // For a process that supervises workers (memrun-host's parent does): after

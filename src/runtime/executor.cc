@@ -3,34 +3,34 @@
 namespace memrun::internal {
 
 Executor::Executor(int threads) {
-  alive_ = static_cast<size_t>(threads);
+  queue_->alive = static_cast<size_t>(threads);
   threads_.reserve(static_cast<size_t>(threads));
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([q = queue_] { loop(q); });
 }
 
 Executor::~Executor() {
   {
-    std::lock_guard lock(mu_);
-    closing_ = true;
+    std::lock_guard lock(queue_->mu);
+    queue_->closing = true;
   }
-  cv_.notify_all();
+  queue_->cv.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
 }
 
 void Executor::submit(std::function<void()> task) {
   {
-    std::lock_guard lock(mu_);
-    tasks_.push_back(std::move(task));
+    std::lock_guard lock(queue_->mu);
+    queue_->tasks.push_back(std::move(task));
   }
-  cv_.notify_one();
+  queue_->cv.notify_one();
 }
 
 bool Executor::join_for(std::chrono::milliseconds bound) {
-  std::unique_lock lock(mu_);
-  closing_ = true;
-  cv_.notify_all();
-  const bool all_exited = exited_.wait_for(lock, bound, [&] { return alive_ == 0; });
+  std::unique_lock lock(queue_->mu);
+  queue_->closing = true;
+  queue_->cv.notify_all();
+  const bool all_exited = queue_->exited.wait_for(lock, bound, [&] { return queue_->alive == 0; });
   lock.unlock();
   for (auto& t : threads_) {
     if (all_exited) t.join();
@@ -39,19 +39,19 @@ bool Executor::join_for(std::chrono::milliseconds bound) {
   return all_exited;
 }
 
-void Executor::loop() {
+void Executor::loop(const std::shared_ptr<Queue>& q) {
   while (true) {
     std::function<void()> task;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return closing_ || !tasks_.empty(); });
-      if (tasks_.empty()) {
-        --alive_;
-        exited_.notify_all();
+      std::unique_lock lock(q->mu);
+      q->cv.wait(lock, [&] { return q->closing || !q->tasks.empty(); });
+      if (q->tasks.empty()) {
+        --q->alive;
+        q->exited.notify_all();
         return;
       }
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
+      task = std::move(q->tasks.front());
+      q->tasks.pop_front();
     }
     task();
   }

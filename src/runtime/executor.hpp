@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -15,8 +16,9 @@ namespace memrun::internal {
 class Executor {
  public:
   explicit Executor(int threads);
-  // Runs queued tasks, then joins. REQUIRES: join_for() returned true, or
-  // was never called.
+  // Closes the queue and joins, after the queued tasks ran; after a
+  // join_for() that gave up, it returns at once instead (the threads were
+  // detached).
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -25,19 +27,25 @@ class Executor {
 
   // Runs the queued tasks, then joins the threads if they all finish within
   // `bound`. Otherwise detaches them and returns false: a task that never
-  // returns cannot be stopped from outside, and the caller must then keep
-  // this executor, and whatever its tasks use, alive for good.
+  // returns cannot be stopped from outside. A detached thread keeps the
+  // queue it reads alive itself and ends when its task returns, so this
+  // executor may be destroyed at once; what the tasks use is theirs to keep
+  // alive (the worker's hold a reference to its state).
   bool join_for(std::chrono::milliseconds bound);
 
  private:
-  void loop();
+  // Shared with the threads, so that a detached one outlives the executor.
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::condition_variable exited;           // a thread left loop()
+    std::deque<std::function<void()>> tasks;  // GUARDED_BY(mu)
+    bool closing = false;                     // GUARDED_BY(mu)
+    size_t alive = 0;                         // GUARDED_BY(mu); threads still in loop()
+  };
+  static void loop(const std::shared_ptr<Queue>& q);
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::condition_variable exited_;           // a thread left loop()
-  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
-  bool closing_ = false;                     // GUARDED_BY(mu_)
-  size_t alive_ = 0;                         // GUARDED_BY(mu_); threads still in loop()
+  std::shared_ptr<Queue> queue_ = std::make_shared<Queue>();
   std::vector<std::thread> threads_;
 };
 

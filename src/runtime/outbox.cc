@@ -125,7 +125,13 @@ void Outbox::stop() {
   for (auto& [when, o] : left) settle(std::move(o), RD_KAFKA_RESP_ERR__DESTROY);
 }
 
-void Outbox::close() { producer_.reset(); }
+// Replies of handlers abandoned at stop() are produced after stop()'s flush,
+// so they get one of their own (a no-op after a normal stop()).
+void Outbox::close() {
+  if (producer_ && rd_kafka_outq_len(producer_.get()) > 0 && !flush(kStopFlush))
+    spdlog::warn("{} replies still undelivered at close", rd_kafka_outq_len(producer_.get()));
+  producer_.reset();
+}
 
 // Delivery thread: delivery reports, records due to be produced again, and
 // deadline replies.

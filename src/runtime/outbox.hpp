@@ -71,7 +71,8 @@ class Outbox final : public DeadlineWatch {
   // scheduled to be produced again (their requests stay uncommitted, so they
   // are redelivered). Idempotent.
   void stop();
-  // Destroys the producer. REQUIRES: stop() ran and no handler still runs.
+  // Flushes what was produced since stop() (up to 10 s), then destroys the
+  // producer. REQUIRES: stop() ran and no handler still runs.
   void close();
 
  private:

@@ -68,7 +68,9 @@ std::string default_worker_id() {
 
 }  // namespace
 
-struct Worker::Impl {
+// Shared by the Worker and each handler thread's task, so that handlers
+// abandoned at stop() (see stop()) keep it alive until the last one returns.
+struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
   const Clock::time_point born = Clock::now();  // first member: times the context's construction
   MemoryService svc;
   WorkerOptions opts;
@@ -92,8 +94,8 @@ struct Worker::Impl {
   std::atomic<bool> stop_requested{false};
   mutable std::mutex failure_mu;
   std::optional<Error> failure;  // GUARDED_BY(failure_mu)
-  // Handlers outlived stop()'s bound: they still use this state, so it is
-  // never freed (see ~Worker).
+  // Handlers outlived stop()'s bound: the last of them to return frees this
+  // state, and ~Impl finishes the teardown stop() left to it.
   std::atomic<bool> handlers_abandoned{false};
 
   std::atomic<bool> intake_held{false};  // admission is held (written under the intake's lock)
@@ -136,12 +138,24 @@ struct Worker::Impl {
                                            : fmt::format("{} entries, {} bytes found on disk", disk.entries, disk.bytes));
   }
 
-  // Handler threads waiting for work end (start() may have failed after the
-  // pool began, with no stop() to close the intake). Never runs when handlers
-  // were abandoned (see ~Worker).
+  // Runs on the thread that drops the last reference: the Worker's owner,
+  // or the last abandoned handler thread when it returns (its pool was
+  // detached by then, so nothing here joins it). Closing the producer and
+  // the consumer waited for the abandoned handlers, which still reply
+  // through the one and wake the queue of the other. The producer first:
+  // its flush settles the replies, which release their requests, and
+  // librdkafka's consumer cannot be destroyed while a request still holds
+  // one of its messages.
   ~Impl() {
+    outbox.close();
+    owner.destroy();
+  }
+
+  // start() failed after the pool began: its threads wait in the intake
+  // and hold this state, so they must end here.
+  void abort_start() {
     intake.close();
-    pool.reset();  // joins them before the intake they wait in is destroyed
+    pool.reset();
   }
 
   // ---- lifecycle ---------------------------------------------------------
@@ -191,7 +205,7 @@ struct Worker::Impl {
         .holds = [this](int32_t partition) { return tracker.assigned(partition); },
         .request_topic = topic});
     pool = std::make_unique<internal::Executor>(svc.concurrency);
-    for (int i = 0; i < svc.concurrency; ++i) pool->submit([this] { serve(); });
+    for (int i = 0; i < svc.concurrency; ++i) pool->submit([self = shared_from_this()] { self->serve(); });
     if (svc.on_assign) warmer = std::make_unique<internal::Executor>(1);
     owner.open(opts.kafka, opts.drain_timeout);
     metrics.add_phase("kafka setup", Clock::now() - kafka_start);
@@ -219,13 +233,13 @@ struct Worker::Impl {
                     "leaving them running and their requests uncommitted",
                     worker_id, intake.running(), opts.drain_timeout.count());
     }
-    if (handlers_abandoned) (void)pool.release();  // its detached threads still use it
-    pool.reset();
+    pool.reset();  // joined, or detached with their own hold on this state
     warmer.reset();
     outbox.stop();
     if (handlers_abandoned) {
-      // The shutdown handler would free what the running handlers use, and
-      // they still reply through the producer and wake the consumer queue.
+      // The shutdown handler would free what the running handlers use.
+      // ~Impl leaves the group and closes the producer when the last of
+      // them returns.
       spdlog::error("worker {} stopped with {} handler(s) still running: shutdown handler skipped", worker_id,
                     intake.running());
       return;
@@ -525,14 +539,10 @@ struct Worker::Impl {
 };
 
 Worker::Worker(MemoryService service, WorkerOptions options)
-    : impl_(std::make_unique<Impl>(std::move(service), std::move(options))) {}
+    : impl_(std::make_shared<Impl>(std::move(service), std::move(options))) {}
 
-Worker::~Worker() {
-  stop();
-  // Handlers that ignored cancellation still run on detached threads and use
-  // this state; freeing it would pull memory from under them.
-  if (impl_->handlers_abandoned) (void)impl_.release();
-}
+// Handlers abandoned by stop() still hold the state; the last to return frees it.
+Worker::~Worker() { stop(); }
 
 void Worker::start() {
   std::lock_guard lock(impl_->lifecycle_mu);
@@ -543,6 +553,7 @@ void Worker::start() {
   } catch (...) {
     impl_->stopped = true;
     impl_->stop_requested = true;
+    impl_->abort_start();
     throw;
   }
 }
