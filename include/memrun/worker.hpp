@@ -59,6 +59,16 @@ struct WorkerOptions {
   S3Settings s3;
   // How long stop() waits for running requests before giving up on them.
   std::chrono::milliseconds drain_timeout{10000};
+  // How long a revoke waits for running requests of the partitions it takes,
+  // so that their next owner starts after them instead of running them
+  // again. While it waits, librdkafka fetches none of the partitions kept
+  // (it pauses the whole assignment until the wait ends). Unset: the lesser
+  // of drain_timeout and half of max.poll.interval.ms; longer values are cut
+  // to that too. 0: no wait; kept partitions never stall, and requests still
+  // running on revoked partitions (their cancelled() reads true) finish here,
+  // uncommitted, while their next owner runs them again. memrun-host:
+  // --revoke-wait-ms.
+  std::optional<std::chrono::milliseconds> revoke_wait;
   // Publish the service's fields to memrun.services so clients learn its key.
   bool register_service = true;
   // Requests of one partition fetched ahead while every slot is busy. When

@@ -138,6 +138,7 @@ int main(int argc, char** argv) {
   std::optional<int> partitions;
   std::optional<int> concurrency;
   std::optional<size_t> read_ahead;
+  std::optional<int64_t> revoke_wait_ms;
   auto* plugin_opt = app.add_option("--plugin", plugin_path, "Plugin shared object (.so) to run");
   auto* package_opt = app.add_option("--package", package_url,
                                      "Package to run (s3://, http(s)://, file://; '#sha256=' pins it), as printed "
@@ -159,6 +160,11 @@ int main(int argc, char** argv) {
   app.add_option("--read-ahead", read_ahead,
                  "Requests of one partition fetched ahead while every handler is busy (default max(64, concurrency))")
       ->check(CLI::Range(1, 1000000));
+  app.add_option("--revoke-wait-ms", revoke_wait_ms,
+                 "How long a revoke waits for running requests of the partitions it takes; fetching of the "
+                 "partitions kept stalls meanwhile (default and most: the lesser of 10000 and half of "
+                 "max.poll.interval.ms; 0: no wait, and those requests may run twice)")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}));
   app.add_option("--service", service_name, "Service name (overrides plugin, package and config)");
   app.add_option("--bootstrap-servers,-b", bootstrap, "Kafka bootstrap servers host:port[,...]");
   app.add_option("-X", properties, "Extra librdkafka property key=value (repeatable)");
@@ -333,6 +339,7 @@ int main(int argc, char** argv) {
     if (config.max_unacked_records > 0) options.max_unacked_records = config.max_unacked_records;
     options.range_chunk_bytes = config.range_chunk_bytes;
     if (read_ahead) options.read_ahead = *read_ahead;
+    if (revoke_wait_ms) options.revoke_wait = std::chrono::milliseconds(*revoke_wait_ms);
     options.startup_phases = std::move(phases);
     // Kafka ended the worker (e.g. its instance id was fenced): wake the
     // sigwait below as a stop would; the exit code comes from failure().

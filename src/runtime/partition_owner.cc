@@ -29,7 +29,8 @@ PartitionOwner::PartitionOwner(Identity identity, OffsetTracker& tracker, Counte
                                WorkerMetrics& metrics, Hooks hooks)
     : id_(std::move(identity)), tracker_(tracker), counters_(counters), metrics_(metrics), hooks_(std::move(hooks)) {}
 
-void PartitionOwner::open(const KafkaOptions& kafka, std::chrono::milliseconds revoke_wait) {
+void PartitionOwner::open(const KafkaOptions& kafka, std::chrono::milliseconds drain_timeout,
+                          std::chrono::milliseconds revoke_wait) {
   auto defaults = kafka::consumer_defaults();
   defaults["group.id"] = id_.group;
   defaults["client.id"] = id_.worker_id;
@@ -52,7 +53,7 @@ void PartitionOwner::open(const KafkaOptions& kafka, std::chrono::milliseconds r
   rd_kafka_poll_set_consumer(consumer.get());
   queue_.reset(rd_kafka_queue_get_consumer(consumer.get()));
   revoke_grace_ = std::min(revoke_wait, max_poll_interval(consumer.get()) / 2);
-  answer_bound_ = std::max(revoke_wait, std::chrono::milliseconds(1000));
+  answer_bound_ = std::max(drain_timeout, std::chrono::milliseconds(1000));
   counters_.raise(&WorkerCounters::revoke_limit_ms, static_cast<uint64_t>(revoke_grace_.count()));
   {
     std::lock_guard lock(handle_mu_);

@@ -52,8 +52,10 @@ class PartitionOwner {
 
   // Creates the consumer and subscribes. How long a revoke may wait is the
   // lesser of `revoke_wait` and half the consumer's max.poll.interval.ms
-  // (which the rebalance callback counts against). Throws Error.
-  void open(const KafkaOptions& kafka, std::chrono::milliseconds revoke_wait);
+  // (which the rebalance callback counts against); `drain_timeout` bounds
+  // the waits for the coordinator's answers at close. Throws Error.
+  void open(const KafkaOptions& kafka, std::chrono::milliseconds drain_timeout,
+            std::chrono::milliseconds revoke_wait);
 
   rd_kafka_t* consumer() const { return consumer_.get(); }
   // The consumer's queue, for rd_kafka_consume_batch_queue (which serves the

@@ -207,7 +207,7 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
     pool = std::make_unique<internal::Executor>(svc.concurrency);
     for (int i = 0; i < svc.concurrency; ++i) pool->submit([self = shared_from_this()] { self->serve(); });
     if (svc.on_assign) warmer = std::make_unique<internal::Executor>(1);
-    owner.open(opts.kafka, opts.drain_timeout);
+    owner.open(opts.kafka, opts.drain_timeout, opts.revoke_wait.value_or(opts.drain_timeout));
     metrics.add_phase("kafka setup", Clock::now() - kafka_start);
     serving_since = Clock::now();
     poll_thread = std::thread([this] { poll_loop(); });

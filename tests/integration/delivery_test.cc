@@ -311,4 +311,67 @@ TEST_F(Faults, ARevokeWaitsLessThanMaxPollIntervalForRunningRequests) {
   touch(file("go"));  // both stop without waiting out drain_timeout
 }
 
+// --revoke-wait-ms 0: a revoke does not wait for the requests still running
+// on the partitions it takes, so librdkafka's pause of the whole assignment
+// ends at once and the partitions kept go on being fetched and served while
+// those requests still run here. The price, asserted too: their next owner
+// runs them again.
+TEST_F(Faults, ARevokeThatDoesNotWaitKeepsServingThePartitionsKept) {
+  HostProcess w1 = start("w1", {"--concurrency", "32", "--revoke-wait-ms", "0"});
+  std::set<std::string> held;
+  for (int p = 0, i = 0; p < kPartitions; ++i) {
+    const std::string key = "slow-" + std::to_string(i);
+    if (memrun::kafka_partition(key, kPartitions) != p) continue;
+    probe_->send(kTopic, key,
+                 json{{"k", key},
+                      {"op", "sleep"},
+                      {"ms", 60000},
+                      {"stubborn", true},
+                      {"entered", file("entered")},
+                      {"release", file("go")}}
+                     .dump(),
+                 "slow-" + std::to_string(p));
+    held.insert("slow-" + std::to_string(p));
+    ++p;
+  }
+  ASSERT_TRUE(memrun::test::wait_entered(file("entered"), kPartitions)) << w1.proc->output();
+  EXPECT_EQ(metric(w1, "memrun_revoke_wait_limit_milliseconds{}"), 0);
+
+  HostProcess w2 = start("w2", {"--concurrency", "32"});
+  ASSERT_TRUE(memrun::test::wait_until(
+      [&] {
+        return metric(w2, "memrun_assigned_partitions{}") + metric(w1, "memrun_assigned_partitions{}") ==
+               kPartitions;
+      },
+      60s, 250ms))
+      << w1.proc->output();
+  const int moved = static_cast<int>(metric(w2, "memrun_assigned_partitions{}"));
+  ASSERT_GE(moved, 1);
+  EXPECT_GE(metric(w1, "memrun_revoke_gave_up_total{}"), moved) << "a revoked request was waited for";
+
+  // One quick request per partition, sent while every held request still
+  // runs on w1: those of the partitions w1 kept are fetched and answered by
+  // w1, the others by w2.
+  std::set<std::string> quick;
+  for (int p = 0, i = 0; p < kPartitions; ++i) {
+    const std::string key = "quick-" + std::to_string(i);
+    if (memrun::kafka_partition(key, kPartitions) != p) continue;
+    probe_->send(kTopic, key, json{{"k", key}, {"op", "count"}, {"id", key}}.dump(), key);
+    quick.insert(key);
+    ++p;
+  }
+  const auto sent = std::chrono::steady_clock::now();
+  const auto answered = probe_->collect(quick, 60s);
+  EXPECT_EQ(answered.size(), quick.size()) << w1.proc->output();
+  std::printf("a revoke without a wait: %zu requests, one per partition, answered in %.1f s\n", answered.size(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count());
+  EXPECT_EQ(metric(w1, "memrun_in_flight{}"), kPartitions) << "the held requests no longer all ran on w1";
+
+  // w2 runs the held requests of the partitions it took again.
+  EXPECT_TRUE(memrun::test::wait_entered(file("entered"), kPartitions + moved)) << w2.proc->output();
+  touch(file("go"));
+  const auto released = probe_->collect(held, 60s);
+  EXPECT_EQ(released.size(), held.size()) << w1.proc->output() << w2.proc->output();
+}
+
 }  // namespace
