@@ -75,6 +75,29 @@ class Faults : public testing::Test {
   // Files through which the faulty plugin reports handlers that began, and
   // through which the test lets held handlers go.
   std::string file(const std::string& name) const { return signals_.path + "/" + name; }
+
+  // One request per partition that ignores cancellation and runs until the
+  // file "go" appears (each reports into "entered"); returns their ids.
+  std::set<std::string> hold_one_per_partition() {
+    std::set<std::string> ids;
+    for (int p = 0, i = 0; p < kPartitions; ++i) {
+      const std::string key = "slow-" + std::to_string(i);
+      if (memrun::kafka_partition(key, kPartitions) != p) continue;
+      const std::string id = "slow-" + std::to_string(p);
+      probe_->send(kTopic, key,
+                   json{{"k", key},
+                        {"op", "sleep"},
+                        {"ms", 60000},
+                        {"stubborn", true},
+                        {"entered", file("entered")},
+                        {"release", file("go")}}
+                       .dump(),
+                   id);
+      ids.insert(id);
+      ++p;
+    }
+    return ids;
+  }
   static void touch(const std::string& path) { std::ofstream{path}; }
 
   // Replies per request id in the reply topic (all of them, not the first).
@@ -260,20 +283,7 @@ TEST_F(Faults, ARevokeWaitsLessThanMaxPollIntervalForRunningRequests) {
   HostProcess w1 = start("w1", {"--concurrency", "16"});
   // One request that ignores cancellation on every partition, so whichever
   // partitions move, their revoke finds work running.
-  for (int p = 0, i = 0; p < kPartitions; ++i) {
-    const std::string key = "slow-" + std::to_string(i);
-    if (memrun::kafka_partition(key, kPartitions) != p) continue;
-    probe_->send(kTopic, key,
-                 json{{"k", key},
-                      {"op", "sleep"},
-                      {"ms", 60000},
-                      {"stubborn", true},
-                      {"entered", file("entered")},
-                      {"release", file("go")}}
-                     .dump(),
-                 "slow-" + std::to_string(p));
-    ++p;
-  }
+  hold_one_per_partition();
   ASSERT_TRUE(memrun::test::wait_entered(file("entered"), kPartitions)) << w1.proc->output();
   EXPECT_EQ(metric(w1, "memrun_revoke_wait_limit_milliseconds{}"), 4000)
       << "not the lesser of drain_timeout (10 s) and half of max.poll.interval.ms (8 s)";
@@ -318,22 +328,7 @@ TEST_F(Faults, ARevokeWaitsLessThanMaxPollIntervalForRunningRequests) {
 // runs them again.
 TEST_F(Faults, ARevokeThatDoesNotWaitKeepsServingThePartitionsKept) {
   HostProcess w1 = start("w1", {"--concurrency", "32", "--revoke-wait-ms", "0"});
-  std::set<std::string> held;
-  for (int p = 0, i = 0; p < kPartitions; ++i) {
-    const std::string key = "slow-" + std::to_string(i);
-    if (memrun::kafka_partition(key, kPartitions) != p) continue;
-    probe_->send(kTopic, key,
-                 json{{"k", key},
-                      {"op", "sleep"},
-                      {"ms", 60000},
-                      {"stubborn", true},
-                      {"entered", file("entered")},
-                      {"release", file("go")}}
-                     .dump(),
-                 "slow-" + std::to_string(p));
-    held.insert("slow-" + std::to_string(p));
-    ++p;
-  }
+  const std::set<std::string> held = hold_one_per_partition();
   ASSERT_TRUE(memrun::test::wait_entered(file("entered"), kPartitions)) << w1.proc->output();
   EXPECT_EQ(metric(w1, "memrun_revoke_wait_limit_milliseconds{}"), 0);
 

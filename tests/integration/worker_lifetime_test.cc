@@ -16,7 +16,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,12 +23,6 @@
 using namespace std::chrono_literals;
 
 namespace {
-
-size_t threads() {
-  size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
-  return n;
-}
 
 // A handler that says it entered and then waits for the test, whatever
 // cancelled() says.
@@ -66,7 +59,7 @@ TEST(WorkerLifetime, AnAbandonedHandlerFreesTheWorkerWhenItReturns) {
   kafka.create_service_topics("abandon", 2);
   const std::string topic = memrun::protocol::request_topic("abandon");
   memrun::test::KafkaProbe probe(kafka.bootstrap_servers());
-  const size_t threads_before = threads();
+  const size_t threads_before = memrun::test::threads_in_process();
 
   Stubborn stubborn;
   auto token = std::make_shared<int>(0);
@@ -106,6 +99,6 @@ TEST(WorkerLifetime, AnAbandonedHandlerFreesTheWorkerWhenItReturns) {
   // The handler threads, the poll thread's successors and librdkafka's
   // threads of the worker's consumer and producer all ended.
   size_t now = 0;
-  EXPECT_TRUE(memrun::test::wait_until([&] { return (now = threads()) <= threads_before; }, 30s))
+  EXPECT_TRUE(memrun::test::wait_until([&] { return (now = memrun::test::threads_in_process()) <= threads_before; }, 30s))
       << now << " threads, " << threads_before << " before the worker";
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -29,6 +30,14 @@ inline int lines_in(const std::string& path) {
   std::ifstream in(path);
   int n = 0;
   for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+// Threads of this process now: tests that check nothing outlives what
+// started it compare this before and after.
+inline size_t threads_in_process() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
   return n;
 }
 

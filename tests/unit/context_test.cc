@@ -2,6 +2,7 @@
 
 #include "context/context_access.hpp"
 #include "core/digest.hpp"
+#include "support/wait.hpp"
 
 #include <gtest/gtest.h>
 #include <vector>
@@ -105,11 +106,7 @@ TEST(GetOrFetch, FileUrlThenRamHit) {
 // of them is left, not even one still in its thread-exit cleanup (a detached
 // one could overlap the process's exit: TSAN saw OpenSSL's cleanup race it).
 TEST(GetOrFetch, NoFetchThreadOutlivesTheContext) {
-  auto threads = [] {
-    size_t n = 0;
-    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
-    return n;
-  };
+  const auto threads = memrun::test::threads_in_process;
   std::string path = testing::TempDir() + "/memrun_flight_threads.bin";
   { std::ofstream(path) << "bytes"; }
   const size_t before = threads();

@@ -1,38 +1,29 @@
 #include "runtime/executor.hpp"
 
+#include "support/wait.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <future>
 #include <memory>
-#include <thread>
 
 using memrun::internal::Executor;
 using namespace std::chrono_literals;
 
 namespace {
 
-size_t threads() {
-  size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
-  return n;
-}
+using memrun::test::threads_in_process;
 
 bool threads_back_to(size_t n) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (threads() > n) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
+  return memrun::test::wait_until([&] { return threads_in_process() <= n; }, 10s, 1ms);
 }
 
 }  // namespace
 
 TEST(Executor, JoinForRunsWhatWasQueuedAndJoins) {
-  const size_t before = threads();
+  const size_t before = threads_in_process();
   int ran = 0;
   {
     Executor pool(2);
@@ -42,14 +33,14 @@ TEST(Executor, JoinForRunsWhatWasQueuedAndJoins) {
     ran = ran_here.load();
   }
   EXPECT_EQ(ran, 4);
-  EXPECT_LE(threads(), before);
+  EXPECT_LE(threads_in_process(), before);
 }
 
 // A task that outlives the bound: its thread is detached, the executor can
 // be destroyed at once, and the thread ends when the task returns, after
 // which the last reference the task held is dropped.
 TEST(Executor, ADetachedThreadOutlivesTheExecutorAndEndsWithItsTask) {
-  const size_t before = threads();
+  const size_t before = threads_in_process();
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> entered;
@@ -66,6 +57,6 @@ TEST(Executor, ADetachedThreadOutlivesTheExecutorAndEndsWithItsTask) {
   }  // destroyed while its thread still runs the task
   EXPECT_FALSE(watch.expired());
   release.set_value();
-  EXPECT_TRUE(threads_back_to(before)) << threads() << " threads, " << before << " before";
+  EXPECT_TRUE(threads_back_to(before)) << threads_in_process() << " threads, " << before << " before";
   EXPECT_TRUE(watch.expired());
 }
