@@ -59,7 +59,7 @@ TEST(WorkerLifetime, AnAbandonedHandlerFreesTheWorkerWhenItReturns) {
   kafka.create_service_topics("abandon", 2);
   const std::string topic = memrun::protocol::request_topic("abandon");
   memrun::test::KafkaProbe probe(kafka.bootstrap_servers());
-  const size_t threads_before = memrun::test::threads_in_process();
+  const size_t threads_before = memrun::test::threads_baseline();
 
   Stubborn stubborn;
   auto token = std::make_shared<int>(0);

@@ -41,6 +41,14 @@ inline size_t threads_in_process() {
   return n;
 }
 
+// The count to compare with: taken after a thread was started and joined,
+// because ThreadSanitizer's runtime starts a thread of its own when the
+// process starts its first one.
+inline size_t threads_baseline() {
+  std::thread([] {}).join();
+  return threads_in_process();
+}
+
 // Waits until `n` handlers have reported that they began into `path`.
 inline bool wait_entered(const std::string& path, int n, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   return wait_until([&] { return lines_in(path) >= n; }, timeout);

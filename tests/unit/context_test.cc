@@ -109,7 +109,7 @@ TEST(GetOrFetch, NoFetchThreadOutlivesTheContext) {
   const auto threads = memrun::test::threads_in_process;
   std::string path = testing::TempDir() + "/memrun_flight_threads.bin";
   { std::ofstream(path) << "bytes"; }
-  const size_t before = threads();
+  const size_t before = memrun::test::threads_baseline();
   for (int i = 0; i < 50; ++i) {
     {
       memrun::SharedWorkerContext ctx(under_temp({"test", 1 << 20, ""}));

@@ -14,6 +14,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using memrun::test::threads_baseline;
 using memrun::test::threads_in_process;
 
 bool threads_back_to(size_t n) {
@@ -23,7 +24,7 @@ bool threads_back_to(size_t n) {
 }  // namespace
 
 TEST(Executor, JoinForRunsWhatWasQueuedAndJoins) {
-  const size_t before = threads_in_process();
+  const size_t before = threads_baseline();
   int ran = 0;
   {
     Executor pool(2);
@@ -40,7 +41,7 @@ TEST(Executor, JoinForRunsWhatWasQueuedAndJoins) {
 // be destroyed at once, and the thread ends when the task returns, after
 // which the last reference the task held is dropped.
 TEST(Executor, ADetachedThreadOutlivesTheExecutorAndEndsWithItsTask) {
-  const size_t before = threads_in_process();
+  const size_t before = threads_baseline();
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> entered;
