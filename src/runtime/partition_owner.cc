@@ -154,8 +154,15 @@ void PartitionOwner::close() {
       abandoned_ = true;
       return;
     }
-    // Serves the last revoke (the rebalance callback) and commit results.
-    rd_kafka_queue_poll_callback(events.get(), 100);
+    // Serves the last revoke (the rebalance callback) and commit results
+    // through their callbacks, and hands back what has none: records
+    // fetched meanwhile (a partition assigned while the group rebalanced)
+    // and consumer errors. Those are dropped; the next owner reads them.
+    // Served with rd_kafka_queue_poll_callback instead, such an op aborted
+    // the process in librdkafka (rdkafka_queue.c "res !=
+    // RD_KAFKA_OP_RES_PASS"): RollingUpgrade.ReplacingEveryWorkerUnderLoad…
+    // under scripts/stress-tests, a worker stopped mid-rebalance.
+    if (rd_kafka_message_t* m = rd_kafka_consume_queue(events.get(), 100)) rd_kafka_message_destroy(m);
   }
 }
 
