@@ -150,8 +150,11 @@ struct StreamOptions {
 // while it streams fails reads with kUnavailable, never mixes versions.
 //
 // A shared handle: copies read the same stream. The stream holds the chunks
-// it fetched or read until its last copy goes, which stops the read-ahead
-// (a fetch under way ends for its other callers). It must not outlive the
+// it read ahead and the chunks of its latest read; a read lets go of the
+// chunks before its own (they stay in the tiers, so reading them again is a
+// RAM or disk hit while they last), so a scan holds about read_ahead_chunks
+// + 1 chunks, not the object. The last copy's end stops the read-ahead (a
+// fetch under way ends for its other callers). It must not outlive the
 // context that opened it. Thread: any; reads may run concurrently.
 class MEMRUN_API StreamingObject {
  public:
@@ -169,6 +172,9 @@ class MEMRUN_API StreamingObject {
   // since the stream opened; what get_range throws otherwise.
   Blob read(uint64_t offset, uint64_t length) const;
   Blob read(uint64_t offset, uint64_t length, const FetchWait& wait) const;
+  // Bytes of the chunks the stream holds now (see above); a Blob a read
+  // returned keeps its own bytes alive besides. 0 for file://.
+  uint64_t held_bytes() const;
   explicit operator bool() const noexcept { return state_ != nullptr; }
 
  private:

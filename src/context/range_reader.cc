@@ -185,10 +185,22 @@ RangeReader::Identity RangeReader::identity(const std::string& url, uint64_t ind
                                             Blob* learnt) {
   Identity id;
   if (known_identity(url, &id)) return id;
-  // The first chunk fetched learns the identity the others are pinned to.
-  check_wait(wait, "get_range " + redact_credentials(url));
-  *learnt = fetch_chunk(url, index, &id, false);
-  return id;
+  // The first chunk fetched learns the identity the others are pinned to:
+  // one fetch per URL for every caller that comes meanwhile (each opener of
+  // a stream fetched chunk 0 itself before), each waiting within its own
+  // wait. A caller that asked for another chunk fetches that one after.
+  const std::string what = "get_range " + redact_credentials(url);
+  check_wait(wait, what);
+  const Learnt got = await_flight(identity_flights_.join(url,
+                                                         [this, url, index] {
+                                                           Learnt l;
+                                                           l.index = index;
+                                                           l.chunk = fetch_chunk(url, index, &l.id, false);
+                                                           return l;
+                                                         }),
+                                  wait, what);
+  if (got.index == index) *learnt = got.chunk;
+  return got.id;
 }
 
 std::shared_future<Blob> RangeReader::flight(const std::string& url, const Identity& id, uint64_t index) {

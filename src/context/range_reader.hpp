@@ -83,7 +83,9 @@ class RangeReader {
   };
   // The identity of `url` as the tiers know it, else learnt by fetching
   // chunk `index` (which then comes back in *learnt; empty otherwise, and
-  // when `index` starts past the end: the identity's size says so).
+  // when `index` starts past the end: the identity's size says so). One
+  // fetch learns it for all callers meanwhile; *learnt stays empty for a
+  // caller that joined a fetch of another chunk. Waits within `wait`.
   Identity identity(const std::string& url, uint64_t index, const FetchWait& wait, Blob* learnt);
   // Chunk `index` of `url` as `id` pins it: from RAM or disk, else from the
   // chunk's one flight (started here when none is under way), waited for
@@ -126,7 +128,15 @@ class RangeReader {
   ObjectStore& store_;
   DiskCache* const disk_;
   Counters counters_;
-  // By chunk key; last: the flights use everything above.
+  // What the fetch that learns an identity brings: it and its chunk.
+  struct Learnt {
+    Identity id;
+    uint64_t index = 0;
+    Blob chunk;
+  };
+  // By URL, and by chunk key; last: the flights use everything above (and
+  // neither uses the other).
+  SingleFlights<Learnt> identity_flights_;
   SingleFlights<Blob> flights_;
 };
 

@@ -302,6 +302,8 @@ StreamingObject RequestContext::open_stream(const std::string& url, const Stream
 
 uint64_t StreamingObject::size() const noexcept { return state_ ? state_->size() : 0; }
 
+uint64_t StreamingObject::held_bytes() const { return state_ ? state_->held_bytes() : 0; }
+
 Blob StreamingObject::read(uint64_t offset, uint64_t length) const { return read(offset, length, wait_); }
 
 Blob StreamingObject::read(uint64_t offset, uint64_t length, const FetchWait& wait) const {

@@ -44,7 +44,7 @@ void StreamState::read_ahead() {
     more_.wait(lock, [&] { return closing_ || (!stalled_ && next_ < count_ && next_ < read_to_ + window_); });
     if (closing_) return;
     const uint64_t c = next_++;
-    if (held_[c]) continue;
+    if (held_[c] || c < floor_) continue;  // here, or behind the reads
     lock.unlock();
     Blob chunk;
     try {
@@ -58,8 +58,15 @@ void StreamState::read_ahead() {
       continue;
     }
     lock.lock();
-    held_[c] = std::move(chunk);
+    if (c >= floor_) held_[c] = std::move(chunk);  // a read passed it meanwhile: the tiers have it
   }
+}
+
+uint64_t StreamState::held_bytes() {
+  std::lock_guard lock(mu_);
+  uint64_t n = 0;
+  for (const auto& chunk : held_) n += chunk.size();
+  return n;
 }
 
 Blob StreamState::read(uint64_t offset, uint64_t length, const FetchWait& wait) {
@@ -96,6 +103,10 @@ Blob StreamState::read(uint64_t offset, uint64_t length, const FetchWait& wait) 
   {
     std::lock_guard lock(mu_);
     for (uint64_t c = first; c <= last; ++c) held_[c] = chunks[c - first];
+    // Behind this read: let go (the tiers keep them while they can). No
+    // chunk before floor_ is held, so only [floor_, first) can be.
+    for (uint64_t c = floor_; c < first; ++c) held_[c] = Blob();
+    floor_ = first;
     read_to_ = std::max(read_to_, last + 1);
     stalled_ = false;
   }

@@ -3,7 +3,10 @@
 //
 // Read-ahead: `read_ahead` threads take chunks in order from the start, but
 // never one `read_ahead` or more past the furthest chunk a read has
-// returned, so a stream read only in part does not fetch the whole object.
+// returned, so a stream read only in part does not fetch the whole object,
+// and never one before the first chunk of the latest read. A read lets go
+// of the chunks before its first: what the stream holds is the read-ahead
+// and the latest read, not what it has passed.
 // Each waits for the chunk through RangeReader::chunk (RAM, disk, else the
 // chunk's one flight), so streams and get_range callers of one URL share
 // their GETs. A read takes what the stream holds and starts the flights of
@@ -43,6 +46,8 @@ class StreamState {
   uint64_t size() const noexcept { return size_; }
   // See StreamingObject::read.
   Blob read(uint64_t offset, uint64_t length, const FetchWait& wait);
+  // See StreamingObject::held_bytes.
+  uint64_t held_bytes();
 
  private:
   void read_ahead();  // one read-ahead thread's loop
@@ -65,6 +70,7 @@ class StreamState {
   std::vector<Blob> held_;        // GUARDED_BY(mu_) by chunk index; empty: not here yet
   uint64_t next_ = 0;             // GUARDED_BY(mu_) the next chunk to read ahead
   uint64_t read_to_ = 0;          // GUARDED_BY(mu_) 1 + the furthest chunk a read returned
+  uint64_t floor_ = 0;            // GUARDED_BY(mu_) the first chunk of the latest read
   bool stalled_ = false;          // GUARDED_BY(mu_) a prefetch failed; until a read succeeds
   std::atomic<bool> closing_{false};
   std::vector<std::thread> threads_;  // last: they use everything above

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <map>
@@ -114,6 +115,23 @@ TEST_F(Streams, ReadsReturnBeforeTheLastChunkIsServedAndEndAtTheirDeadline) {
   EXPECT_TRUE(contains(e, std::to_string(kBig) + " bytes")) << e.what();
 }
 
+// A scan lets go of what it has read: the stream holds its read-ahead and
+// its latest read, not the object, and the tiers keep the chunks it passed
+// (the RAM budget here holds the whole object, so going back is a RAM hit).
+TEST_F(Streams, AScanHoldsItsReadAheadNotWhatItHasRead) {
+  memrun::SharedWorkerContext ctx(options());
+  memrun::StreamingObject stream = ctx.open_stream(url(), ahead(2));
+  uint64_t most = 0;
+  for (uint64_t c = 0; c < kChunks; ++c) {
+    ASSERT_EQ(text(stream.read(c * kChunk, kChunk)), big_slice(c * kChunk, kChunk)) << "chunk " << c;
+    most = std::max(most, stream.held_bytes());
+  }
+  EXPECT_LE(most, 3 * kChunk) << "more than the read-ahead (2) and the latest read";
+  EXPECT_EQ(stream.held_bytes(), kChunk) << "more than the last read's chunk after the scan";
+  EXPECT_EQ(text(stream.read(0, kChunk)), big_slice(0, kChunk));
+  for (auto [chunk, n] : gets_per_chunk()) EXPECT_EQ(n, 1) << "chunk " << chunk;
+}
+
 // With chunk 1 held, the in-order read-ahead (2 chunks past the furthest
 // read) waits; a read of the last chunk is fetched at once, before chunks
 // 2 to 18.
@@ -135,6 +153,27 @@ TEST_F(Streams, AReadOfAChunkNotFetchedYetGoesFirst) {
   EXPECT_EQ(text(stream.read(0, kBig)), big_slice(0, kBig));
   for (auto [chunk, n] : gets_per_chunk()) EXPECT_EQ(n, 1) << "chunk " << chunk;
   EXPECT_EQ(gets_per_chunk().size(), kChunks);
+}
+
+// Two streams opened at once on an object whose identity nobody knows yet
+// learn it from one GET of its first chunk: while the server holds chunk 0,
+// the second opener waits for the first one's GET (it polls its wait)
+// instead of sending its own.
+TEST_F(Streams, TwoOpenersOfAnUnknownObjectShareTheGetThatLearnsIt) {
+  memrun::SharedWorkerContext ctx(options());
+  std::future<memrun::StreamingObject> a, b;  // before the hold: a failed check releases it, then waits for them
+  std::atomic<int> polls{0};
+  Hold first_chunk = hold(0);
+  a = std::async(std::launch::async, [&] { return ctx.open_stream(url(), ahead(1)); });
+  ASSERT_TRUE(wait_held(0));
+  b = std::async(std::launch::async, [&] { return ctx.open_stream(url(), ahead(1), watched(polls)); });
+  ASSERT_TRUE(memrun::test::wait_until([&] { return polls >= 2; }, 10s)) << "the second opener does not wait";
+  EXPECT_EQ(held(0), 1) << "the second opener sent a GET of its own";
+  release(0);
+  memrun::StreamingObject sa = a.get(), sb = b.get();
+  EXPECT_EQ(text(sb.read(0, 100)), big_slice(0, 100));
+  EXPECT_EQ(text(sa.read(kChunk, 100)), big_slice(kChunk, 100));
+  EXPECT_EQ(gets_per_chunk()[0], 1);
 }
 
 // Two streams and a get_range caller of one URL wait for the same GET of a
