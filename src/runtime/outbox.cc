@@ -113,7 +113,7 @@ bool Outbox::flush(milliseconds bound) {
 void Outbox::stop() {
   if (stopped_ || !producer_) return;
   stopped_ = true;
-  if (!flush(kStopFlush)) spdlog::warn("{} replies still undelivered at shutdown", rd_kafka_outq_len(producer_.get()));
+  flush_or_warn("shutdown");
   stopping_ = true;
   if (delivery_thread_.joinable()) delivery_thread_.join();
   // Nothing will produce these again.
@@ -126,11 +126,15 @@ void Outbox::stop() {
 }
 
 // Replies of handlers abandoned at stop() are produced after stop()'s flush,
-// so they get one of their own (a no-op after a normal stop()).
+// so they get one of their own (it returns at once after a normal stop()).
 void Outbox::close() {
-  if (producer_ && rd_kafka_outq_len(producer_.get()) > 0 && !flush(kStopFlush))
-    spdlog::warn("{} replies still undelivered at close", rd_kafka_outq_len(producer_.get()));
+  if (producer_) flush_or_warn("close");
   producer_.reset();
+}
+
+void Outbox::flush_or_warn(std::string_view when) {
+  if (!flush(kStopFlush))
+    spdlog::warn("{} replies still undelivered at {}", rd_kafka_outq_len(producer_.get()), when);
 }
 
 // Delivery thread: delivery reports, records due to be produced again, and

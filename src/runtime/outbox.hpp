@@ -80,6 +80,8 @@ class Outbox final : public DeadlineWatch {
   using OutgoingPtr = std::unique_ptr<Outgoing>;
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
   void delivery_loop();
+  // flush() for up to 10 s; what is still queued then is logged, naming `when`.
+  void flush_or_warn(std::string_view when);
   void produce(OutgoingPtr o);
   void settle(OutgoingPtr o, rd_kafka_resp_err_t err);
   void produce_later(OutgoingPtr o, rd_kafka_resp_err_t err);

@@ -140,13 +140,15 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
 
   // Runs on the thread that drops the last reference: the Worker's owner,
   // or the last abandoned handler thread when it returns (its pool was
-  // detached by then, so nothing here joins it). Closing the producer and
-  // the consumer waited for the abandoned handlers, which still reply
-  // through the one and wake the queue of the other. The producer first:
-  // its flush settles the replies, which release their requests, and
-  // librdkafka's consumer cannot be destroyed while a request still holds
-  // one of its messages.
-  ~Impl() {
+  // detached by then, so nothing here joins it). After a stop() that
+  // abandoned handlers, closing the clients was left to here: those
+  // handlers still reply through the producer and wake the consumer's queue.
+  ~Impl() { close_clients(); }
+
+  // The producer first: its flush settles the replies, which release their
+  // requests, and librdkafka's consumer cannot be destroyed while a request
+  // still holds one of its messages. Idempotent.
+  void close_clients() {
     outbox.close();
     owner.destroy();
   }
@@ -251,8 +253,7 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
         spdlog::error("shutdown handler of '{}' failed: {}", svc.name, e.what());
       }
     }
-    owner.destroy();
-    outbox.close();
+    close_clients();
     spdlog::info("worker {} stopped: {} received, {} ok, {} failed", worker_id,
                  counters.get(&WorkerCounters::received), counters.get(&WorkerCounters::succeeded),
                  counters.get(&WorkerCounters::failed));
