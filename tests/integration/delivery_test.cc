@@ -76,6 +76,17 @@ class Faults : public testing::Test {
   // through which the test lets held handlers go.
   std::string file(const std::string& name) const { return signals_.path + "/" + name; }
 
+  // Waits until w1 and w2 hold every partition between them (a rebalance
+  // that moved some to w2 ended without losing any).
+  bool wait_split(HostProcess& w1, HostProcess& w2, std::chrono::milliseconds timeout) {
+    return memrun::test::wait_until(
+        [&] {
+          return metric(w2, "memrun_assigned_partitions{}") + metric(w1, "memrun_assigned_partitions{}") ==
+                 kPartitions;
+        },
+        timeout, std::chrono::milliseconds(250));
+  }
+
   // One request per partition that ignores cancellation and runs until the
   // file "go" appears (each reports into "entered"); returns their ids.
   std::set<std::string> hold_one_per_partition() {
@@ -309,13 +320,7 @@ TEST_F(Faults, ARevokeWaitsLessThanMaxPollIntervalForRunningRequests) {
   // w2 was given what w1 released, and w1 kept the rest: no partition was
   // lost to an expired poll interval.
   ASSERT_TRUE(memrun::test::wait_assigned(w2)) << w2.proc->output();
-  ASSERT_TRUE(memrun::test::wait_until(
-      [&] {
-        return metric(w2, "memrun_assigned_partitions{}") + metric(w1, "memrun_assigned_partitions{}") ==
-               kPartitions;
-      },
-      30s, 250ms))
-      << w1.proc->output();
+  ASSERT_TRUE(wait_split(w1, w2, 30s)) << w1.proc->output();
   EXPECT_GE(metric(w1, "memrun_assigned_partitions{}"), 1);
   EXPECT_EQ(metric(w1, "memrun_partitions_lost_total{}"), 0) << w1.proc->output();
   touch(file("go"));  // both stop without waiting out drain_timeout
@@ -333,13 +338,7 @@ TEST_F(Faults, ARevokeThatDoesNotWaitKeepsServingThePartitionsKept) {
   EXPECT_EQ(metric(w1, "memrun_revoke_wait_limit_milliseconds{}"), 0);
 
   HostProcess w2 = start("w2", {"--concurrency", "32"});
-  ASSERT_TRUE(memrun::test::wait_until(
-      [&] {
-        return metric(w2, "memrun_assigned_partitions{}") + metric(w1, "memrun_assigned_partitions{}") ==
-               kPartitions;
-      },
-      60s, 250ms))
-      << w1.proc->output();
+  ASSERT_TRUE(wait_split(w1, w2, 60s)) << w1.proc->output();
   const int moved = static_cast<int>(metric(w2, "memrun_assigned_partitions{}"));
   ASSERT_GE(moved, 1);
   EXPECT_GE(metric(w1, "memrun_revoke_gave_up_total{}"), moved) << "a revoked request was waited for";

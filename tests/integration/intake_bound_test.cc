@@ -8,6 +8,7 @@
 #include <memrun/protocol.hpp>
 #include <memrun/worker.hpp>
 
+#include "support/in_process_worker.hpp"
 #include "support/kafka_probe.hpp"
 #include "support/mock_faults.hpp"
 #include "support/wait.hpp"
@@ -75,12 +76,7 @@ TEST(IntakeBound, RefusedRepliesStopTheIntakeAtTheBoundAndNothingIsLost) {
   svc.partitions = kPartitions;
   svc.concurrency = 1;
   svc.handle = [&](memrun::RequestContext& rq) { return gate.handle(rq); };
-  memrun::WorkerOptions opts;
-  opts.kafka.bootstrap_servers = kafka.bootstrap_servers();
-  opts.kafka.properties = memrun::EmbeddedKafka::client_properties();
-  opts.worker_id = "bounded-w1";
-  opts.heartbeat_interval = 0ms;  // no produce of the worker's own but replies
-  opts.register_service = false;
+  memrun::WorkerOptions opts = memrun::test::in_process_options(kafka, "bounded-w1");
   opts.max_unacked_records = 2;
   memrun::Worker worker(std::move(svc), std::move(opts));
   worker.start();

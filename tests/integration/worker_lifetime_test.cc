@@ -8,6 +8,7 @@
 #include <memrun/protocol.hpp>
 #include <memrun/worker.hpp>
 
+#include "support/in_process_worker.hpp"
 #include "support/kafka_probe.hpp"
 #include "support/wait.hpp"
 
@@ -70,12 +71,7 @@ TEST(WorkerLifetime, AnAbandonedHandlerFreesTheWorkerWhenItReturns) {
   svc.partitions = 2;
   svc.concurrency = 2;
   svc.handle = [&stubborn, token = std::move(token)](memrun::RequestContext& rq) { return stubborn.handle(rq); };
-  memrun::WorkerOptions opts;
-  opts.kafka.bootstrap_servers = kafka.bootstrap_servers();
-  opts.kafka.properties = memrun::EmbeddedKafka::client_properties();
-  opts.worker_id = "abandon-w1";
-  opts.heartbeat_interval = 0ms;
-  opts.register_service = false;
+  memrun::WorkerOptions opts = memrun::test::in_process_options(kafka, "abandon-w1");
   opts.drain_timeout = 1000ms;
 
   std::optional<memrun::Worker> worker(std::in_place, std::move(svc), std::move(opts));

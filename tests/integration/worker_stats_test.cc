@@ -5,6 +5,8 @@
 #include <memrun/embedded_kafka.hpp>
 #include <memrun/worker.hpp>
 
+#include "support/in_process_worker.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -21,12 +23,7 @@ TEST(WorkerStats, ReadWhileTheWorkerStops) {
   svc.name = "statsrace";
   svc.concurrency = 2;
   svc.handle = [](memrun::RequestContext&) -> memrun::Reply { return nlohmann::json::object(); };
-  memrun::WorkerOptions opts;
-  opts.kafka.bootstrap_servers = kafka.bootstrap_servers();
-  opts.kafka.properties = memrun::EmbeddedKafka::client_properties();
-  opts.worker_id = "stats-w1";
-  opts.heartbeat_interval = 0ms;
-  opts.register_service = false;
+  memrun::WorkerOptions opts = memrun::test::in_process_options(kafka, "stats-w1");
   opts.drain_timeout = 2000ms;
 
   memrun::Worker worker(std::move(svc), std::move(opts));
