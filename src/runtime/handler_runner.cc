@@ -32,13 +32,20 @@ std::string overdue_message(const Request& req, int64_t now, double timeout_seco
                      now - req.deadline_ms, timeout_seconds);
 }
 
-// What a running handler sees of its request.
+// What a running handler sees of its request. The payload's tree is built
+// on the first json() call, unless validation needed it already: most
+// handlers (every C plugin's) never ask. One handler thread (service.hpp), so
+// the lazy tree needs no lock.
 class HandlerRunner::Context final : public RequestContext {
  public:
-  Context(const HandlerRunner& runner, const Request& r, const nlohmann::json& json, std::string key)
+  Context(const HandlerRunner& runner, const Request& r, std::optional<nlohmann::json>& json, std::string key)
       : runner_(runner), r_(r), json_(json), key_(std::move(key)) {}
   std::string_view payload() const override { return r_.payload; }
-  const nlohmann::json& json() const override { return json_; }
+  const nlohmann::json& json() const override {
+    // Validated already: this parse cannot fail.
+    if (!json_) json_ = nlohmann::json::parse(r_.payload);
+    return *json_;
+  }
   const std::string& key() const override { return key_; }
   const std::string& request_id() const override { return r_.headers.request_id; }
   int32_t partition() const override { return r_.partition; }
@@ -54,11 +61,12 @@ class HandlerRunner::Context final : public RequestContext {
  private:
   const HandlerRunner& runner_;
   const Request& r_;
-  const nlohmann::json& json_;
+  std::optional<nlohmann::json>& json_;
   std::string key_;
 };
 
-HandlerRunner::HandlerRunner(Parts parts) : p_(std::move(parts)), sticky_(p_.service.sticky_key) {}
+HandlerRunner::HandlerRunner(Parts parts)
+    : p_(std::move(parts)), sticky_(p_.service.sticky_key), scanner_(sticky_) {}
 
 void HandlerRunner::stop() {
   {
@@ -209,9 +217,16 @@ void HandlerRunner::run_handler(Request& req) {
       throw Error(Code::kInvalidArgument, "payload of " + std::to_string(req.payload.size()) +
                                               " bytes exceeds max_payload_bytes " +
                                               std::to_string(svc.max_payload_bytes));
-    json = nlohmann::json::parse(req.payload, nullptr, /*allow_exceptions=*/false);
-    if (json->is_discarded()) throw Error(Code::kInvalidArgument, "payload is not valid JSON");
-    key = sticky_.extract(*json);
+    ScannedPayload scanned = scanner_.scan(req.payload);
+    if (scanned.outcome == ScannedPayload::Outcome::kNotJson)
+      throw Error(Code::kInvalidArgument, "payload is not valid JSON");
+    if (scanned.outcome == ScannedPayload::Outcome::kKey) {
+      key = std::move(scanned.key);
+    } else {
+      // The key, or why there is none, needs the tree (payload_scan.hpp).
+      json = nlohmann::json::parse(req.payload);
+      key = sticky_.extract(*json);
+    }
     check_routing(req, key);
   } catch (const Error& e) {
     req.code = e.code();
@@ -221,7 +236,7 @@ void HandlerRunner::run_handler(Request& req) {
   for (int attempt = 1;; ++attempt) {
     req.attempts = attempt;
     try {
-      Context rc(*this, req, *json, key);
+      Context rc(*this, req, json, key);
       req.body = std::move(svc.handle(rc).body());
       req.code = Code::kOk;
       return;

@@ -13,6 +13,7 @@
 #include <memrun/service.hpp>
 #include <memrun/routing.hpp>
 
+#include "core/payload_scan.hpp"
 #include "runtime/crash_journal.hpp"
 #include "runtime/fleet_journal.hpp"
 #include "runtime/recent_replies.hpp"
@@ -77,6 +78,7 @@ class HandlerRunner {
 
   Parts p_;
   StickyKey sticky_;
+  PayloadScanner scanner_;  // validates payloads and reads their keys without a tree
   std::atomic<int64_t> last_misroute_log_ms_{0};  // Unix ms of the last misroute line
   std::atomic<uint64_t> misroutes_unlogged_{0};   // since that line
   SuspectGate gate_;

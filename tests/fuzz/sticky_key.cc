@@ -1,9 +1,12 @@
 // Request headers and payload -> sticky key -> partition: what the worker does
-// with every record (runtime/wire.cc, core/routing.cc).
+// with every record (runtime/wire.cc, core/payload_scan.cc, core/routing.cc).
+// The worker's scan must agree with nlohmann's parse and StickyKey::extract
+// on every input: the same refusals, and the same key whenever it gives one.
 //
 // Input: line 1 the sticky_key spec; then "name=value" header lines up to an
 // empty line; the rest is the payload.
 #include "contract.hpp"
+#include "core/payload_scan.hpp"
 #include "runtime/wire.hpp"
 
 #include <memrun/protocol.hpp>
@@ -63,11 +66,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::optional<StickyKey> sticky;
   if (!fuzz::accepts([&] { sticky.emplace(spec); }, {Code::kInvalidArgument})) return 0;
   FUZZ_CHECK(sticky->spec() == spec);
-  // The worker's parse (worker.cc run()): no exceptions, a discarded value is a refusal.
+  // The tree: no exceptions, a discarded value is a refusal.
   const auto payload = nlohmann::json::parse(rest, nullptr, false);
+  const auto scanned = internal::PayloadScanner(*sticky).scan(rest);
+  using Outcome = internal::ScannedPayload::Outcome;
+  FUZZ_CHECK((scanned.outcome == Outcome::kNotJson) == payload.is_discarded());
   if (payload.is_discarded()) return 0;
   std::string key;
-  if (!fuzz::accepts([&] { key = sticky->extract(payload); }, {Code::kInvalidArgument})) return 0;
+  const bool keyed = fuzz::accepts([&] { key = sticky->extract(payload); }, {Code::kInvalidArgument});
+  FUZZ_CHECK(scanned.outcome != Outcome::kKey || (keyed && scanned.key == key));
+  if (!keyed) return 0;
   // A key is its fields' keys joined by ':', each field extracted alone.
   std::string joined;
   for (size_t i = 0; i < sticky->fields().size(); ++i) {
