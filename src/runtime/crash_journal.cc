@@ -6,11 +6,14 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -24,7 +27,9 @@ namespace memrun::internal {
 namespace {
 
 constexpr int kSlots = 64;
-constexpr uint64_t kCompactBytes = 16u << 20;
+// The file holds what compaction keeps and this much more; a line that
+// does not fit compacts.
+constexpr size_t kCompactBytes = 16u << 20;
 
 // Request ids are a single token in a line.
 std::string token(const std::string& id) {
@@ -35,12 +40,28 @@ std::string token(const std::string& id) {
   return out;
 }
 
+template <class Out>
+void format_line(Out& out, char kind, const std::tuple<int32_t, int64_t, std::string>& k, int crashes) {
+  if (kind == 'F')
+    fmt::format_to(std::back_inserter(out), "{} {} {} {}\n", kind, std::get<0>(k), std::get<1>(k), std::get<2>(k));
+  else
+    fmt::format_to(std::back_inserter(out), "{} {} {} {} {}\n", kind, std::get<0>(k), std::get<1>(k), crashes,
+                   std::get<2>(k));
+}
+
 std::string line(char kind, const std::tuple<int32_t, int64_t, std::string>& k, int crashes) {
-  std::ostringstream out;
-  out << kind << ' ' << std::get<0>(k) << ' ' << std::get<1>(k);
-  if (kind != 'F') out << ' ' << crashes;
-  out << ' ' << std::get<2>(k) << '\n';
-  return out.str();
+  std::string out;
+  format_line(out, kind, k, crashes);
+  return out;
+}
+
+// A journal's text: up to its first NUL byte (the mapped file's unwritten
+// rest), all of it in a journal written by write(2).
+std::string journal_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (const auto nul = text.find('\0'); nul != std::string::npos) text.resize(nul);
+  return text;
 }
 
 // 64 random bits in hex: unique enough among the processes that ever ran
@@ -91,23 +112,34 @@ CrashJournal::CrashJournal(const std::string& dir) : dir_(dir), incarnation_(new
   if (lock_fd_ < 0) throw Error(Code::kUnavailable, "crash journal: all " + std::to_string(kSlots) +
                                                         " slots in " + dir_ + " are held by live workers");
   load();
-  rewrite();
-  if (fd_ < 0) {
+  if (!rewrite()) {
     ::close(lock_fd_);
     throw Error(Code::kUnavailable, "crash journal: cannot write " + path_ + ": " + std::strerror(errno));
   }
 }
 
 CrashJournal::~CrashJournal() {
-  if (fd_ >= 0) ::close(fd_);
+  unmap();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the slot
+}
+
+void CrashJournal::unmap() {
+  if (map_ != nullptr) ::munmap(map_, capacity_);
+  map_ = nullptr;
+  capacity_ = 0;
 }
 
 CrashJournal::Key CrashJournal::key(const Request& r) { return {r.partition, r.offset, token(r.request_id)}; }
 
 CrashJournal::Contents CrashJournal::read(const std::string& path) {
   Contents c;
-  std::ifstream in(path);
+  std::string all = journal_text(path);
+  // A line without its '\n' was cut short by the death being recorded.
+  if (const auto last = all.rfind('\n'); last + 1 != all.size()) {
+    all.resize(last == std::string::npos ? 0 : last + 1);
+    ++c.bad;
+  }
+  std::istringstream in(all);
   for (std::string text; std::getline(in, text);) {
     std::istringstream fields(text);
     char kind = 0;
@@ -184,9 +216,15 @@ size_t CrashJournal::publish_dead_slots(const std::string& dir, const std::funct
           ++published;
           // With its own I line, so that a journal from before incarnations
           // (none at its head) is marked too.
+          // After the text's last whole line (a mapped journal's file goes
+          // on past its text), over a line the death cut short: appended
+          // to it, the mark would turn it into a line read as whole.
           const std::string mark = "I " + d.incarnation + "\nP " + d.incarnation + "\n";
-          const int fd = ::open((base + ".journal").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-          if (fd < 0 || !write_all(fd, mark.data(), mark.size()))
+          const std::string text = journal_text(base + ".journal");
+          const auto last = text.rfind('\n');
+          const auto end = static_cast<off_t>(last == std::string::npos ? 0 : last + 1);
+          const int fd = ::open((base + ".journal").c_str(), O_WRONLY | O_CLOEXEC);
+          if (fd < 0 || ::pwrite(fd, mark.data(), mark.size(), end) != static_cast<ssize_t>(mark.size()))
             spdlog::warn("crash journal {}.journal: cannot mark its death published: {}", base, std::strerror(errno));
           if (fd >= 0) ::close(fd);
         }
@@ -196,33 +234,51 @@ size_t CrashJournal::publish_dead_slots(const std::string& dir, const std::funct
   return published;
 }
 
-void CrashJournal::rewrite() {
+bool CrashJournal::rewrite() {
   std::string text = "I " + incarnation_ + "\n";
   for (const auto& [k, crashes] : crashed_) text += line('C', k, crashes);
   for (const auto& [k, crashes] : running_) text += line('S', k, crashes);
+  const size_t capacity = text.size() + kCompactBytes;
+  unmap();
+  // Sized first, written through the mapping, then renamed into place: a
+  // reader sees the old file or the whole new one.
   const std::string tmp = path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kPrivateFile);
-  if (fd < 0 || ::fchmod(fd, kPrivateFile) != 0 || !write_all(fd, text.data(), text.size()) || ::rename(tmp.c_str(), path_.c_str()) != 0) {
-    spdlog::warn("crash journal {}: cannot compact: {}", path_, std::strerror(errno));
-    if (fd >= 0) ::close(fd);
-    return;
+  const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, kPrivateFile);
+  void* map = MAP_FAILED;
+  if (fd >= 0 && ::fchmod(fd, kPrivateFile) == 0 && ::ftruncate(fd, static_cast<off_t>(capacity)) == 0)
+    map = ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  const int err = errno;
+  if (fd >= 0) ::close(fd);  // the mapping keeps the file
+  if (map != MAP_FAILED) {
+    std::memcpy(map, text.data(), text.size());
+    if (::rename(tmp.c_str(), path_.c_str()) == 0) {
+      map_ = static_cast<char*>(map);
+      capacity_ = capacity;
+      bytes_ = text.size();
+      return true;
+    }
+    ::munmap(map, capacity);
   }
-  ::close(fd);
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  bytes_ = text.size();
+  spdlog::warn("crash journal {}: cannot write: {}; crash-loop protection is off", path_,
+               std::strerror(map == MAP_FAILED ? err : errno));
+  return false;
 }
 
-void CrashJournal::append(const std::string& text) {
-  if (fd_ < 0) return;
-  if (!write_all(fd_, text.data(), text.size())) {
-    spdlog::warn("crash journal {}: write failed ({}); crash-loop protection is off", path_, std::strerror(errno));
-    ::close(fd_);
-    fd_ = -1;
+void CrashJournal::append(char kind, const Key& k, int crashes) {
+  if (map_ == nullptr) return;
+  fmt::memory_buffer buf;
+  format_line(buf, kind, k, crashes);
+  if (buf.size() >= capacity_ - bytes_) {
+    // The new text holds this event: started() and finished() changed the
+    // maps before appending.
+    rewrite();
     return;
   }
-  bytes_ += text.size();
-  if (bytes_ > kCompactBytes) rewrite();
+  // The line, then its '\n': a process that dies between the two leaves a
+  // line the next one skips, never a line it misreads.
+  std::memcpy(map_ + bytes_, buf.data(), buf.size() - 1);
+  std::atomic_ref<char>(map_[bytes_ + buf.size() - 1]).store('\n', std::memory_order_release);
+  bytes_ += buf.size();
 }
 
 int CrashJournal::crashes(const Request& r) const {
@@ -242,7 +298,7 @@ void CrashJournal::started(const Request& r) {
   auto it = crashed_.find(k);
   const int crashes = it == crashed_.end() ? 0 : it->second;
   running_[k] = crashes;
-  append(line('S', k, crashes));
+  append('S', k, crashes);
 }
 
 void CrashJournal::finished(const Request& r) {
@@ -250,7 +306,7 @@ void CrashJournal::finished(const Request& r) {
   Key k = key(r);
   running_.erase(k);
   crashed_.erase(k);
-  append(line('F', k, 0));
+  append('F', k, 0);
 }
 
 void SuspectGate::enter(bool suspect) {

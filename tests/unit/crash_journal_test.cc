@@ -27,6 +27,17 @@ mode_t mode_of(const std::string& path) {
   return st.st_mode & 07777;
 }
 
+// Writes `text` at the end of a journal's text: its first NUL byte (the
+// mapped file's unwritten rest), or its end.
+void append_to_journal(const std::string& path, const std::string& text) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto end = all.find('\0');
+  f.clear();
+  f.seekp(static_cast<std::streamoff>(end == std::string::npos ? all.size() : end));
+  f << text;
+}
+
 }  // namespace
 
 TEST(CrashJournal, CountsOneCrashPerRestartForWhatWasLeftRunning) {
@@ -59,7 +70,7 @@ TEST(CrashJournal, SkipsALineCutShortAndOddRequestIdsStayOneToken) {
     CrashJournal j(dir.path);
     j.started({0, 7, "id with spaces\nand newline"});
   }
-  { std::ofstream(dir.path + "/inflight.0.journal", std::ios::app) << "S 0 8 0"; }  // no id: cut short
+  append_to_journal(dir.path + "/inflight.0.journal", "S 0 8 0 req-cut");  // no '\n': cut short
   CrashJournal j(dir.path);
   EXPECT_EQ(j.crashes({0, 7, "id with spaces\nand newline"}), 1);
   EXPECT_EQ(j.suspects(), 1u);
@@ -213,4 +224,34 @@ TEST(CrashJournal, ASupervisorPublishesADeadSlotOnceAndSkipsLiveOnes) {
   CrashJournal fourth(dir.path);
   EXPECT_NE(fourth.path().find("inflight.1."), std::string::npos) << fourth.path() << ": slot 1 stayed locked";
   EXPECT_EQ(fourth.found().requests.size(), 1u) << "unpublished: the next process publishes it";
+}
+
+// The journal's lines are stored into its mapped file, each '\n' last: a
+// process killed in the middle of a line leaves it without one, and neither
+// the next process nor a supervisor's mark takes it for a request that ran.
+TEST(CrashJournal, ALineCutShortByADeathIsNeverReadAsWhole) {
+  TempDir dir("memrun-journal");
+  const CrashJournal::Request a{0, 8, "req-a"};
+  {
+    CrashJournal j(dir.path);
+    j.started(a);
+  }
+  const std::string path = dir.path + "/inflight.0.journal";
+  append_to_journal(path, "S 0 9 0 req-cut");
+  EXPECT_GT(std::filesystem::file_size(path), 1u << 20) << "sized ahead, not grown per line";
+  std::vector<CrashJournal::Death> seen;
+  EXPECT_EQ(CrashJournal::publish_dead_slots(dir.path,
+                                             [&](const CrashJournal::Death& d) {
+                                               seen.push_back(d);
+                                               return true;
+                                             }),
+            1u);
+  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_EQ(seen[0].requests.size(), 1u);
+  EXPECT_EQ(CrashJournal::key(seen[0].requests[0]), CrashJournal::key(a));
+  CrashJournal j(dir.path);
+  EXPECT_TRUE(j.found().requests.empty()) << "published by the supervisor";
+  EXPECT_EQ(j.crashes(a), 1);
+  EXPECT_EQ(j.crashes({0, 9, "req-cut"}), 0);
+  EXPECT_EQ(j.suspects(), 1u);
 }
