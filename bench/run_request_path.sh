@@ -58,7 +58,7 @@ echo "commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --qui
 perf_pid=
 if [ -n "${PERF_TARGET:-}" ]; then
   target_pid=$(eval echo "\$${PERF_TARGET}_pid")
-  perf record -g -o "${PERF_OUT:-$work/perf.data}" -p "$target_pid" >"$work/perf.log" 2>&1 &
+  perf record ${PERF_RECORD_FLAGS:--g} -o "${PERF_OUT:-$work/perf.data}" -p "$target_pid" >"$work/perf.log" 2>&1 &
   perf_pid=$!
   sleep 1
 fi

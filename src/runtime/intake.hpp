@@ -12,6 +12,14 @@
 // once (some slot idle), and is woken by a handler only when a paused
 // partition may fetch again (rare: see Admission's hysteresis).
 //
+// Wake-ups are chained: however many requests become ready at once, one
+// sleeping thread is woken, and it wakes the next only if requests are
+// still ready when it takes its own. Waking one per request made 16
+// threads take turns on 2 cores for requests that ran in microseconds
+// (0.7 thread switches per request); chained, a thread that finishes
+// first takes what is ready itself. A slow handler's requests start one
+// wake-up latency (microseconds) apart instead of together.
+//
 // Semantics are Admission's: at most `slots` requests run (counted from
 // admission to the handler thread's next call of next()); what waits is
 // served round-robin across partitions; hold() starts nothing. Every request
@@ -61,29 +69,30 @@ class Intake {
   // Poll thread: a record of `partition` arrived. Returns true if the
   // partition must pause now.
   bool offer(int32_t partition, T item) {
-    bool pause = false, offered_run = false;
+    bool pause = false, wake = false;
     {
       std::lock_guard lock(mu_);
       refresh_hold();
       auto offered = admission_.offer(partition, std::move(item), running_.load(std::memory_order_relaxed));
       pause = offered.pause;
-      offered_run = offered.run.has_value();
       if (offered.run) let_run(std::move(*offered.run));
+      wake = wake_locked();
     }
-    if (offered_run) ready_cv_.notify_one();
+    if (wake) ready_cv_.notify_one();
     return pause;
   }
 
   // Poll thread: starts what waits for the free slots (after a hold ends, or
   // as a safety net; handler threads normally take it themselves).
   void admit_waiting() {
-    size_t started = 0;
+    bool wake = false;
     {
       std::lock_guard lock(mu_);
       refresh_hold();
-      started = take_locked();
+      take_locked();
+      wake = wake_locked();
     }
-    for (size_t i = 0; i < started; ++i) ready_cv_.notify_one();
+    if (wake) ready_cv_.notify_one();
   }
 
   // Poll thread: partitions that may fetch again since the last call.
@@ -96,8 +105,7 @@ class Intake {
   // previous request is done (its slot frees). Blocks while nothing may run;
   // nullopt once close() was called and nothing admitted is left.
   std::optional<T> next(bool finished) {
-    bool resumed = false;
-    size_t others = 0;  // requests let run here beyond the one this thread takes
+    bool resumed = false, wake = false;
     std::optional<T> out;
     {
       std::unique_lock lock(mu_);
@@ -105,19 +113,26 @@ class Intake {
       if (!closed_) {
         refresh_hold();
         const size_t before = resumes_.size();
-        const size_t started = take_locked();
+        take_locked();
         resumed = resumes_.size() > before;
-        others = started > 0 ? started - 1 : 0;
       }
-      ready_cv_.wait(lock, [&] { return !ready_.empty() || closed_; });
+      while (ready_.empty() && !closed_) {
+        ++sleeping_;
+        ready_cv_.wait(lock);
+        --sleeping_;
+        // Any return from the wait counts as the pending wake-up's: at
+        // worst one more thread is woken than needed, never one fewer.
+        if (wake_pending_) wake_pending_ = false;
+      }
       if (!ready_.empty()) {
         out = std::move(ready_.front());
         ready_.pop_front();
       }
+      // What this thread does not run itself: a finished request's
+      // successor runs on the same thread, with no switch.
+      wake = wake_locked();
     }
-    // Woken only for what this thread does not run itself: a finished
-    // request's successor runs on the same thread, with no switch.
-    for (size_t i = 0; i < others; ++i) ready_cv_.notify_one();
+    if (wake) ready_cv_.notify_one();
     if (resumed && hooks_.resume_ready) hooks_.resume_ready();
     return out;
   }
@@ -154,6 +169,11 @@ class Intake {
     std::lock_guard lock(mu_);
     return admission_.waiting();
   }
+  // Handler threads asleep in next(), waiting for a request.
+  size_t sleeping() const {
+    std::lock_guard lock(mu_);
+    return sleeping_;
+  }
   size_t room() const {
     std::lock_guard lock(mu_);
     return admission_.room();
@@ -163,18 +183,24 @@ class Intake {
   void refresh_hold() {
     if (hooks_.hold) admission_.hold(hooks_.hold(admission_.held()));
   }
+  // Whether to wake a sleeping handler thread for what is ready: only when
+  // none is being woken already (that one wakes the next if need be).
+  bool wake_locked() {
+    if (ready_.empty() || sleeping_ == 0 || wake_pending_) return false;
+    wake_pending_ = true;
+    return true;
+  }
   void let_run(T item) {
     if (hooks_.admit) hooks_.admit(item);
     running_.fetch_add(1, std::memory_order_relaxed);
     ready_.push_back(std::move(item));
   }
-  // Lets run what waits, for the free slots; returns how many. The caller
-  // wakes handler threads for them (after unlocking).
-  size_t take_locked() {
+  // Lets run what waits, for the free slots. The caller wakes a handler
+  // thread for them (wake_locked, then notify after unlocking).
+  void take_locked() {
     auto taken = admission_.take(running_.load(std::memory_order_relaxed));
     for (auto& item : taken.run) let_run(std::move(item));
     resumes_.insert(resumes_.end(), taken.resume.begin(), taken.resume.end());
-    return taken.run.size();
   }
 
   mutable std::mutex mu_;
@@ -184,6 +210,8 @@ class Intake {
   std::deque<T> ready_;            // GUARDED_BY(mu_): admitted, no handler thread has it yet
   std::vector<int32_t> resumes_;   // GUARDED_BY(mu_)
   bool closed_ = false;            // GUARDED_BY(mu_)
+  size_t sleeping_ = 0;            // GUARDED_BY(mu_): handler threads waiting in next()
+  bool wake_pending_ = false;      // GUARDED_BY(mu_): one of them was notified and has not returned yet
   std::atomic<size_t> running_{0};  // written under mu_; read anywhere
 };
 

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <future>
+#include <thread>
 #include <vector>
 
 using memrun::internal::Intake;
@@ -112,4 +115,60 @@ TEST(Intake, ForgetDropsWhatWaitsForRevokedPartitions) {
   in.forget({5});
   EXPECT_EQ(*in.next(false), 1);
   EXPECT_EQ(next_within(in, true), std::optional<int>(60));
+}
+
+// Requests made ready together wake one sleeping thread, which wakes the
+// next while requests are left: every ready request reaches a thread.
+TEST(Intake, RequestsReadyTogetherReachEverySleepingThreadThroughChainedWakeUps) {
+  Recorder r;
+  Intake<int> in(/*slots=*/4, /*read_ahead=*/8, r.hooks());
+  std::vector<std::future<std::optional<int>>> threads;
+  for (int i = 0; i < 4; ++i) threads.push_back(std::async(std::launch::async, [&] { return in.next(false); }));
+  const auto due = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (in.sleeping() < 4 && std::chrono::steady_clock::now() < due) std::this_thread::yield();
+  ASSERT_EQ(in.sleeping(), 4u);
+  for (int v = 0; v < 4; ++v) in.offer(v, v);
+  std::vector<int> got;
+  for (auto& t : threads) {
+    if (t.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      in.close();
+      ADD_FAILURE() << "a ready request reached no thread";
+    }
+    if (auto v = t.get()) got.push_back(*v);
+  }
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 3}));
+}
+
+// Many handler threads, a poll thread offering as fast as it can: every
+// request offered runs exactly once, and none is left ready while threads
+// sleep (the chained wake-ups never stall).
+TEST(Intake, UnderLoadEveryOfferedRequestRunsOnce) {
+  constexpr int kRequests = 20000, kThreads = 8;
+  Intake<int> in(/*slots=*/kThreads, /*read_ahead=*/64, {});
+  std::vector<std::atomic<int>> runs(kRequests);
+  std::atomic<int> done{0};
+  std::vector<std::thread> handlers;
+  for (int t = 0; t < kThreads; ++t)
+    handlers.emplace_back([&] {
+      bool finished = false;
+      while (auto v = in.next(finished)) {
+        runs[static_cast<size_t>(*v)].fetch_add(1);
+        done.fetch_add(1);
+        finished = true;
+      }
+    });
+  // The poll thread: offers while there is room. It never calls
+  // admit_waiting() (the worker's loop does, as a safety net that would
+  // hide a stall here): handler threads take all the rest themselves.
+  const auto due = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (int v = 0; v < kRequests; ++v) {
+    while (in.room() == 0 && std::chrono::steady_clock::now() < due) std::this_thread::yield();
+    in.offer(v % 16, v);
+  }
+  while (done.load() < kRequests && std::chrono::steady_clock::now() < due) std::this_thread::yield();
+  in.close();
+  for (auto& h : handlers) h.join();
+  EXPECT_EQ(done.load(), kRequests);
+  for (int v = 0; v < kRequests; ++v) ASSERT_EQ(runs[static_cast<size_t>(v)].load(), 1) << v;
 }
