@@ -143,6 +143,10 @@ int main(int argc, char** argv) {
   options.kafka.bootstrap_servers = argv[1];
   options.kafka.properties = memrun::EmbeddedKafka::client_properties();
   options.timeout = std::chrono::seconds(120);
+  // Replies spread over 4 partitions: a burst's replies (BURST x ~1.1 KiB)
+  // outgrow the mock cluster's per-partition log while the reader shares 2
+  // cores with the worker and the cluster (docs/performance.md).
+  options.reply_partitions = 4;
   memrun::Client client(options);
   for (const auto& t : targets) client.set_sticky_key(t.service, "user_id");
 

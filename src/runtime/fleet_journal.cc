@@ -10,12 +10,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 
 namespace memrun::internal {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kPartition = 0;  // the topic has one
+constexpr std::chrono::milliseconds kReaderFetchWait{100};  // the reader's shortest fetch wait
 
 int ms_until(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -50,9 +52,22 @@ FleetJournal::FleetJournal(const KafkaOptions& kafka, const std::string& service
                            Publish publish)
     : topic_(protocol::suspects_topic(service)), counters_(counters), publish_(std::move(publish)) {
   // A group id only because librdkafka's assign() wants one: it is never
-  // joined and nothing is committed. The fetch wait stays librdkafka's: the
-  // reader idles on a topic that changes only when a process dies.
-  consumer_ = kafka::make_handle(RD_KAFKA_CONSUMER, kafka::make_conf(kafka, {{"group.id", topic_ + ".reader"},
+  // joined and nothing is committed. The fetch wait stays librdkafka's 500 ms
+  // by default, and at least kReaderFetchWait when the worker's own is set
+  // shorter for request latency: the reader idles on a topic that changes
+  // only when a process dies. (At 10 ms, its idle fetches on the mock
+  // cluster cost the worker about 1 us of CPU per request in
+  // bench/run_request_path.sh.) Not longer than that: on the mock cluster a
+  // death published during a held fetch waits for its end, and catch_up()
+  // waits for that, inside a rebalance.
+  KafkaOptions reader = kafka;
+  if (auto it = reader.properties.find("fetch.wait.max.ms"); it != reader.properties.end()) {
+    int wait_ms = 0;
+    const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), wait_ms);
+    if (ec == std::errc() && end == it->second.data() + it->second.size() && wait_ms < kReaderFetchWait.count())
+      it->second = std::to_string(kReaderFetchWait.count());
+  }
+  consumer_ = kafka::make_handle(RD_KAFKA_CONSUMER, kafka::make_conf(reader, {{"group.id", topic_ + ".reader"},
                                                                              {"enable.auto.commit", "false"},
                                                                              {"auto.offset.reset", "earliest"},
                                                                              {"enable.partition.eof", "true"}}));
