@@ -46,7 +46,10 @@ class MEMRUN_API RequestContext {
  public:
   virtual ~RequestContext() = default;
 
-  // The request body as sent, and parsed (the worker parsed it already).
+  // The request body as sent, and parsed. The worker validated it as JSON
+  // before the handler runs; the tree is built on the first json() call (a
+  // handler that reads only payload() pays for none) and lives as long as
+  // this context. json() throws only std::bad_alloc.
   virtual std::string_view payload() const = 0;
   virtual const nlohmann::json& json() const = 0;
   // The sticky-key value the request was routed by, e.g. "42:ds7".
