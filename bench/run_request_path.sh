@@ -10,7 +10,9 @@
 # Needs the targets memrun-cli memrun-host memrun_c_echo memrun_echo
 # memrun_bench_raw_echo memrun_bench_request_path built in $MEMRUN_BUILD_DIR
 # (default ./build). Extra worker flags (e.g. --read-ahead 64) come from
-# $WORKER_FLAGS. PERF_TARGET=raw|c_echo|echo records that process with
+# $WORKER_FLAGS, and the workers' extra environment (e.g.
+# LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2) from $WORKER_ENV.
+# PERF_TARGET=raw|c_echo|echo records that process with
 # `perf record -g` for the whole run and prints its top entries
 # (PERF_OUT=FILE keeps the recording).
 set -euo pipefail
@@ -40,7 +42,7 @@ raw_pid=$!
 pids+=($raw_pid)
 worker() {  # NAME PLUGIN
   # shellcheck disable=SC2086
-  "$build/src/memrun-host" --plugin "$build/plugins/libmemrun_$2.so" --service "$1" -b "$bootstrap" \
+  env ${WORKER_ENV:-} "$build/src/memrun-host" --plugin "$build/plugins/libmemrun_$2.so" --service "$1" -b "$bootstrap" \
     --partitions 16 --worker-id "rp-$1" --cache-root "$work/cache-$1" --metrics-address off \
     --heartbeat-interval 0 --no-supervise -X fetch.wait.max.ms="$fetch_wait" -X session.timeout.ms=6000 \
     ${WORKER_FLAGS:-} >"$work/$1.log" 2>&1 &

@@ -195,6 +195,7 @@ void CrashJournal::load() {
     spdlog::warn("request {} at partition {} offset {} was running when a worker died ({} time(s) so far)",
                  std::get<2>(k), std::get<0>(k), std::get<1>(k), crashes + 1);
   }
+  any_crashed_ = !crashed_.empty();
 }
 
 size_t CrashJournal::publish_dead_slots(const std::string& dir, const std::function<bool(const Death&)>& publish) {
@@ -282,6 +283,8 @@ void CrashJournal::append(char kind, const Key& k, int crashes) {
 }
 
 int CrashJournal::crashes(const Request& r) const {
+  // Suspects are rare: most requests need neither the key nor the lock.
+  if (!any_crashed_.load(std::memory_order_acquire)) return 0;
   std::lock_guard lock(mu_);
   auto it = crashed_.find(key(r));
   return it == crashed_.end() ? 0 : it->second;
@@ -292,20 +295,18 @@ size_t CrashJournal::suspects() const {
   return crashed_.size();
 }
 
-void CrashJournal::started(const Request& r) {
+void CrashJournal::started_key(const Key& k) {
   std::lock_guard lock(mu_);
-  Key k = key(r);
   auto it = crashed_.find(k);
   const int crashes = it == crashed_.end() ? 0 : it->second;
   running_[k] = crashes;
   append('S', k, crashes);
 }
 
-void CrashJournal::finished(const Request& r) {
+void CrashJournal::finished_key(const Key& k) {
   std::lock_guard lock(mu_);
-  Key k = key(r);
   running_.erase(k);
-  crashed_.erase(k);
+  if (crashed_.erase(k) != 0) any_crashed_.store(!crashed_.empty(), std::memory_order_release);
   append('F', k, 0);
 }
 

@@ -27,6 +27,7 @@
 // published), else the next process to open the slot (found()).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -77,10 +78,13 @@ class CrashJournal {
   // when `publish` returns true. Returns how many deaths were published.
   static size_t publish_dead_slots(const std::string& dir, const std::function<bool(const Death&)>& publish);
 
-  void started(const Request& r);
+  void started(const Request& r) { started_key(key(r)); }
   // The handler returned (or the request was dead-lettered): no longer a
   // suspect.
-  void finished(const Request& r);
+  void finished(const Request& r) { finished_key(key(r)); }
+  // The same, by a key made once per request (key() allocates).
+  void started_key(const Key& k);
+  void finished_key(const Key& k);
 
  private:
   struct Contents;
@@ -98,6 +102,7 @@ class CrashJournal {
   int lock_fd_ = -1;
   mutable std::mutex mu_;
   std::map<Key, int> crashed_;  // suspects → crash count
+  std::atomic<bool> any_crashed_{false};  // !crashed_.empty(), read without the lock
   std::map<Key, int> running_;  // started, not finished → crash count so far
   char* map_ = nullptr;         // the slot's file; null: protection is off
   size_t capacity_ = 0;         // its size

@@ -160,9 +160,10 @@ void HandlerRunner::run_guarded(Request& req) {
     spdlog::warn("request {} at {}[{}]@{} was running when a worker died ({} of {} allowed); running it alone",
                  req.headers.request_id, p_.request_topic, req.partition, req.offset, crashes, svc.max_crashes);
   gate_.enter(suspect);
-  p_.journal->started(jr);
+  const CrashJournal::Key key = CrashJournal::key(jr);  // made once: it allocates
+  p_.journal->started_key(key);
   run_handler(req);
-  p_.journal->finished(jr);
+  p_.journal->finished_key(key);
   if (suspect && p_.fleet) p_.fleet->finished(jr);
   gate_.leave(suspect);
 }

@@ -12,11 +12,14 @@ std::optional<RecentReplies::Outcome> RecentReplies::find(const std::string& req
 void RecentReplies::remember(const std::string& request_id, Outcome outcome) {
   if (capacity_ == 0) return;
   std::lock_guard lock(mu_);
-  if (!outcomes_.emplace(request_id, std::move(outcome)).second) return;
-  order_.push_back(request_id);
+  const auto [it, added] = outcomes_.emplace(request_id, std::move(outcome));
+  if (!added) return;
+  order_.push_back(it->first);
   while (order_.size() > capacity_) {
-    outcomes_.erase(order_.front());
+    // Erased from order_ first: the view dies with the map's node.
+    const std::string_view oldest = order_.front();
     order_.pop_front();
+    outcomes_.erase(outcomes_.find(oldest));
   }
 }
 

@@ -10,9 +10,11 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace memrun::internal {
@@ -34,8 +36,15 @@ class RecentReplies {
  private:
   const size_t capacity_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, Outcome> outcomes_;  // GUARDED_BY(mu_)
-  std::deque<std::string> order_;                      // GUARDED_BY(mu_); oldest first
+  // Looked up by string_view too (order_'s views), without a copy.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, Outcome, Hash, std::equal_to<>> outcomes_;  // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_); oldest first. Views of outcomes_'s keys: its nodes
+  // stay put across rehashing, and an id is erased from both at once.
+  std::deque<std::string_view> order_;
 };
 
 }  // namespace memrun::internal
