@@ -2,6 +2,7 @@
 #include <memrun/protocol.hpp>
 #include <memrun/routing.hpp>
 
+#include "core/thread_name.hpp"
 #include "kafka/kafka.hpp"
 #include "runtime/wire.hpp"
 
@@ -97,7 +98,10 @@ struct Client::Impl {
     }
     if (auto err = rd_kafka_assign(consumer.get(), list.get()))
       throw kafka::error_from(err, "assign " + reply_topic);
-    reader = std::thread([this] { read_loop(); });
+    reader = std::thread([this] {
+      internal::name_this_thread("memrun-replies");
+      read_loop();
+    });
   }
 
   ~Impl() {

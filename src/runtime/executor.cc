@@ -1,11 +1,17 @@
 #include "runtime/executor.hpp"
 
+#include "core/thread_name.hpp"
+
 namespace memrun::internal {
 
-Executor::Executor(int threads) {
+Executor::Executor(int threads, std::string name) {
   queue_->alive = static_cast<size_t>(threads);
   threads_.reserve(static_cast<size_t>(threads));
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([q = queue_] { loop(q); });
+  for (int i = 0; i < threads; ++i)
+    threads_.emplace_back([q = queue_, name] {
+      if (!name.empty()) name_this_thread(name);
+      loop(q);
+    });
 }
 
 Executor::~Executor() {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,7 +16,9 @@ namespace memrun::internal {
 
 class Executor {
  public:
-  explicit Executor(int threads);
+  // `name`: the threads' name (name_this_thread); empty keeps the
+  // process's.
+  explicit Executor(int threads, std::string name = {});
   // Closes the queue and joins, after the queued tasks ran; after a
   // join_for() that gave up, it returns at once instead (the threads were
   // detached).

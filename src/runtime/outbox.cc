@@ -3,6 +3,7 @@
 #include <memrun/protocol.hpp>
 
 #include "core/backoff.hpp"
+#include "core/thread_name.hpp"
 #include "runtime/handler_runner.hpp"
 
 #include <spdlog/spdlog.h>
@@ -68,7 +69,10 @@ void Outbox::open(const KafkaOptions& kafka) {
   rd_kafka_conf_set_opaque(conf.get(), this);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &Outbox::on_delivery);
   producer_ = kafka::make_handle(RD_KAFKA_PRODUCER, std::move(conf));
-  delivery_thread_ = std::thread([this] { delivery_loop(); });
+  delivery_thread_ = std::thread([this] {
+    name_this_thread("memrun-outbox");
+    delivery_loop();
+  });
 }
 
 void Outbox::send(RequestPtr req) {

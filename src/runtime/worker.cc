@@ -15,6 +15,7 @@
 #include <memrun/worker.hpp>
 
 #include "context/context_access.hpp"
+#include "core/thread_name.hpp"
 #include "kafka/kafka.hpp"
 #include "runtime/crash_journal.hpp"
 #include "runtime/executor.hpp"
@@ -206,13 +207,16 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
         .counters = counters,
         .holds = [this](int32_t partition) { return tracker.assigned(partition); },
         .request_topic = topic});
-    pool = std::make_unique<internal::Executor>(svc.concurrency);
+    pool = std::make_unique<internal::Executor>(svc.concurrency, "memrun-handler");
     for (int i = 0; i < svc.concurrency; ++i) pool->submit([self = shared_from_this()] { self->serve(); });
-    if (svc.on_assign) warmer = std::make_unique<internal::Executor>(1);
+    if (svc.on_assign) warmer = std::make_unique<internal::Executor>(1, "memrun-warm");
     owner.open(opts.kafka, opts.drain_timeout, opts.revoke_wait.value_or(opts.drain_timeout));
     metrics.add_phase("kafka setup", Clock::now() - kafka_start);
     serving_since = Clock::now();
-    poll_thread = std::thread([this] { poll_loop(); });
+    poll_thread = std::thread([this] {
+      internal::name_this_thread("memrun-poll");
+      poll_loop();
+    });
     spdlog::info("worker {} serving '{}' from {} in group {} (concurrency {})", worker_id,
                  svc.name, topic, protocol::consumer_group(svc.name), svc.concurrency);
   }

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Where one answerer's CPU goes, per thread: starts `memrun dev-kafka` and one
+# answerer of the c_echo service (a memrun-host worker running PLUGIN, or
+# "raw" for bench/raw_echo.cc), sends one warm-up burst and then RUNS bursts
+# of BURST requests with bench/client_burst.cc, and prints, per thread name,
+# the threads' run time, context switches and page faults per request over
+# those bursts (/proc/PID/task/*: schedstat, status, stat). memrun names its
+# threads (memrun-poll, memrun-handler, memrun-outbox); librdkafka's are
+# rdk:main and rdk:broker<id>, one set per Kafka client in the process.
+#
+#   bench/run_thread_costs.sh [PLUGIN=c_echo|echo|raw] [BURST=3000] [RUNS=3]
+#
+# Extra worker flags come from $WORKER_FLAGS, its extra environment from
+# $WORKER_ENV (as bench/run_request_path.sh).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${MEMRUN_BUILD_DIR:-$root/build}
+target=${1:-c_echo}
+burst=${2:-3000}
+runs=${3:-3}
+# shellcheck source=bench/processes.sh
+source "$root/bench/processes.sh"
+
+"$build/src/memrun" dev-kafka --brokers 1 --service c_echo:16 --bootstrap-file "$work/bootstrap" >"$work/kafka.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
+[ -s "$work/bootstrap" ] || { echo "dev-kafka did not start" >&2; cat "$work/kafka.log" >&2; exit 1; }
+bootstrap=$(cat "$work/bootstrap")
+
+worker() {  # PLUGIN ID LOG
+  # shellcheck disable=SC2086
+  env ${WORKER_ENV:-} "$build/src/memrun-host" --plugin "$build/plugins/libmemrun_$1.so" --service c_echo \
+    -b "$bootstrap" --partitions 16 --worker-id "$2" --cache-root "$work/cache-$2" --metrics-address off \
+    --heartbeat-interval 0 --no-supervise -X fetch.wait.max.ms=10 -X session.timeout.ms=6000 \
+    ${WORKER_FLAGS:-} >"$3" 2>&1 &
+  pids+=($!)
+}
+wait_assigned() {  # LOG
+  for _ in $(seq 600); do grep -q "assigned partitions" "$1" && return 0; sleep 0.1; done
+  echo "no partitions assigned:" >&2; cat "$1" >&2; exit 1
+}
+
+if [ "$target" = raw ]; then
+  # The client finds the sticky key in memrun.services: a worker registers
+  # the service, then leaves the group to the raw echo.
+  worker c_echo register "$work/register.log"
+  wait_assigned "$work/register.log"
+  kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
+  unset 'pids[-1]'
+  "$build/bench/memrun_bench_raw_echo" "$bootstrap" c_echo 10 >"$work/answerer.log" 2>&1 &
+  pids+=($!)
+else
+  worker "$target" threads "$work/answerer.log"
+fi
+answerer=${pids[-1]}
+wait_assigned "$work/answerer.log"
+
+snapshot() {  # PID: "tid name switches run_ns faults" per thread
+  for t in /proc/"$1"/task/*; do
+    echo "${t##*/} $(tr ' ' '_' <"$t/comm") $(awk '/ctxt_switches/ {s += $2} END {print s}' "$t/status")" \
+      "$(cut -d' ' -f1 "$t/schedstat") $(sed 's/.*) //' "$t/stat" | cut -d' ' -f8)"
+  done | sort
+}
+
+"$build/bench/memrun_bench_client_burst" "$bootstrap" c_echo 1000 >/dev/null  # warm-up
+snapshot "$answerer" >"$work/before"
+sizes=()
+for _ in $(seq "$runs"); do sizes+=("$burst"); done
+"$build/bench/memrun_bench_client_burst" "$bootstrap" c_echo "${sizes[@]}"
+snapshot "$answerer" >"$work/after"
+echo "per request over $((burst * runs)) requests, $target, by thread name (threads that ran in the bursts)"
+join "$work/before" "$work/after" | awk -v n=$((burst * runs)) '
+  # joined: tid, then name switches run_ns faults before, then the same after
+  { name = $2; cpu[name] += ($8 - $4) / 1000 / n; sw[name] += ($7 - $3) / n; flt[name] += ($9 - $5) / n
+    if ($8 > $4) used[name]++; all[name]++ }
+  END { for (name in cpu) { if (!used[name]) continue
+          printf "%-16s %3d threads  %7.2f us CPU  %6.3f switches  %6.3f faults\n", name, all[name], cpu[name], sw[name], flt[name]
+          tc += cpu[name]; ts += sw[name]; tf += flt[name] }
+        printf "%-16s %11s  %7.2f us CPU  %6.3f switches  %6.3f faults\n", "total", "", tc, ts, tf }' | sort -k4 -n -r
