@@ -25,21 +25,11 @@ fetch_wait=${4:-10}
 # shellcheck source=bench/processes.sh
 source "$root/bench/processes.sh"
 
-"$build/src/memrun" dev-kafka --brokers 1 --service raw:16 --service c_echo:16 --service echo:16 \
-  --bootstrap-file "$work/bootstrap" >"$work/kafka.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 300); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
-[ -s "$work/bootstrap" ] || { echo "dev-kafka did not start" >&2; cat "$work/kafka.log" >&2; exit 1; }
-bootstrap=$(cat "$work/bootstrap")
-
-wait_assigned() {  # LOG NAME
-  for _ in $(seq 600); do grep -q "assigned partitions" "$1" && return 0; sleep 0.1; done
-  echo "$2 got no partitions" >&2; cat "$1" >&2; exit 1
-}
+start_dev_kafka raw:16 c_echo:16 echo:16
 
 "$build/bench/memrun_bench_raw_echo" "$bootstrap" raw "$fetch_wait" >"$work/raw.log" 2>&1 &
 raw_pid=$!
-pids+=($raw_pid)
+pids+=("$raw_pid")
 worker() {  # NAME PLUGIN
   # shellcheck disable=SC2086
   env ${WORKER_ENV:-} "$build/src/memrun-host" --plugin "$build/plugins/libmemrun_$2.so" --service "$1" -b "$bootstrap" \
@@ -60,6 +50,7 @@ echo "commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --qui
 perf_pid=
 if [ -n "${PERF_TARGET:-}" ]; then
   target_pid=$(eval echo "\$${PERF_TARGET}_pid")
+  # shellcheck disable=SC2086  # the flags are words
   perf record ${PERF_RECORD_FLAGS:--g} -o "${PERF_OUT:-$work/perf.data}" -p "$target_pid" >"$work/perf.log" 2>&1 &
   perf_pid=$!
   sleep 1

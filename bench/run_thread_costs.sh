@@ -21,11 +21,7 @@ runs=${3:-3}
 # shellcheck source=bench/processes.sh
 source "$root/bench/processes.sh"
 
-"$build/src/memrun" dev-kafka --brokers 1 --service c_echo:16 --bootstrap-file "$work/bootstrap" >"$work/kafka.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 300); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
-[ -s "$work/bootstrap" ] || { echo "dev-kafka did not start" >&2; cat "$work/kafka.log" >&2; exit 1; }
-bootstrap=$(cat "$work/bootstrap")
+start_dev_kafka c_echo:16
 
 worker() {  # PLUGIN ID LOG
   # shellcheck disable=SC2086
@@ -35,16 +31,12 @@ worker() {  # PLUGIN ID LOG
     ${WORKER_FLAGS:-} >"$3" 2>&1 &
   pids+=($!)
 }
-wait_assigned() {  # LOG
-  for _ in $(seq 600); do grep -q "assigned partitions" "$1" && return 0; sleep 0.1; done
-  echo "no partitions assigned:" >&2; cat "$1" >&2; exit 1
-}
 
 if [ "$target" = raw ]; then
   # The client finds the sticky key in memrun.services: a worker registers
   # the service, then leaves the group to the raw echo.
   worker c_echo register "$work/register.log"
-  wait_assigned "$work/register.log"
+  wait_assigned "$work/register.log" "the registering worker"
   kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
   unset 'pids[-1]'
   "$build/bench/memrun_bench_raw_echo" "$bootstrap" c_echo 10 >"$work/answerer.log" 2>&1 &
@@ -53,7 +45,7 @@ else
   worker "$target" threads "$work/answerer.log"
 fi
 answerer=${pids[-1]}
-wait_assigned "$work/answerer.log"
+wait_assigned "$work/answerer.log" "$target"
 
 snapshot() {  # PID: "tid name switches run_ns faults" per thread
   for t in /proc/"$1"/task/*; do
