@@ -86,6 +86,7 @@ struct CrashJournal::Contents {
   std::map<Key, int> running;
   std::map<Key, int> crashed;
   size_t bad = 0;
+  size_t end = 0;  // after the last whole line: where the next line goes
 };
 
 CrashJournal::CrashJournal(const std::string& dir) : dir_(dir), incarnation_(new_incarnation()) {
@@ -135,8 +136,10 @@ CrashJournal::Contents CrashJournal::read(const std::string& path) {
   Contents c;
   std::string all = journal_text(path);
   // A line without its '\n' was cut short by the death being recorded.
-  if (const auto last = all.rfind('\n'); last + 1 != all.size()) {
-    all.resize(last == std::string::npos ? 0 : last + 1);
+  const auto last = all.rfind('\n');
+  c.end = last == std::string::npos ? 0 : last + 1;
+  if (c.end != all.size()) {
+    all.resize(c.end);
     ++c.bad;
   }
   std::istringstream in(all);
@@ -221,11 +224,9 @@ size_t CrashJournal::publish_dead_slots(const std::string& dir, const std::funct
           // on past its text), over a line the death cut short: appended
           // to it, the mark would turn it into a line read as whole.
           const std::string mark = "I " + d.incarnation + "\nP " + d.incarnation + "\n";
-          const std::string text = journal_text(base + ".journal");
-          const auto last = text.rfind('\n');
-          const auto end = static_cast<off_t>(last == std::string::npos ? 0 : last + 1);
           const int fd = ::open((base + ".journal").c_str(), O_WRONLY | O_CLOEXEC);
-          if (fd < 0 || ::pwrite(fd, mark.data(), mark.size(), end) != static_cast<ssize_t>(mark.size()))
+          if (fd < 0 ||
+              ::pwrite(fd, mark.data(), mark.size(), static_cast<off_t>(c.end)) != static_cast<ssize_t>(mark.size()))
             spdlog::warn("crash journal {}.journal: cannot mark its death published: {}", base, std::strerror(errno));
           if (fd >= 0) ::close(fd);
         }
@@ -260,8 +261,9 @@ bool CrashJournal::rewrite() {
     }
     ::munmap(map, capacity);
   }
-  spdlog::warn("crash journal {}: cannot write: {}; crash-loop protection is off", path_,
-               std::strerror(map == MAP_FAILED ? err : errno));
+  const int failed = map == MAP_FAILED ? err : errno;
+  spdlog::warn("crash journal {}: cannot write: {}; crash-loop protection is off", path_, std::strerror(failed));
+  errno = failed;  // for the constructor's error, after the log line
   return false;
 }
 
