@@ -1,5 +1,7 @@
 #include "core/payload_scan.hpp"
 
+#include "core/split.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -149,13 +151,10 @@ class Scan {
       bool prefix = true;
       for (size_t d = 0; d < depth && prefix; ++d) prefix = stack_[d].key == path[d];
       if (!prefix) continue;
-      if (path.size() == depth) {
-        found_[i] = {};
-        targets_.push_back(i);
-      } else {
-        // The member holding this field's subtree starts again.
-        found_[i] = {};
-      }
+      // This member is the field, or holds its subtree: either way, what an
+      // earlier member of the same name held is gone.
+      found_[i] = {};
+      if (path.size() == depth) targets_.push_back(i);
     }
   }
 
@@ -337,15 +336,8 @@ class Scan {
 
 PayloadScanner::PayloadScanner(const StickyKey& sticky) {
   for (const auto& field : sticky.fields()) {
-    std::vector<std::string> path;
-    for (size_t start = 0;;) {
-      const size_t dot = field.find('.', start);
-      path.push_back(field.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-      if (dot == std::string::npos) break;
-      start = dot + 1;
-    }
-    max_depth_ = std::max(max_depth_, path.size());
-    paths_.push_back(std::move(path));
+    paths_.push_back(split(field, '.'));
+    max_depth_ = std::max(max_depth_, paths_.back().size());
   }
 }
 

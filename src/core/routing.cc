@@ -1,24 +1,14 @@
 #include <memrun/routing.hpp>
 #include <memrun/status.hpp>
 
+#include "core/split.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstring>
 
 namespace memrun {
 namespace {
-
-std::vector<std::string> split(std::string_view text, char sep) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    size_t end = text.find(sep, start);
-    parts.emplace_back(text.substr(start, end == std::string_view::npos ? end : end - start));
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return parts;
-}
 
 std::string key_text(const nlohmann::json& value, const std::string& field) {
   switch (value.type()) {
@@ -42,7 +32,7 @@ std::string key_text(const nlohmann::json& value, const std::string& field) {
 
 StickyKey::StickyKey(std::string_view spec) : spec_(spec) {
   if (spec.empty()) return;
-  fields_ = split(spec, ':');
+  fields_ = internal::split(spec, ':');
   for (const auto& f : fields_) {
     if (f.empty() || f.front() == '.' || f.back() == '.' || f.find("..") != std::string::npos)
       throw Error(Code::kInvalidArgument, "invalid sticky_key '" + spec_ +
@@ -58,7 +48,7 @@ std::string StickyKey::extract(const nlohmann::json& payload) const {
   std::string key;
   for (size_t i = 0; i < fields_.size(); ++i) {
     const nlohmann::json* node = &payload;
-    for (const auto& part : split(fields_[i], '.')) {
+    for (const auto& part : internal::split(fields_[i], '.')) {
       if (!node->is_object()) { node = nullptr; break; }
       auto it = node->find(part);
       if (it == node->end()) { node = nullptr; break; }

@@ -122,7 +122,7 @@ class Intake {
         --sleeping_;
         // Any return from the wait counts as the pending wake-up's: at
         // worst one more thread is woken than needed, never one fewer.
-        if (wake_pending_) wake_pending_ = false;
+        wake_pending_ = false;
       }
       if (!ready_.empty()) {
         out = std::move(ready_.front());
