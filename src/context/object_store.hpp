@@ -13,6 +13,8 @@
 
 #include <memrun/context.hpp>
 
+#include "core/string_hash.hpp"
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -56,18 +58,15 @@ class ObjectStore {
     Keep keep = Keep::kNormal;
     std::atomic<uint64_t> last_used{0};  // the clock at the last lookup
   };
-  struct Hash {
-    using is_transparent = void;  // lookups by string_view allocate nothing
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
-  using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
+  // Lookups by string_view allocate nothing.
+  using Map = std::unordered_map<std::string, Entry, StringHash, std::equal_to<>>;
   struct alignas(64) Shard {
     mutable std::shared_mutex mu;
     Map entries;  // GUARDED_BY(mu)
   };
   static constexpr size_t kShards = 16;
 
-  Shard& shard_for(std::string_view name) { return shards_[Hash{}(name) % kShards]; }
+  Shard& shard_for(std::string_view name) { return shards_[StringHash{}(name) % kShards]; }
   // Caller holds the shard's lock exclusively; `dropped` outlives the lock.
   void remove_locked(Shard& shard, Map::iterator it, std::vector<std::shared_ptr<void>>& dropped);
   // Caller holds set_mu_.

@@ -3,6 +3,8 @@
 #include <memrun/protocol.hpp>
 #include <memrun/worker.hpp>
 
+#include "core/decimal.hpp"
+
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -10,7 +12,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 
 namespace memrun::internal {
 namespace {
@@ -62,9 +63,7 @@ FleetJournal::FleetJournal(const KafkaOptions& kafka, const std::string& service
   // waits for that, inside a rebalance.
   KafkaOptions reader = kafka;
   if (auto it = reader.properties.find("fetch.wait.max.ms"); it != reader.properties.end()) {
-    int wait_ms = 0;
-    const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), wait_ms);
-    if (ec == std::errc() && end == it->second.data() + it->second.size() && wait_ms < kReaderFetchWait.count())
+    if (const auto wait_ms = parse_int(it->second); wait_ms && *wait_ms < kReaderFetchWait.count())
       it->second = std::to_string(kReaderFetchWait.count());
   }
   consumer_ = kafka::make_handle(RD_KAFKA_CONSUMER, kafka::make_conf(reader, {{"group.id", topic_ + ".reader"},

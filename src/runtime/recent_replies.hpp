@@ -8,6 +8,8 @@
 
 #include <memrun/status.hpp>
 
+#include "core/string_hash.hpp"
+
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -37,11 +39,7 @@ class RecentReplies {
   const size_t capacity_;
   mutable std::mutex mu_;
   // Looked up by string_view too (order_'s views), without a copy.
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, Outcome, Hash, std::equal_to<>> outcomes_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, Outcome, StringHash, std::equal_to<>> outcomes_;  // GUARDED_BY(mu_)
   // GUARDED_BY(mu_); oldest first. Views of outcomes_'s keys: its nodes
   // stay put across rehashing, and an id is erased from both at once.
   std::deque<std::string_view> order_;

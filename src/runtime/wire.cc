@@ -2,25 +2,15 @@
 
 #include <memrun/protocol.hpp>
 
+#include "core/decimal.hpp"
 #include "kafka/kafka.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <charconv>
 #include <limits>
 #include <random>
 
 namespace memrun::internal {
-namespace {
-
-std::optional<int64_t> parse_int(std::string_view text) {
-  int64_t out = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
-  return out;
-}
-
-}  // namespace
 
 std::optional<int64_t> header_int(const rd_kafka_message_t* msg, std::string_view name) {
   auto v = kafka::header_view(msg, name);
