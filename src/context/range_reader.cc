@@ -227,7 +227,9 @@ Blob RangeReader::join(const std::vector<Blob>& chunks, uint64_t skip, uint64_t 
   for (const Blob& chunk : chunks)
     if (rank(chunk.tier()) > rank(tier)) tier = chunk.tier();
   if (chunks.size() == 1) {
-    const std::byte* data = chunks[0].data() + skip;
+    // read() checks only the range's chunks of a lazily checked entry (a
+    // range cut from a whole object on disk), not all of them.
+    const std::byte* data = chunks[0].read(skip, length);
     return internal::BlobAccess::make(std::make_shared<Blob>(chunks[0]), data, length, tier);
   }
   // Across chunks: one copy, so the caller sees contiguous bytes.
@@ -254,6 +256,16 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
     counters_.remote_bytes += length;
     return bytes;
   }
+  if (Blob whole = whole_entry(url)) {
+    if (offset >= whole.size() || length > whole.size() - offset) throw past_end(shown, offset, length, whole.size());
+    try {
+      return join({whole}, offset, length);
+    } catch (const Error&) {
+      if (!whole.corrupt()) throw;
+      // Its entry is dropped now; the chunks serve.
+      if (disk_) disk_->drop_if_corrupt(url);
+    }
+  }
   const uint64_t k = options_.chunk_bytes;
   const uint64_t first = offset / k, last = (offset + length - 1) / k;
   std::vector<Blob> chunks(last - first + 1);
@@ -277,6 +289,13 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
       chunks[missing[i] - first] = await_flight(wave[i - next], wait, "get_range " + shown);
   }
   return join(chunks, offset - first * k, length);
+}
+
+Blob RangeReader::whole_entry(const std::string& url) {
+  Blob whole = cached_whole_ ? cached_whole_(url) : Blob();
+  if (!whole || whole.corrupt()) return {};
+  ++(whole.tier() == Tier::kRam ? counters_.ram_hits : counters_.disk_hits);
+  return whole;
 }
 
 Blob RangeReader::whole(const std::string& url, const FetchWait& wait) {

@@ -25,8 +25,10 @@
 // get_or_fetch of an object whose identity a range read left in the tiers
 // goes through its chunks too (whole()): it fetches only the chunks still
 // missing, and the chunks stay the object's only disk form (no second,
-// whole entry). Known limit: a server without ETags is pinned by the
-// object's size alone.
+// whole entry). The other way round, a range of an object get_or_fetch left
+// whole in RAM or on disk is cut from that entry (CachedWhole): no chunk is
+// fetched or stored for it. Known limit: a server without ETags is pinned
+// by the object's size alone.
 //
 // Thread: any; every member is safe to call concurrently (the tiers lock).
 #pragma once
@@ -40,6 +42,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <future>
 #include <vector>
 #include <cstdint>
@@ -63,9 +66,19 @@ class RangeReader {
     FileRoots file_roots;
   };
 
+  // get_or_fetch's whole entry of a URL in RAM or on disk, without fetching
+  // it (an empty Blob when neither tier has one), its tier set; it counts
+  // nothing, the reader counts the hit. A Blob from disk is checked lazily,
+  // so cutting a range out of it checks only the range's chunks.
+  using CachedWhole = std::function<Blob(const std::string& url)>;
+
   // `disk` may be null (no disk tier). Both tiers outlive the reader.
-  RangeReader(Options options, ObjectStore& store, DiskCache* disk, Counters counters)
-      : options_(std::move(options)), store_(store), disk_(disk), counters_(counters) {}
+  RangeReader(Options options, ObjectStore& store, DiskCache* disk, Counters counters, CachedWhole cached_whole)
+      : options_(std::move(options)),
+        store_(store),
+        disk_(disk),
+        counters_(counters),
+        cached_whole_(std::move(cached_whole)) {}
 
   // See SharedWorkerContext::get_range. `wait` bounds the wait for each
   // chunk: a fetch under way runs to its end for its other callers.
@@ -97,8 +110,13 @@ class RangeReader {
   // The chunk's one flight, started on a thread of its own when none is
   // under way; it runs to its end whoever waits for it.
   std::shared_future<Blob> flight(const std::string& url, const Identity& id, uint64_t index);
+  // get_or_fetch's whole entry of `url` (see CachedWhole), counted as a hit
+  // of its tier; empty when there is none or it was found corrupt (then
+  // dropped: the chunks serve). A stream over it reads nothing else.
+  Blob whole_entry(const std::string& url);
   // [skip, skip + length) of consecutive chunks: a slice of one without a
-  // copy, else one copy; the tier is the slowest any chunk came from.
+  // copy (its bytes checked, only those of a lazily checked entry), else one
+  // copy; the tier is the slowest any chunk came from.
   static Blob join(const std::vector<Blob>& chunks, uint64_t skip, uint64_t length);
   uint64_t chunk_bytes() const noexcept { return options_.chunk_bytes; }
   // A chunk's size in an object of `size` bytes.
@@ -128,6 +146,7 @@ class RangeReader {
   ObjectStore& store_;
   DiskCache* const disk_;
   Counters counters_;
+  const CachedWhole cached_whole_;
   // What the fetch that learns an identity brings: it and its chunk.
   struct Learnt {
     Identity id;

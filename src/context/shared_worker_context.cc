@@ -97,7 +97,19 @@ struct SharedWorkerContext::Impl {
                                        options.s3, file_roots},
         store, disk.get(),
         internal::RangeReader::Counters{counters.ram_hits, counters.disk_hits, counters.remote_fetches,
-                                        counters.remote_bytes});
+                                        counters.remote_bytes},
+        [this](const std::string& url) { return cached_whole(url); });
+  }
+
+  // get_or_fetch's entry of `url` in RAM, else on disk, not fetched and not
+  // counted (RangeReader::CachedWhole). A disk entry is not kept in RAM for
+  // a range: that would charge a whole object to the budget for a slice.
+  Blob cached_whole(const std::string& url) {
+    if (auto hit = std::static_pointer_cast<CachedBlob>(store.find(std::string(kBlobPrefix) + url, kBlobType)))
+      return internal::BlobAccess::with_tier(hit->blob(), Tier::kRam);
+    if (disk)
+      if (auto hit = disk->get(url)) return *hit;
+    return {};
   }
 
   // The RAM tier. A blob whose lazy check failed is dropped (the disk tier
@@ -292,6 +304,9 @@ StreamingObject SharedWorkerContext::open_stream(const std::string& url, const S
     Blob whole = internal::fetch_remote(url, {}, impl_->options.s3, impl_->file_roots);
     return StreamingObject(std::make_shared<internal::StreamState>(url, std::move(whole)), wait);
   }
+  // Fetched whole before: the stream reads that entry, as a file:// one.
+  if (Blob whole = impl_->ranges->whole_entry(url); whole && whole.size() > 0)
+    return StreamingObject(std::make_shared<internal::StreamState>(url, std::move(whole)), wait);
   return StreamingObject(
       std::make_shared<internal::StreamState>(*impl_->ranges, url, options.read_ahead_chunks, wait), wait);
 }

@@ -37,7 +37,9 @@ class StreamState {
   // An http(s):// or s3:// object: its identity as the tiers know it, else
   // learnt with chunk 0 within `wait`; then the read-ahead starts.
   StreamState(RangeReader& reader, std::string url, uint32_t read_ahead, const FetchWait& wait);
-  // A file:// object: mapped whole, nothing to fetch.
+  // A file:// object, or one get_or_fetch left whole in RAM or on disk:
+  // nothing to fetch. A read checks the bytes it returns (a disk entry's
+  // lazy check), so a corrupted entry fails its reads with kUnavailable.
   StreamState(std::string url, Blob whole);
   ~StreamState();
   StreamState(const StreamState&) = delete;
@@ -56,14 +58,14 @@ class StreamState {
   // start them all).
   static constexpr size_t kDemandFlights = 8;
 
-  RangeReader* const reader_ = nullptr;  // null: file://
+  RangeReader* const reader_ = nullptr;  // null: whole_ holds it all
   const std::string url_;
   const std::string shown_;  // url_ redacted, for messages
   RangeReader::Identity id_;
   uint64_t size_ = 0;
   uint64_t count_ = 0;  // chunks
   uint32_t window_ = 0;
-  Blob whole_;  // file://
+  Blob whole_;  // file://, or an entry fetched whole
 
   std::mutex mu_;
   std::condition_variable more_;  // a read moved the limit, or closing

@@ -116,6 +116,63 @@ TEST_F(FlakyHttp, AWholeGetAfterRangesFetchesOnlyTheChunksStillMissing) {
   }
 }
 
+// The other way round: ranges and streams of an object fetched whole are cut
+// from its entry, in RAM and, after a restart, on disk, with no request and
+// no chunk stored. A corrupted whole entry is found by the range's own check,
+// dropped, and the range's chunks are fetched instead.
+TEST_F(FlakyHttp, RangesOfAnObjectFetchedWholeAreCutFromItsEntry) {
+  memrun::test::TempDir cache("memrun-ranges-cut");
+  const std::string url = base_ + "/ranged/big";
+  const uint64_t offset = 5 * kChunk + 100, length = kChunk + 1000;  // across chunks 5 and 6
+  {
+    memrun::SharedWorkerContext ctx(options(cache.path));
+    ASSERT_TRUE(ctx.get_or_fetch(url).view() == big_slice(0, kBig));
+    const uint64_t sent = counter("bytes", "/ranged/big"), hits = counter("hits", "/ranged/big");
+    const uint64_t entries = ctx.cache_stats().disk.entries;
+    memrun::Blob b = ctx.get_range(url, offset, length);
+    EXPECT_EQ(b.tier(), memrun::Tier::kRam);
+    EXPECT_EQ(text(b), big_slice(offset, length));
+    memrun::StreamingObject stream = ctx.open_stream(url);
+    EXPECT_EQ(stream.size(), kBig);
+    EXPECT_EQ(text(stream.read(kBig - 3000, 3000)), big_slice(kBig - 3000, 3000));
+    auto e = error_of([&] { ctx.get_range(url, kBig - 10, 11); });
+    EXPECT_EQ(e.code(), memrun::Code::kInvalidArgument) << e.what();
+    EXPECT_TRUE(contains(e, std::to_string(kBig) + " bytes")) << e.what();
+    EXPECT_EQ(counter("hits", "/ranged/big"), hits) << "no request";
+    EXPECT_EQ(counter("bytes", "/ranged/big"), sent);
+    EXPECT_EQ(ctx.cache_stats().disk.entries, entries) << "no chunk entry, no identity entry";
+  }
+  const uint64_t hits = counter("hits", "/ranged/big");
+  {
+    memrun::SharedWorkerContext restarted(options(cache.path));
+    memrun::Blob b = restarted.get_range(url, offset, length);
+    EXPECT_EQ(b.tier(), memrun::Tier::kDisk);
+    EXPECT_EQ(text(b), big_slice(offset, length));
+    EXPECT_EQ(restarted.cache_stats().disk_hits, 1u);
+    memrun::StreamingObject stream = restarted.open_stream(url);
+    EXPECT_EQ(text(stream.read(3, 2 * kChunk)), big_slice(3, 2 * kChunk));
+    EXPECT_EQ(restarted.cache_stats().remote_bytes, 0u);
+    EXPECT_EQ(restarted.stats().objects, 0u) << "a slice does not charge the whole object to RAM";
+    EXPECT_EQ(counter("hits", "/ranged/big"), hits) << "no request after the restart";
+  }
+  // One byte inside chunk 5 of the whole entry's data file.
+  int corrupted = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(cache.path)) {
+    if (f.path().extension() != ".data" || f.file_size() != kBig) continue;
+    std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(static_cast<std::streamoff>(offset + 7));
+    io.put('\xff');
+    ++corrupted;
+  }
+  ASSERT_EQ(corrupted, 1);
+  memrun::SharedWorkerContext restarted(options(cache.path));
+  memrun::Blob b = restarted.get_range(url, offset, length);
+  EXPECT_EQ(text(b), big_slice(offset, length));
+  EXPECT_EQ(b.tier(), memrun::Tier::kRemote);
+  EXPECT_EQ(restarted.cache_stats().disk.corrupt_dropped, 1u);
+  EXPECT_EQ(restarted.cache_stats().remote_bytes, 2 * kChunk) << "the range's chunks, not the whole object";
+}
+
 TEST_F(FlakyHttp, BadRangesAreRefusedByName) {
   memrun::SharedWorkerContext ctx(options());
   const std::string url = base_ + "/ranged/big";
