@@ -202,8 +202,9 @@ typedef struct memrun_host_api {
    * "#sha256=" fragment, which pins a whole object). Only the fixed-size
    * chunks of the object that the range touches are fetched, one ranged GET
    * each, and cached in RAM and on disk as entries of their own: reading
-   * them again fetches nothing. The bytes never mix two versions of the
-   * object.
+   * them again fetches nothing; a range of an object get_or_fetch left
+   * whole in RAM or on disk is cut from that entry instead. The bytes never
+   * mix two versions of the object.
    * Ownership: the bytes are lent exactly as get_or_fetch's (see
    * memrun_blob; release_blob ends the loan early) and were checked against
    * their checksums before the call returned. `out->struct_size` must be set
