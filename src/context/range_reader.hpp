@@ -61,7 +61,7 @@ class RangeReader {
     std::atomic<uint64_t>& remote_bytes;
   };
   struct Options {
-    uint64_t chunk_bytes = 8u << 20;  // > 0
+    uint64_t chunk_bytes = 0;  // > 0: SharedWorkerContext::Options::range_chunk_bytes
     S3Settings s3;
     FileRoots file_roots;
   };
