@@ -3,26 +3,110 @@
 #include <memrun/status.hpp>
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <list>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace memrun::internal {
 
-PrefaultedBuffer prefaulted_buffer(size_t size) {
+namespace {
+
+// The mappings of buffers let go, by length, for prefaulted_buffer to hand
+// out again, the oldest unmapped first when they would exceed
+// kBufferPoolBytes (so lengths no longer asked for make room for those
+// asked for now). Never destroyed: a Blob let go while the process exits may
+// still give its buffer back.
+class BufferPool {
+ public:
+  // The most recently kept mapping of `length` bytes, or null.
+  void* take(size_t length) {
+    std::lock_guard lock(mu_);
+    auto it = by_length_.find(length);
+    if (it == by_length_.end() || it->second.empty()) return nullptr;
+    const auto kept = it->second.back();
+    it->second.pop_back();
+    void* p = kept->data;
+    order_.erase(kept);
+    bytes_ -= length;
+    return p;
+  }
+  // Keeps the mapping, unmapping the oldest kept ones to stay within
+  // kBufferPoolBytes; unmaps it instead when it alone is larger.
+  void give(void* p, size_t length) {
+    if (length > kBufferPoolBytes) {
+      ::munmap(p, length);
+      return;
+    }
+    std::vector<Kept> dropped;
+    {
+      std::lock_guard lock(mu_);
+      while (bytes_ + length > kBufferPoolBytes) {
+        const Kept oldest = order_.front();
+        auto& same = by_length_[oldest.length];
+        same.erase(same.begin());  // the oldest of its length is its first
+        order_.pop_front();
+        bytes_ -= oldest.length;
+        dropped.push_back(oldest);
+      }
+      order_.push_back(Kept{p, length});
+      by_length_[length].push_back(std::prev(order_.end()));
+      bytes_ += length;
+    }
+    for (const Kept& k : dropped) ::munmap(k.data, k.length);  // outside the lock
+  }
+  size_t bytes() {
+    std::lock_guard lock(mu_);
+    return bytes_;
+  }
+
+ private:
+  struct Kept {
+    void* data;
+    size_t length;
+  };
+  std::mutex mu_;
+  std::list<Kept> order_;  // GUARDED_BY(mu_) oldest first
+  std::unordered_map<size_t, std::vector<std::list<Kept>::iterator>> by_length_;  // GUARDED_BY(mu_) oldest first
+  size_t bytes_ = 0;                                                              // GUARDED_BY(mu_)
+};
+
+BufferPool& pool() {
+  static auto* p = new BufferPool;
+  return *p;
+}
+
+size_t page_rounded(size_t size) {
+  static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const size_t length = size == 0 ? 1 : size;
-  void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (p == MAP_FAILED)
-    throw Error(Code::kResourceExhausted,
-                "cannot map " + std::to_string(size) + " bytes for a download: " + std::strerror(errno));
+  return (length + page - 1) / page * page;
+}
+
+}  // namespace
+
+PrefaultedBuffer prefaulted_buffer(size_t size) {
+  const size_t length = page_rounded(size);
+  void* p = pool().take(length);
+  if (p == nullptr) {
+    p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED)
+      throw Error(Code::kResourceExhausted,
+                  "cannot map " + std::to_string(size) + " bytes for a download: " + std::strerror(errno));
+  }
   PrefaultedBuffer b;
   b.data = static_cast<std::byte*>(p);
   b.size = size;
-  b.owner = std::shared_ptr<void>(p, [length](void* q) { ::munmap(q, length); });
+  b.owner = std::shared_ptr<void>(p, [length](void* q) { pool().give(q, length); });
   return b;
 }
 
+size_t buffer_pool_bytes() { return pool().bytes(); }
 
 void MemoryTarget::allocate(uint64_t size) {
   if (buffer_.owner) {
