@@ -7,7 +7,8 @@
 //     against get_or_fetch of the whole object (today's parallel ranged
 //     download into memory) in the same round, as throughput; and when the
 //     scan's first read returned, against when get_or_fetch returned.
-// The chunk is the context's default, or MEMRUN_BENCH_CHUNK_MIB. Each
+// The chunk is the context's default, or MEMRUN_BENCH_CHUNK_MIB; the RAM
+// budget 4 GiB, or MEMRUN_BENCH_MEMORY_MIB. Each
 // figure is the median of kRuns runs; prints, asserts nothing.
 //
 //   MEMRUN_BENCH_S3_URL=s3://… MEMRUN_BENCH_HTTP_URL=http://… [MEMRUN_BENCH_CHUNK_MIB=N] build/bench/memrun_bench_stream_reads SIZE_BYTES [READ_AHEAD...]
@@ -50,10 +51,19 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// The RAM budget: 4 GiB (the object stays in RAM) unless
+// MEMRUN_BENCH_MEMORY_MIB says less, as for an object streamed because it is
+// larger than what RAM may keep (then the RAM tier evicts chunks as the scan
+// goes, and their buffers are reused).
+uint64_t memory_budget() {
+  const char* mib = std::getenv("MEMRUN_BENCH_MEMORY_MIB");
+  return mib ? std::strtoull(mib, nullptr, 10) << 20 : 4ull << 30;
+}
+
 memrun::SharedWorkerContext::Options context_options() {
   memrun::SharedWorkerContext::Options o;
   o.service = "bench";
-  o.memory_budget_bytes = 4ull << 30;
+  o.memory_budget_bytes = memory_budget();
   o.range_chunk_bytes = kChunk;
   return o;
 }
@@ -72,8 +82,9 @@ int main(int argc, char** argv) {
   std::vector<uint32_t> windows;
   for (int i = 2; i < argc; ++i) windows.push_back(static_cast<uint32_t>(std::strtoul(argv[i], nullptr, 10)));
   if (windows.empty()) windows.push_back(memrun::StreamOptions{}.read_ahead_chunks);
-  std::printf("object %.0f MiB, chunks of %llu MiB, medians of %d runs\n", size / 1048576.0,
-              static_cast<unsigned long long>(kChunk >> 20), kRuns);
+  std::printf("object %.0f MiB, chunks of %llu MiB, RAM budget %llu MiB, medians of %d runs\n", size / 1048576.0,
+              static_cast<unsigned long long>(kChunk >> 20), static_cast<unsigned long long>(memory_budget() >> 20),
+              kRuns);
 
   // Time to first byte.
   std::vector<double> curl, first_byte;
