@@ -29,37 +29,46 @@ class BufferPool {
   void* take(size_t length) {
     std::lock_guard lock(mu_);
     auto it = by_length_.find(length);
-    if (it == by_length_.end() || it->second.empty()) return nullptr;
+    if (it == by_length_.end()) return nullptr;
     const auto kept = it->second.back();
     it->second.pop_back();
+    if (it->second.empty()) by_length_.erase(it);  // lengths come and go (a range's copy has its own)
     void* p = kept->data;
     order_.erase(kept);
     bytes_ -= length;
     return p;
   }
   // Keeps the mapping, unmapping the oldest kept ones to stay within
-  // kBufferPoolBytes; unmaps it instead when it alone is larger.
+  // kBufferPoolBytes; unmaps it instead when it alone is larger. Throws only
+  // std::bad_alloc, with the mapping not kept (the caller unmaps it) and the
+  // pool whole: everything that allocates comes before what cannot be undone.
   void give(void* p, size_t length) {
     if (length > kBufferPoolBytes) {
       ::munmap(p, length);
       return;
     }
-    std::vector<Kept> dropped;
-    {
-      std::lock_guard lock(mu_);
-      while (bytes_ + length > kBufferPoolBytes) {
-        const Kept oldest = order_.front();
-        auto& same = by_length_[oldest.length];
-        same.erase(same.begin());  // the oldest of its length is its first
-        order_.pop_front();
-        bytes_ -= oldest.length;
-        dropped.push_back(oldest);
-      }
-      order_.push_back(Kept{p, length});
-      by_length_[length].push_back(std::prev(order_.end()));
-      bytes_ += length;
+    std::lock_guard lock(mu_);
+    std::list<Kept> node;
+    node.push_back(Kept{p, length});
+    while (bytes_ + length > kBufferPoolBytes) {
+      const Kept oldest = order_.front();
+      auto same = by_length_.find(oldest.length);
+      same->second.erase(same->second.begin());  // the oldest of its length is its first
+      if (same->second.empty()) by_length_.erase(same);
+      order_.pop_front();
+      bytes_ -= oldest.length;
+      ::munmap(oldest.data, oldest.length);
     }
-    for (const Kept& k : dropped) ::munmap(k.data, k.length);  // outside the lock
+    auto slot = by_length_.try_emplace(length).first;
+    try {
+      slot->second.reserve(slot->second.size() + 1);
+    } catch (...) {
+      if (slot->second.empty()) by_length_.erase(slot);
+      throw;
+    }
+    order_.splice(order_.end(), node);
+    slot->second.push_back(std::prev(order_.end()));
+    bytes_ += length;
   }
   size_t bytes() {
     std::lock_guard lock(mu_);
@@ -73,8 +82,9 @@ class BufferPool {
   };
   std::mutex mu_;
   std::list<Kept> order_;  // GUARDED_BY(mu_) oldest first
-  std::unordered_map<size_t, std::vector<std::list<Kept>::iterator>> by_length_;  // GUARDED_BY(mu_) oldest first
-  size_t bytes_ = 0;                                                              // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_) oldest first; a length is here only while one is kept.
+  std::unordered_map<size_t, std::vector<std::list<Kept>::iterator>> by_length_;
+  size_t bytes_ = 0;  // GUARDED_BY(mu_)
 };
 
 BufferPool& pool() {
@@ -102,7 +112,13 @@ PrefaultedBuffer prefaulted_buffer(size_t size) {
   PrefaultedBuffer b;
   b.data = static_cast<std::byte*>(p);
   b.size = size;
-  b.owner = std::shared_ptr<void>(p, [length](void* q) { pool().give(q, length); });
+  b.owner = std::shared_ptr<void>(p, [length](void* q) {
+    try {
+      pool().give(q, length);
+    } catch (...) {  // no memory to keep it with: let it go
+      ::munmap(q, length);
+    }
+  });
   return b;
 }
 
