@@ -235,10 +235,10 @@ class MEMRUN_API SharedWorkerContext {
     // file:// reads nothing.
     std::vector<std::string> file_roots{};
     // get_range and open_stream fetch and cache objects in chunks of this
-    // many bytes, each one ranged GET (0 takes the default). 4 MiB was
-    // measured best here (docs/performance.md); against a store with a
-    // longer time to first byte per request, larger chunks amortise it.
-    uint64_t range_chunk_bytes = 4u << 20;
+    // many bytes, each one ranged GET (0 takes the default). 8 MiB met
+    // every target of docs/performance.md here and scanned fastest; smaller
+    // chunks fetch fewer bytes for scattered small ranges.
+    uint64_t range_chunk_bytes = 8u << 20;
   };
 
   explicit SharedWorkerContext(Options options);

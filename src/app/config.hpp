@@ -18,7 +18,7 @@
 //   "file_roots": [ "/srv/datasets" ],
 //   "package_max_unpacked": "4Gi",
 //   "max_unacked_records": 1000,
-//   "range_chunk_bytes": "4Mi"
+//   "range_chunk_bytes": "8Mi"
 // }
 #pragma once
 
