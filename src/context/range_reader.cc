@@ -256,7 +256,7 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
     counters_.remote_bytes += length;
     return bytes;
   }
-  if (Blob whole = whole_entry(url)) {
+  if (Blob whole = cached_whole_(url)) {
     if (offset >= whole.size() || length > whole.size() - offset) throw past_end(shown, offset, length, whole.size());
     try {
       return join({whole}, offset, length);
@@ -289,13 +289,6 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
       chunks[missing[i] - first] = await_flight(wave[i - next], wait, "get_range " + shown);
   }
   return join(chunks, offset - first * k, length);
-}
-
-Blob RangeReader::whole_entry(const std::string& url) {
-  Blob whole = cached_whole_ ? cached_whole_(url) : Blob();
-  if (!whole || whole.corrupt()) return {};
-  ++(whole.tier() == Tier::kRam ? counters_.ram_hits : counters_.disk_hits);
-  return whole;
 }
 
 Blob RangeReader::whole(const std::string& url, const FetchWait& wait) {

@@ -67,12 +67,14 @@ class RangeReader {
   };
 
   // get_or_fetch's whole entry of a URL in RAM or on disk, without fetching
-  // it (an empty Blob when neither tier has one), its tier set; it counts
-  // nothing, the reader counts the hit. A Blob from disk is checked lazily,
-  // so cutting a range out of it checks only the range's chunks.
+  // it (an empty Blob when neither tier has one, or its copy was found
+  // corrupted), its tier set and counted as that tier's hit. A Blob from
+  // disk is checked lazily, so cutting a range out of it checks only the
+  // range's chunks.
   using CachedWhole = std::function<Blob(const std::string& url)>;
 
-  // `disk` may be null (no disk tier). Both tiers outlive the reader.
+  // `disk` may be null (no disk tier); `cached_whole` may not. Both tiers
+  // outlive the reader.
   RangeReader(Options options, ObjectStore& store, DiskCache* disk, Counters counters, CachedWhole cached_whole)
       : options_(std::move(options)),
         store_(store),
@@ -110,10 +112,6 @@ class RangeReader {
   // The chunk's one flight, started on a thread of its own when none is
   // under way; it runs to its end whoever waits for it.
   std::shared_future<Blob> flight(const std::string& url, const Identity& id, uint64_t index);
-  // get_or_fetch's whole entry of `url` (see CachedWhole), counted as a hit
-  // of its tier; empty when there is none or it was found corrupt (then
-  // dropped: the chunks serve). A stream over it reads nothing else.
-  Blob whole_entry(const std::string& url);
   // [skip, skip + length) of consecutive chunks: a slice of one without a
   // copy (its bytes checked, only those of a lazily checked entry), else one
   // copy; the tier is the slowest any chunk came from.

@@ -101,14 +101,18 @@ struct SharedWorkerContext::Impl {
         [this](const std::string& url) { return cached_whole(url); });
   }
 
-  // get_or_fetch's entry of `url` in RAM, else on disk, not fetched and not
-  // counted (RangeReader::CachedWhole). A disk entry is not kept in RAM for
-  // a range: that would charge a whole object to the budget for a slice.
+  // get_or_fetch's entry of `url` in RAM, else on disk, counted as a hit of
+  // its tier, not fetched (RangeReader::CachedWhole). The RAM tier is looked
+  // at as get_or_fetch looks (a corrupted blob is dropped there, as the disk
+  // tier drops a corrupted entry). A disk entry is not kept in RAM for a
+  // range: that would charge a whole object to the budget for a slice.
   Blob cached_whole(const std::string& url) {
-    if (auto hit = std::static_pointer_cast<CachedBlob>(store.find(std::string(kBlobPrefix) + url, kBlobType)))
-      return internal::BlobAccess::with_tier(hit->blob(), Tier::kRam);
-    if (disk)
-      if (auto hit = disk->get(url)) return *hit;
+    Blob hit;
+    if (find_in_ram(std::string(kBlobPrefix) + url, "", &hit)) return hit;
+    if (auto on_disk = disk ? disk->get(url) : std::nullopt) {
+      ++counters.disk_hits;
+      return *on_disk;
+    }
     return {};
   }
 
@@ -305,7 +309,7 @@ StreamingObject SharedWorkerContext::open_stream(const std::string& url, const S
     return StreamingObject(std::make_shared<internal::StreamState>(url, std::move(whole)), wait);
   }
   // Fetched whole before: the stream reads that entry, as a file:// one.
-  if (Blob whole = impl_->ranges->whole_entry(url); whole && whole.size() > 0)
+  if (Blob whole = impl_->cached_whole(url); whole && whole.size() > 0)
     return StreamingObject(std::make_shared<internal::StreamState>(url, std::move(whole)), wait);
   return StreamingObject(
       std::make_shared<internal::StreamState>(*impl_->ranges, url, options.read_ahead_chunks, wait), wait);
