@@ -11,6 +11,7 @@
 #include <memrun/context.hpp>
 
 #include "cache/disk_cache.hpp"
+#include "timing.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -32,7 +33,8 @@
 #include <vector>
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using memrun::bench::Clock;
+using memrun::bench::seconds_since;
 
 namespace {
 
@@ -41,8 +43,6 @@ memrun::SharedWorkerContext::Options reading_anywhere(memrun::SharedWorkerContex
   o.file_roots = {"/"};
   return o;
 }
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Reads one byte per 4 KiB page and sums them, so the work is touching memory.
 uint64_t touch(const std::byte* p, size_t n) {

@@ -8,10 +8,11 @@
 // bench/run_client_burst.sh starts `memrun dev-kafka` and a c_echo worker and runs it.
 #include <memrun/memrun.hpp>
 
+#include "timing.hpp"
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -19,16 +20,7 @@
 #include <string>
 #include <vector>
 
-namespace {
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-}  // namespace
+using memrun::bench::cpu_seconds;
 
 int main(int argc, char** argv) {
   if (argc < 3) {

@@ -8,6 +8,8 @@
 // bench/run_range_reads.sh starts s3rver, uploads the object and sets both.
 #include <memrun/context.hpp>
 
+#include "timing.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,11 +18,11 @@
 #include <utility>
 #include <vector>
 
-using Clock = std::chrono::steady_clock;
+using memrun::bench::Clock;
+using memrun::bench::seconds_since;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The four ranges: the footer, then 8 MiB at a quarter, a half and three
 // quarters of the object, none chunk-aligned.

@@ -15,7 +15,7 @@
 // bench/run_stream_reads.sh starts s3rver, uploads the object and sets both.
 #include <memrun/context.hpp>
 
-#include <sys/resource.h>
+#include "timing.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -25,7 +25,9 @@
 #include <tuple>
 #include <vector>
 
-using Clock = std::chrono::steady_clock;
+using memrun::bench::Clock;
+using memrun::bench::cpu_seconds;
+using memrun::bench::seconds_since;
 
 namespace {
 
@@ -36,15 +38,6 @@ const uint64_t kChunk = [] {
   const char* mib = std::getenv("MEMRUN_BENCH_CHUNK_MIB");
   return mib ? std::strtoull(mib, nullptr, 10) << 20 : memrun::SharedWorkerContext::Options{}.range_chunk_bytes;
 }();
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// CPU seconds this process has used (every thread, user and system).
-double cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
