@@ -46,11 +46,17 @@ struct CacheEntryInfo {
   // indexes them in.
   std::chrono::system_clock::time_point modified{};
   uint64_t chunks = 0;  // each with its own checksum
+  // What the entry holds. An entry built by ranged reads
+  // (SharedWorkerContext::get_range) may hold some of its chunks only: its
+  // data file is sparse, and `stored` counts the chunks held, which is what
+  // it takes of the disk budget. For any other entry, `size` and `chunks`.
+  uint64_t stored = 0;
+  uint64_t chunks_held = 0;
 };
 
 struct CacheDirectoryStats {
   uint64_t entries = 0;
-  uint64_t bytes = 0;  // of the entries' data
+  uint64_t bytes = 0;  // held by the entries (CacheEntryInfo::stored)
   // *.tmp files: writes in progress, or left by a crash (a worker removes
   // those when it starts).
   uint64_t temp_files = 0;

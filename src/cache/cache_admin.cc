@@ -28,14 +28,15 @@ using internal::MetaRead;
 using internal::ScannedEntry;
 
 CacheEntryInfo info_of(const std::string& dir, const ScannedEntry& e) {
-  return {e.url, e.size, internal::entry_data_path(dir, e.hash), e.committed, e.chunks};
+  return {e.meta.url,  e.meta.size,         internal::entry_data_path(dir, e.hash), e.committed, e.meta.xxh3.size(),
+          e.meta.stored(), e.meta.chunks_held()};
 }
 
 // Removes one entry and records it in `out`.
 void evict(const std::string& dir, const ScannedEntry& e, CacheEvictResult& out) {
   internal::remove_entry_files(dir, e.hash);
   out.removed.push_back(info_of(dir, e));
-  out.bytes_removed += e.size;
+  out.bytes_removed += e.meta.stored();
 }
 
 // The directory's lock for one changing call.
@@ -75,9 +76,9 @@ std::string read_range(int fd, std::byte* out, uint64_t offset, uint64_t length)
 CacheVerifyResult check_entry(const std::string& dir, const ScannedEntry& e, std::vector<std::byte>& buffer,
                               const std::function<void(uint64_t)>& advance) {
   CacheVerifyResult r;
-  r.url = e.url;
+  r.url = e.meta.url;
   r.data_path = internal::entry_data_path(dir, e.hash);
-  r.size = e.size;
+  r.size = e.meta.size;
   uint64_t checked = 0;
   const MetaRead m = internal::read_entry_meta(dir, e.hash);
   if (m.status == MetaRead::Status::kGone) r.status = CacheVerifyResult::Status::kGone;
@@ -96,6 +97,7 @@ CacheVerifyResult check_entry(const std::string& dir, const ScannedEntry& e, std
       ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
       for (size_t i = 0; i < m.meta.xxh3.size(); ++i) {
         const internal::ChunkRange range = internal::chunk_range(m.meta, i);
+        if (!m.meta.xxh3[i]) continue;  // a partial entry's chunk not held: nothing to check
         buffer.resize(std::max<size_t>(buffer.size(), range.length));
         std::string problem = read_range(fd, buffer.data(), range.offset, range.length);
         if (problem.empty() && !internal::chunk_matches(m.meta, i, buffer.data())) problem = "failed their checksum";
@@ -116,13 +118,13 @@ CacheVerifyResult check_entry(const std::string& dir, const ScannedEntry& e, std
         (fd >= 0 && !same_file(r.data_path, st.st_ino))) {
       CacheVerifyResult gone;
       gone.status = CacheVerifyResult::Status::kGone;
-      gone.url = e.url;
+      gone.url = e.meta.url;
       gone.data_path = std::move(r.data_path);
-      gone.size = e.size;
+      gone.size = e.meta.size;
       r = std::move(gone);
     }
   }
-  advance(e.size - std::min(checked, e.size));  // what was not read still counts as done
+  advance(e.meta.stored() - std::min(checked, e.meta.stored()));  // what was not read still counts as done
   return r;
 }
 
@@ -147,7 +149,7 @@ CacheDirectoryStats CacheDirectory::stats() const {
   const CacheDirScan scan = internal::scan_cache_dir(dir_);
   CacheDirectoryStats s;
   s.entries = scan.entries.size();
-  for (const auto& e : scan.entries) s.bytes += e.size;
+  for (const auto& e : scan.entries) s.bytes += e.meta.stored();
   for (const auto& path : scan.temp_files) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) continue;  // committed or abandoned meanwhile
@@ -164,7 +166,7 @@ std::vector<CacheVerifyResult> CacheDirectory::verify(const CacheVerifyOptions& 
   if (options.drop) lock.emplace(lock_or_throw(dir_));  // before the scan: refused at once, not after it
   const CacheDirScan scan = internal::scan_cache_dir(dir_);
   uint64_t total = 0, done = 0;
-  for (const auto& e : scan.entries) total += e.size;
+  for (const auto& e : scan.entries) total += e.meta.stored();
   auto advance = [&](uint64_t n) {
     done += n;
     if (options.progress) options.progress(done, total);
@@ -200,7 +202,7 @@ CacheEvictResult CacheDirectory::evict_urls(const std::vector<std::string>& urls
     const std::string hash = internal::sha256_hex(url);
     bool found = false;
     for (const auto& e : scan.entries) {
-      if (e.hash != hash && e.url != url) continue;
+      if (e.hash != hash && e.meta.url != url) continue;
       chosen.insert(&e);
       found = true;
     }
@@ -209,7 +211,7 @@ CacheEvictResult CacheDirectory::evict_urls(const std::vector<std::string>& urls
   }
   for (const auto& e : scan.entries) {  // oldest first, as the results promise
     if (!chosen.count(&e)) {
-      out.bytes_left += e.size;
+      out.bytes_left += e.meta.stored();
       continue;
     }
     evict(dir_, e, out);
@@ -235,11 +237,11 @@ CacheEvictResult CacheDirectory::evict_to_bytes(uint64_t max_bytes) {
   const DirLock lock = lock_or_throw(dir_);
   const CacheDirScan scan = internal::scan_cache_dir(dir_);
   CacheEvictResult out;
-  for (const auto& e : scan.entries) out.bytes_left += e.size;
+  for (const auto& e : scan.entries) out.bytes_left += e.meta.stored();
   for (const auto& e : scan.entries) {
     if (out.bytes_left <= max_bytes) break;
     evict(dir_, e, out);
-    out.bytes_left -= e.size;
+    out.bytes_left -= e.meta.stored();
   }
   return out;
 }

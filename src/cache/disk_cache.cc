@@ -79,20 +79,45 @@ void DiskCache::rebuild() {
   std::lock_guard lock(mu_);
   for (auto& f : found.entries) {
     Entry e;
-    e.url = std::move(f.url);
     e.hash = std::move(f.hash);
-    e.size = f.size;
-    used_ += e.size;
-    entries_.push_front(std::move(e));  // the newest ends up first
-    index_[entries_.front().hash] = entries_.begin();
+    e.size = f.meta.size;
+    e.stored = f.meta.stored();
+    if (f.meta.etag) {
+      e.ranges = std::make_shared<Ranges>(Version{*f.meta.etag, f.meta.size, f.meta.chunk}, std::move(f.meta.xxh3));
+      e.ranges->durable = true;
+    }
+    e.url = std::move(f.meta.url);
+    used_ += e.stored;
+    add_locked(std::move(e));  // the newest ends up first
   }
   reserve_locked(0);  // the capacity may have shrunk since
   spdlog::info("disk cache {}: {} entries, {} bytes of {} found on start", opts_.dir, entries_.size(), used_,
                opts_.capacity);
 }
 
+DiskCache::Ranges::Ranges(Version version, std::vector<std::optional<uint64_t>> checksums)
+    : v(std::move(version)), sums(std::move(checksums)), writing(sums.size(), false) {
+  missing = static_cast<size_t>(std::count_if(sums.begin(), sums.end(), [](const auto& sum) { return !sum; }));
+}
+
+DiskCache::Entry& DiskCache::add_locked(Entry e) {
+  e.id = next_id_++;
+  entries_.push_front(std::move(e));
+  index_[entries_.front().hash] = entries_.begin();
+  return entries_.front();
+}
+
+bool DiskCache::in_use(const Entry& e) const { return !e.mapping.expired() || chunk_writes_.count(e.hash) > 0; }
+
+DiskCache::Entry* DiskCache::current_locked(const std::string& hash, uint64_t id) {
+  auto it = index_.find(hash);
+  return it != index_.end() && it->second->id == id ? &*it->second : nullptr;
+}
+
 // The expected checksums of an entry from before the restart, and which
-// chunks have been checked since. Shared by the entry and its Blobs.
+// chunks have been checked since (a chunk a partial entry did not hold then
+// counts as checked: it is written by this process or never read). Shared by
+// the entry and its Blobs.
 struct DiskCache::Verification {
   EntryMeta meta;
   std::unique_ptr<std::atomic<bool>[]> checked;
@@ -101,6 +126,12 @@ struct DiskCache::Verification {
 };
 
 namespace {
+
+// Names a temporary file of this process apart from every other's.
+std::string temp_suffix() {
+  static std::atomic<uint64_t> writes{0};
+  return "." + std::to_string(::getpid()) + "." + std::to_string(++writes) + ".tmp";
+}
 
 // A mapped entry whose chunks are checked on first read; the Blob's owner.
 class CheckedMapping final : public ChunkCheck {
@@ -149,19 +180,53 @@ std::shared_ptr<DiskCache::Verification> DiskCache::load_checksums(const Entry& 
   auto v = std::make_shared<Verification>();
   v->meta = std::move(read.meta);
   v->checked = std::make_unique<std::atomic<bool>[]>(v->meta.xxh3.size());
-  v->remaining = v->meta.xxh3.size();
+  size_t held = 0;
+  for (size_t i = 0; i < v->meta.xxh3.size(); ++i) {
+    v->checked[i] = !v->meta.xxh3[i];
+    held += v->meta.xxh3[i].has_value();
+  }
+  v->remaining = held;
   return v;
 }
 
 std::optional<Blob> DiskCache::get(const std::string& url) {
   if (!enabled_) return std::nullopt;
+  return map_entry(sha256_hex(url), [](const Entry& e) { return !e.ranges || e.ranges->missing == 0; });
+}
+
+std::optional<DiskCache::Version> DiskCache::version(const std::string& url) {
+  if (!enabled_) return std::nullopt;
   const std::string hash = sha256_hex(url);
+  std::lock_guard lock(mu_);
+  auto it = index_.find(hash);
+  if (it == index_.end() || !it->second->ranges) return std::nullopt;
+  return it->second->ranges->v;
+}
+
+std::optional<Blob> DiskCache::get_range(const std::string& url, const Version& v, uint64_t offset,
+                                         uint64_t length) {
+  if (!enabled_ || length == 0 || v.chunk == 0 || offset >= v.size || length > v.size - offset) return std::nullopt;
+  const uint64_t first = offset / v.chunk, last = (offset + length - 1) / v.chunk;
+  auto entry = map_entry(sha256_hex(url), [&](const Entry& e) {
+    if (!e.ranges || !(e.ranges->v == v)) return false;
+    for (uint64_t i = first; i <= last; ++i)
+      if (!e.ranges->sums[i]) return false;
+    return true;
+  });
+  if (!entry) return std::nullopt;
+  // Checks the range's chunks only (those stored before a restart), never
+  // the chunks not held: the whole-entry Blob does not leave this function.
+  const std::byte* bytes = entry->read(offset, length);
+  return internal::BlobAccess::make(std::make_shared<Blob>(std::move(*entry)), bytes, length, Tier::kDisk);
+}
+
+std::optional<Blob> DiskCache::map_entry(const std::string& hash, const std::function<bool(const Entry&)>& accept) {
   Entry snapshot;
   {
     std::lock_guard lock(mu_);
     if (drop_if_corrupt_locked(hash)) return std::nullopt;
     auto it = index_.find(hash);
-    if (it == index_.end()) return std::nullopt;
+    if (it == index_.end() || !accept(*it->second)) return std::nullopt;
     if (auto live = it->second->mapping.lock()) return hit_locked(it->second, std::move(live));
     snapshot = *it->second;
   }
@@ -189,7 +254,8 @@ std::optional<Blob> DiskCache::get(const std::string& url) {
   }
   std::lock_guard lock(mu_);
   auto it = index_.find(hash);
-  if (it == index_.end()) return std::nullopt;  // evicted meanwhile
+  // Evicted, or removed and created again, meanwhile.
+  if (it == index_.end() || it->second->id != snapshot.id || !accept(*it->second)) return std::nullopt;
   Entry& e = *it->second;
   if (!e.trusted && !e.pending) e.pending = snapshot.pending;  // the first reader's checks are everyone's
   if (e.pending && e.pending->remaining == 0) {
@@ -258,7 +324,7 @@ bool DiskCache::drop_if_corrupt_locked(const std::string& hash) {
 
 void DiskCache::remove_locked(List::iterator it) {
   remove_entry_files(opts_.dir, it->hash);
-  used_ -= it->size;
+  used_ -= it->stored;
   if (hand_ == it) hand_ = it == entries_.begin() ? entries_.end() : std::prev(it);  // the hand moves headwards
   index_.erase(it->hash);
   entries_.erase(it);
@@ -273,17 +339,17 @@ bool DiskCache::reserve_locked(uint64_t bytes) {
     List::iterator victim;
     if (opts_.policy == Policy::kLru) {
       victim = std::prev(entries_.end());
-      for (size_t skip = 0; victim->mapping.lock() && skip < entries_.size(); ++skip) {
+      for (size_t skip = 0; in_use(*victim) && skip < entries_.size(); ++skip) {
         if (victim == entries_.begin()) return false;
         --victim;
       }
-      if (victim->mapping.lock()) return false;
+      if (in_use(*victim)) return false;
     } else {
       // SIEVE: the hand moves from the tail towards the head, sparing (and
       // clearing) visited entries; new entries enter at the head.
       if (hand_ == entries_.end()) hand_ = std::prev(entries_.end());
       victim = hand_;
-      const bool spare = victim->visited || victim->mapping.lock() != nullptr;
+      const bool spare = victim->visited || in_use(*victim);
       victim->visited = false;
       hand_ = victim == entries_.begin() ? entries_.end() : std::prev(victim);
       if (spare) continue;
@@ -300,7 +366,7 @@ std::unique_ptr<DiskCache::Writer> DiskCache::writer(const std::string& url) {
   std::lock_guard lock(mu_);
   // Another writer of this URL would rename over the first one's files and
   // leave an entry whose files the other's eviction removes.
-  if (index_.count(w->hash_) || !writing_.insert(w->hash_).second) {
+  if (index_.count(w->hash_) || chunk_writes_.count(w->hash_) || !writing_.insert(w->hash_).second) {
     w->registered_ = false;
     return nullptr;
   }
@@ -323,10 +389,162 @@ bool DiskCache::put(const std::string& url, std::string_view bytes) {
   }
 }
 
+std::shared_ptr<DiskCache::Ranges> DiskCache::start_chunk_locked(const std::string& url, const std::string& hash,
+                                                                 const Version& v, uint64_t index, uint64_t length,
+                                                                 uint64_t* entry_id) {
+  auto it = index_.find(hash);
+  if (it != index_.end()) {
+    Entry& e = *it->second;
+    if (!e.ranges) return nullptr;  // written whole: ranges are cut from that entry
+    if (!(e.ranges->v == v)) {
+      // Another version of the object (or another chunk size): replaced,
+      // unless a Blob or a write still uses it.
+      if (in_use(e)) return nullptr;
+      remove_locked(it->second);
+      it = index_.end();
+    }
+  }
+  if (it == index_.end()) {
+    // A whole download of the URL is under way, or a chunk write to a
+    // removed entry's file is.
+    if (writing_.count(hash) || chunk_writes_.count(hash)) return nullptr;
+    // A sparse file of the object's size: the chunks land at their offsets
+    // and take space as they arrive. No meta until the first chunk is in:
+    // a crash before that leaves data without a meta, removed on start.
+    const std::string path = entry_data_path(opts_.dir, hash);
+    bool created = make_private_dir(fs::path(path).parent_path().string());
+    const int fd = created ? ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, kPrivateFile) : -1;
+    created = fd >= 0 && ::fchmod(fd, kPrivateFile) == 0 && ::ftruncate(fd, static_cast<off_t>(v.size)) == 0;
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    if (!created) {
+      ::unlink(path.c_str());
+      ++stats_.not_cached;
+      spdlog::warn("disk cache: cannot create the partial entry of {} ({} bytes): {}; serving its ranges uncached",
+                   redact_credentials(url), v.size, std::strerror(err));
+      return nullptr;
+    }
+    Entry e;
+    e.url = redact_credentials(url);
+    e.hash = hash;
+    e.size = v.size;
+    e.trusted = true;
+    e.ranges = std::make_shared<Ranges>(v, std::vector<std::optional<uint64_t>>((v.size + v.chunk - 1) / v.chunk));
+    add_locked(std::move(e));
+    it = index_.find(hash);
+  }
+  Entry& e = *it->second;
+  Ranges& r = *e.ranges;
+  if (r.sums[index] || r.writing[index]) return nullptr;
+  ++chunk_writes_[hash];  // before the reservation: the entry is never its own victim
+  if (!reserve_locked(length)) {
+    if (--chunk_writes_[hash] == 0) chunk_writes_.erase(hash);
+    ++stats_.not_cached;
+    spdlog::warn("disk cache: no room for chunk {} of {} ({} bytes, capacity {}); serving it uncached", index, e.url,
+                 length, opts_.capacity);
+    if (r.missing == r.sums.size() && !in_use(e)) remove_locked(it->second);  // holds nothing
+    return nullptr;
+  }
+  reserved_ += length;
+  r.writing[index] = true;
+  *entry_id = e.id;
+  return e.ranges;
+}
+
+std::string DiskCache::write_chunk(const std::string& hash, uint64_t offset, std::string_view bytes) {
+  const std::string path = entry_data_path(opts_.dir, hash);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
+  std::string why;
+  for (uint64_t done = 0; done < bytes.size() && why.empty();) {
+    const ssize_t w = ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) why = "cannot write " + path + ": " + std::strerror(w < 0 ? errno : ENOSPC);
+    if (w > 0) done += static_cast<uint64_t>(w);
+  }
+  if (why.empty() && ::fdatasync(fd) != 0) why = "cannot sync " + path + ": " + std::strerror(errno);
+  // A chunk not written whole gives back the blocks it took.
+  if (!why.empty())
+    ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                static_cast<off_t>(bytes.size()));
+  ::close(fd);
+  return why;
+}
+
+bool DiskCache::put_chunk(const std::string& url, const Version& v, uint64_t index, std::string_view bytes) {
+  if (!enabled_ || v.chunk == 0 || v.chunk > kMaxChunk || index >= (v.size + v.chunk - 1) / v.chunk ||
+      bytes.size() != std::min(v.chunk, v.size - index * v.chunk))
+    return false;
+  const std::string hash = sha256_hex(url);
+  uint64_t id = 0;
+  std::shared_ptr<Ranges> r;
+  {
+    std::lock_guard lock(mu_);
+    r = start_chunk_locked(url, hash, v, index, bytes.size(), &id);
+    if (!r) {
+      Entry* e = nullptr;
+      if (auto it = index_.find(hash); it != index_.end()) e = &*it->second;
+      return e && e->ranges && e->ranges->v == v && e->ranges->sums[index];  // held already
+    }
+  }
+  const std::string why = write_chunk(hash, index * v.chunk, bytes);
+  const uint64_t sum = why.empty() ? chunk_checksum(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()) : 0;
+  // The meta after the bytes are synced: a chunk it lists is all there. One
+  // rewrite at a time per entry, each listing every chunk held by then.
+  std::lock_guard order(r->meta_mu);
+  EntryMeta meta;
+  {
+    std::lock_guard lock(mu_);
+    reserved_ -= bytes.size();
+    if (--chunk_writes_[hash] == 0) chunk_writes_.erase(hash);
+    r->writing[index] = false;
+    Entry* e = current_locked(hash, id);
+    if (!e) return false;  // removed meanwhile (the object changed): its files are gone
+    if (!why.empty()) {
+      ++stats_.not_cached;
+      spdlog::warn("disk cache: cannot store chunk {} of {}: {}; serving it uncached", index, e->url, why);
+      return false;
+    }
+    r->sums[index] = sum;
+    --r->missing;
+    e->stored += bytes.size();
+    used_ += bytes.size();
+    ++stats_.writes;
+    meta = {e->url, e->size, static_cast<size_t>(v.chunk), r->sums, v.etag};
+  }
+  const std::string path = entry_meta_path(opts_.dir, hash), tmp = path + temp_suffix();
+  bool written = write_file_synced(tmp, entry_meta_json(meta), kPrivateFile);
+  int err = errno;
+  {
+    // Under mu_: a removal of the entry cannot come between the check and
+    // the rename, which would leave a meta without its data.
+    std::lock_guard lock(mu_);
+    if (!current_locked(hash, id)) {
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    if (written) {
+      written = ::rename(tmp.c_str(), path.c_str()) == 0;
+      err = errno;
+    }
+  }
+  if (!written) {
+    ::unlink(tmp.c_str());
+    // The chunk is on disk and served until a restart, which will not know it.
+    spdlog::warn("disk cache: cannot write the meta of {}: {}; its chunk {} is not kept across a restart", meta.url,
+                 std::strerror(err), index);
+    return true;
+  }
+  if (!r->durable) {
+    fsync_dir(fs::path(path).parent_path().string());
+    r->durable = true;
+  }
+  return true;
+}
+
 DiskCache::Writer::Writer(DiskCache& cache, const std::string& url)
     : cache_(cache), url_(redact_credentials(url)), hash_(sha256_hex(url)) {
-  static std::atomic<uint64_t> writes{0};
-  const std::string suffix = "." + std::to_string(::getpid()) + "." + std::to_string(++writes) + ".tmp";
+  const std::string suffix = temp_suffix();
   data_tmp_ = entry_data_path(cache_.opts_.dir, hash_) + suffix;
   meta_tmp_ = entry_meta_path(cache_.opts_.dir, hash_) + suffix;
 }
@@ -442,7 +660,7 @@ bool DiskCache::Writer::commit() {
     if (arrived_[i] != chunk_length(i))
       throw Error(Code::kInternal, "disk cache: " + url_ + " committed before all of it arrived");
   const std::string data = entry_data_path(cache_.opts_.dir, hash_), meta = entry_meta_path(cache_.opts_.dir, hash_);
-  const std::string m = entry_meta_json({url_, size_, cache_.opts_.chunk_size, sums_});
+  const std::string m = entry_meta_json({url_, size_, cache_.opts_.chunk_size, {sums_.begin(), sums_.end()}, {}});
   const bool ok = ::fsync(fd_) == 0 && write_file_synced(meta_tmp_, m, kPrivateFile) &&
                   ::rename(data_tmp_.c_str(), data.c_str()) == 0 &&
                   ::rename(meta_tmp_.c_str(), meta.c_str()) == 0;  // the commit point
@@ -458,11 +676,11 @@ bool DiskCache::Writer::commit() {
   e.url = url_;
   e.hash = hash_;
   e.size = size_;
+  e.stored = size_;
   e.trusted = true;
   e.mapping = map_;
   e.mapped_data = map_->data();
-  cache_.entries_.push_front(std::move(e));
-  cache_.index_[hash_] = cache_.entries_.begin();
+  cache_.add_locked(std::move(e));
   cache_.used_ += size_;
   ++cache_.stats_.writes;
   return true;
@@ -474,7 +692,7 @@ DiskCacheStats DiskCache::stats() const {
   s.entries = entries_.size();
   s.bytes = used_;
   for (const auto& e : entries_)
-    if (!e.mapping.expired()) s.mapped_bytes += e.size;
+    if (!e.mapping.expired()) s.mapped_bytes += e.stored;
   return s;
 }
 

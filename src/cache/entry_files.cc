@@ -61,13 +61,24 @@ std::string entry_meta_path(const std::string& dir, const std::string& hash) {
   return dir + "/" + hash.substr(0, 2) + "/" + hash + ".meta";
 }
 
+uint64_t EntryMeta::stored() const {
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < xxh3.size(); ++i)
+    if (xxh3[i]) bytes += chunk_range(*this, i).length;
+  return bytes;
+}
+
+size_t EntryMeta::chunks_held() const {
+  return static_cast<size_t>(std::count_if(xxh3.begin(), xxh3.end(), [](const auto& sum) { return sum.has_value(); }));
+}
+
 std::string entry_meta_json(const EntryMeta& meta) {
-  return nlohmann::json{{"format", kEntryFormat},
-                        {"url", meta.url},
-                        {"size", meta.size},
-                        {"chunk", meta.chunk},
-                        {"xxh3", meta.xxh3}}
-      .dump();
+  nlohmann::json sums = nlohmann::json::array();
+  for (const auto& sum : meta.xxh3) sums.push_back(sum ? nlohmann::json(*sum) : nlohmann::json(nullptr));
+  nlohmann::json j{{"format", kEntryFormat}, {"url", meta.url}, {"size", meta.size}, {"chunk", meta.chunk},
+                   {"xxh3", std::move(sums)}};
+  if (meta.etag) j["etag"] = *meta.etag;
+  return j.dump();
 }
 
 MetaRead read_entry_meta(const std::string& dir, const std::string& hash) {
@@ -87,7 +98,9 @@ MetaRead read_entry_meta(const std::string& dir, const std::string& hash) {
   MetaRead r;
   try {
     const auto j = nlohmann::json::parse(text);
-    if (json_integer<int>(j.at("format")) != kEntryFormat)
+    // Format 2 is format 3 without partial entries.
+    const auto format = json_integer<int>(j.at("format"));
+    if (format != kEntryFormat && format != 2)
       return bad("meta format " + j.at("format").dump() + ", not " + std::to_string(kEntryFormat));
     r.meta.url = j.at("url").get<std::string>();
     // Integers as written: a converted 4.5 or -1 would pass for another entry's numbers.
@@ -98,7 +111,16 @@ MetaRead read_entry_meta(const std::string& dir, const std::string& hash) {
     r.meta.chunk = *chunk;
     const auto& sums = j.at("xxh3");
     if (!sums.is_array()) return bad("unreadable meta: xxh3 must be an array of checksums");
+    if (const auto etag = j.find("etag"); etag != j.end() && format == kEntryFormat) {
+      if (!etag->is_string()) return bad("unreadable meta: etag must be a string");
+      r.meta.etag = etag->get<std::string>();
+    }
     for (const auto& sum : sums) {
+      // Only an entry built from ranges lacks chunks.
+      if (sum.is_null() && r.meta.etag) {
+        r.meta.xxh3.emplace_back();
+        continue;
+      }
       const auto n = json_integer<uint64_t>(sum);
       if (!n) return bad("unreadable meta: xxh3 must be an array of checksums");
       r.meta.xxh3.push_back(*n);
@@ -131,7 +153,7 @@ ChunkRange chunk_range(const EntryMeta& meta, size_t i) {
 uint64_t chunk_checksum(const std::byte* bytes, size_t length) { return XXH3_64bits(bytes, length); }
 
 bool chunk_matches(const EntryMeta& meta, size_t i, const std::byte* bytes) {
-  return chunk_checksum(bytes, chunk_range(meta, i).length) == meta.xxh3[i];
+  return chunk_checksum(bytes, chunk_range(meta, i).length) == meta.xxh3[i].value();
 }
 
 bool remove_entry_files(const std::string& dir, const std::string& hash) {
@@ -163,7 +185,7 @@ CacheDirScan scan_cache_dir(const std::string& dir) {
         if (r.status == MetaRead::Status::kBad) {
           out.bad.push_back({hash, std::move(r.problem)});
         } else if (r.status == MetaRead::Status::kOk) {
-          out.entries.push_back({hash, std::move(r.meta.url), r.meta.size, r.meta.xxh3.size(), r.committed});
+          out.entries.push_back({hash, std::move(r.meta), r.committed});
         }
       }
     }

@@ -4,12 +4,23 @@
 // and one order of removal.
 //
 //   {dir}/{h[0:2]}/{h}.data    the bytes; h = SHA-256 of the URL, in hex
-//   {dir}/{h[0:2]}/{h}.meta    {"format":2,"url":…,"size":…,"chunk":…,"xxh3":[…]}
+//   {dir}/{h[0:2]}/{h}.meta    {"format":3,"url":…,"size":…,"chunk":…,"xxh3":[…]}
+//                              plus "etag":… for an entry built from ranges
 //
 // The meta's "url" is redacted (redact_credentials), for people: no password
 // or presigned signature is written to disk. Entries are found by h alone.
 // Format 1 kept the URL in clear; such a meta reads as kBad, so the first
-// worker to open the directory removes it.
+// worker to open the directory removes it. Format 2 is format 3 without
+// partial entries, and reads as one.
+//
+// A partial entry (built by ranged reads, DiskCache::put_chunk) has a sparse
+// data file of the object's full size, holding only some of its chunks: the
+// meta's "xxh3" has null for each chunk not held, and "etag" names the object
+// version the chunks were pinned to ("" when the server sent no ETag). Its
+// meta is rewritten (a new file renamed over the old one) after each chunk
+// is in the data file and synced, so a chunk the meta lists is all there.
+// Once every chunk is held it is an ordinary whole entry that also knows its
+// version.
 //   {dir}/{h[0:2]}/*.tmp       a write in progress, or one a crash left
 //
 // An entry is committed when its meta file is in place (it is renamed there
@@ -21,12 +32,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace memrun::internal {
 
-constexpr int kEntryFormat = 2;
+constexpr int kEntryFormat = 3;
 // Chunks are MiBs; a meta claiming more is not one of ours, and a checker
 // reads a chunk into memory at once.
 constexpr uint64_t kMaxChunk = 1ull << 30;
@@ -38,8 +50,18 @@ std::string entry_meta_path(const std::string& dir, const std::string& hash);
 struct EntryMeta {
   std::string url;  // redacted
   uint64_t size = 0;
-  size_t chunk = 0;            // bytes per checksum
-  std::vector<uint64_t> xxh3;  // XXH3-64 of each chunk, in order
+  size_t chunk = 0;  // bytes per checksum
+  // XXH3-64 of each chunk, in order; nullopt for a chunk a partial entry
+  // does not hold.
+  std::vector<std::optional<uint64_t>> xxh3;
+  // The object version of an entry built from ranges; nullopt for one
+  // written whole (only those have no chunk missing).
+  std::optional<std::string> etag;
+
+  // Bytes of the chunks held: `size` unless partial.
+  uint64_t stored() const;
+  size_t chunks_held() const;
+  bool partial() const { return chunks_held() < xxh3.size(); }
 };
 
 // The meta file's text.
@@ -74,7 +96,7 @@ ChunkRange chunk_range(const EntryMeta& meta, size_t i);
 // The checksum of one chunk's bytes (XXH3-64): what the writer records.
 uint64_t chunk_checksum(const std::byte* bytes, size_t length);
 // True when `bytes`, chunk `i` of the entry (chunk_range(meta, i).length of
-// them), have the chunk's checksum. REQUIRES: i < meta.xxh3.size().
+// them), have the chunk's checksum. REQUIRES: meta.xxh3[i] holds one.
 bool chunk_matches(const EntryMeta& meta, size_t i, const std::byte* bytes);
 
 // Removes the entry: the meta file first, so that a removal cut short leaves
@@ -82,11 +104,10 @@ bool chunk_matches(const EntryMeta& meta, size_t i, const std::byte* bytes);
 // True when there was a meta file to remove.
 bool remove_entry_files(const std::string& dir, const std::string& hash);
 
-// A committed entry found by scan_cache_dir (its checksums stay on disk).
+// A committed entry found by scan_cache_dir.
 struct ScannedEntry {
-  std::string hash, url;
-  uint64_t size = 0;
-  uint64_t chunks = 0;
+  std::string hash;
+  EntryMeta meta;
   std::chrono::system_clock::time_point committed{};
 };
 

@@ -106,14 +106,18 @@ int list(const Location& where, bool json) {
       out.push_back({{"url", redact_credentials(e.url)},
                      {"size", e.size},
                      {"chunks", e.chunks},
+                     {"stored", e.stored},
+                     {"chunks_held", e.chunks_held},
                      {"committed", iso8601_utc(e.modified)},
                      {"data_path", e.data_path}});
     fmt::print("{}\n", out.dump(2));
     return kExitOk;
   }
-  fmt::print("{:>9}  {:>5}  {:>6}  {}\n", "SIZE", "AGE", "CHUNKS", "URL");
+  // A partial entry (built by ranged reads) shows the chunks it holds of all.
+  fmt::print("{:>9}  {:>5}  {:>11}  {}\n", "SIZE", "AGE", "CHUNKS", "URL");
   for (const auto& e : entries)
-    fmt::print("{:>9}  {:>5}  {:>6}  {}\n", human_bytes(e.size), human_age(e.modified), e.chunks,
+    fmt::print("{:>9}  {:>5}  {:>11}  {}\n", human_bytes(e.size), human_age(e.modified),
+               e.chunks_held < e.chunks ? fmt::format("{}/{}", e.chunks_held, e.chunks) : std::to_string(e.chunks),
                redact_credentials(e.url));
   return kExitOk;
 }

@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <exception>
@@ -29,9 +28,15 @@ constexpr std::string_view kIdentityType = "memrun::RangeIdentity";
 // What an identity is charged in the RAM tier besides its strings.
 constexpr uint64_t kIdentityOverhead = 64;
 
-std::string identity_key(const std::string& url) { return url + std::string(kSeparator) + "identity"; }
-
 int rank(Tier t) { return t == Tier::kRam ? 0 : t == Tier::kDisk ? 1 : 2; }
+
+// The slowest tier any of `chunks` came from.
+Tier slowest(const std::vector<Blob>& chunks) {
+  Tier tier = Tier::kRam;
+  for (const Blob& chunk : chunks)
+    if (rank(chunk.tier()) > rank(tier)) tier = chunk.tier();
+  return tier;
+}
 
 }  // namespace
 
@@ -40,36 +45,22 @@ std::string RangeReader::chunk_key(const std::string& url, const Identity& id, u
          std::to_string(index) + " of " + std::to_string(id.size) + " " + id.etag;
 }
 
+DiskCache::Version RangeReader::version(const Identity& id) const {
+  return {id.etag, id.size, options_.chunk_bytes};
+}
+
 bool RangeReader::known_identity(const std::string& url, Identity* out) {
   const std::string name = std::string(kIdentityPrefix) + url;
   if (auto hit = std::static_pointer_cast<Identity>(store_.find(name, kIdentityType))) {
     *out = *hit;
     return true;
   }
-  if (!disk_) return false;
-  const std::string key = identity_key(url);
-  auto blob = disk_->get(key);
-  if (!blob) return false;
-  std::string text;
-  try {
-    text = std::string(blob->view());
-  } catch (const Error&) {
-    disk_->drop_if_corrupt(key);
-    return false;
-  }
-  blob.reset();  // its mapping would keep the entry from eviction
-  const auto newline = text.rfind('\n');
-  Identity id;
-  const char* end = text.data() + text.size();
-  if (newline == std::string::npos ||
-      std::from_chars(text.data() + newline + 1, end, id.size).ptr != end) {
-    spdlog::warn("disk cache: unusable range identity of {}: dropped", redact_credentials(url));
-    disk_->erase(key);
-    return false;
-  }
-  id.etag = text.substr(0, newline);
-  keep_identity(url, id);
-  *out = id;
+  // The object's partial entry on disk, if its chunks are this reader's
+  // size (another size is relearnt, and its entry replaced chunk by chunk).
+  const auto v = disk_ ? disk_->version(url) : std::nullopt;
+  if (!v || v->chunk != options_.chunk_bytes) return false;
+  *out = Identity{v->etag, v->size};
+  keep_identity(url, *out);
   return true;
 }
 
@@ -83,37 +74,25 @@ void RangeReader::keep_identity(const std::string& url, const Identity& id) {
   }
 }
 
-void RangeReader::remember(const std::string& url, const Identity& id) {
-  keep_identity(url, id);
-  if (!disk_) return;
-  disk_->erase(identity_key(url));
-  disk_->put(identity_key(url), id.etag + "\n" + std::to_string(id.size));
-}
-
+// The object's chunks of the old version are of no use: its disk entry
+// goes (the next chunk fetched starts one for the new version).
 void RangeReader::forget(const std::string& url) {
   store_.erase(std::string(kIdentityPrefix) + url);
-  if (disk_) disk_->erase(identity_key(url));
+  if (disk_) disk_->erase(url);
 }
 
-Blob RangeReader::cached_chunk(const std::string& key) {
-  const std::string name = std::string(kChunkPrefix) + key;
-  if (auto hit = std::static_pointer_cast<Blob>(store_.find(name, kChunkType))) {
-    ++counters_.ram_hits;
-    return internal::BlobAccess::with_tier(*hit, Tier::kRam);
-  }
+Blob RangeReader::on_disk(const std::string& url, const Identity& id, uint64_t offset, uint64_t length, bool count) {
   if (!disk_) return {};
-  auto hit = disk_->get(key);
-  if (!hit) return {};
-  // Checked whole now (a chunk is small): what the RAM tier keeps and what
-  // callers slice is never checked again.
+  std::optional<Blob> hit;
   try {
-    hit->data();
+    hit = disk_->get_range(url, version(id), offset, length);
   } catch (const Error&) {
-    if (disk_->drop_if_corrupt(key)) return {};
+    if (disk_->drop_if_corrupt(url)) return {};  // the caller fetches the chunks again
     throw;
   }
-  ++counters_.disk_hits;
-  keep_chunk(key, *hit);
+  if (!hit) return {};
+  const uint64_t k = options_.chunk_bytes;
+  if (count) counters_.disk_hits += (offset + length - 1) / k - offset / k + 1;
   return *hit;
 }
 
@@ -167,18 +146,23 @@ Blob RangeReader::fetch_chunk(const std::string& url, uint64_t index, Identity* 
   counters_.remote_bytes += answer.bytes.size();
   if (!known) {
     *id = Identity{answer.etag, answer.total};
-    remember(url, *id);
+    keep_identity(url, *id);
   }
-  const std::string key = chunk_key(url, *id, index);
-  keep_chunk(key, answer.bytes);
-  if (disk_) disk_->put(key, answer.bytes.view());
+  keep_chunk(chunk_key(url, *id, index), answer.bytes);
+  if (disk_) disk_->put_chunk(url, version(*id), index, answer.bytes.view());
   return answer.bytes;
 }
 
 Blob RangeReader::cached_chunk(const std::string& url, const Identity& id, uint64_t index) {
-  Blob chunk = cached_chunk(chunk_key(url, id, index));
-  if (chunk && chunk.size() != chunk_size(id.size, index)) return Blob();
-  return chunk;
+  const std::string name = std::string(kChunkPrefix) + chunk_key(url, id, index);
+  if (auto hit = std::static_pointer_cast<Blob>(store_.find(name, kChunkType));
+      hit && hit->size() == chunk_size(id.size, index)) {
+    ++counters_.ram_hits;
+    return internal::BlobAccess::with_tier(*hit, Tier::kRam);
+  }
+  // Not kept in RAM: it is a slice of the object's one mapping, which the
+  // RAM tier would keep from eviction for as long as it held the slice.
+  return on_disk(url, id, index * options_.chunk_bytes, chunk_size(id.size, index), true);
 }
 
 RangeReader::Identity RangeReader::identity(const std::string& url, uint64_t index, const FetchWait& wait,
@@ -223,9 +207,7 @@ Blob RangeReader::chunk(const std::string& url, const Identity& id, uint64_t ind
 }
 
 Blob RangeReader::join(const std::vector<Blob>& chunks, uint64_t skip, uint64_t length) {
-  Tier tier = Tier::kRam;
-  for (const Blob& chunk : chunks)
-    if (rank(chunk.tier()) > rank(tier)) tier = chunk.tier();
+  const Tier tier = slowest(chunks);
   if (chunks.size() == 1) {
     // read() checks only the range's chunks of a lazily checked entry (a
     // range cut from a whole object on disk), not all of them.
@@ -271,6 +253,10 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
   std::vector<Blob> chunks(last - first + 1);
   const Identity id = identity(url, first, wait, &chunks[0]);
   if (offset >= id.size || length > id.size - offset) throw past_end(shown, offset, length, id.size);
+  // Across chunks the object's disk entry holds: one slice of its mapping,
+  // no copy.
+  if (first != last && !chunks[0])
+    if (Blob span = on_disk(url, id, offset, length, true)) return span;
   // Hits first (chunks cached under an identity whose own entry was
   // evicted, theirs not, are hits too); then the others' flights, up to
   // kParallelChunks at once, each waited for within `wait`.
@@ -287,6 +273,17 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
     for (size_t i = next; i < end; ++i) wave.push_back(flight(url, id, missing[i]));
     for (size_t i = next; i < end; ++i)
       chunks[missing[i] - first] = await_flight(wave[i - next], wait, "get_range " + shown);
+  }
+  // The chunks fetched are in the disk entry now (unless the disk refused
+  // them): a range across them is a slice of its mapping rather than a copy
+  // of them, so the whole object after ranges costs no copy either.
+  if (first != last) {
+    try {
+      if (Blob span = on_disk(url, id, offset, length, false))
+        return internal::BlobAccess::with_tier(span, slowest(chunks));
+    } catch (const Error&) {
+      // A chunk stored before the restart is corrupt: those in hand serve.
+    }
   }
   return join(chunks, offset - first * k, length);
 }

@@ -2,19 +2,20 @@
 // length) of an object, fetching only the fixed-size chunks the range
 // touches, each with one chunk-aligned ranged GET.
 //
-// A chunk is an ordinary entry of both tiers, keyed by (URL, object
-// identity, chunk size, chunk index): in the RAM tier a Blob in the object
-// store, in the disk tier a checksummed entry file like a whole object's. So
-// a partly read object survives a restart, a chunk is checked on its first
-// read after one (a corrupted chunk is dropped and fetched again), and the
-// cold chunks of a huge object are evicted one by one, by the tiers' own
-// policies. The object's identity (ETag and size) is learnt by the first
-// chunk fetched and kept in both tiers too (a small entry per URL), so a
-// later read of cached chunks costs no request at all. A chunk fetched while
-// an identity is known is pinned to it with If-Match: a 412, another size or
-// another ETag means the object changed, the identity is forgotten and the
-// read fails with kUnavailable (a retry learns the new version); the bytes
-// returned never mix two versions.
+// In the RAM tier a fetched chunk is a Blob in the object store, keyed by
+// (URL, object identity, chunk size, chunk index). On disk the chunks of an
+// object are one partial entry (DiskCache::put_chunk): a sparse file with a
+// checksum per chunk held, and the object's identity (ETag and size) in its
+// meta. So a partly read object survives a restart, its identity costs no
+// request after one, a chunk is checked on its first read after one (a
+// corrupted chunk drops the entry; its chunks are fetched again), and a
+// range across chunks the entry holds is a slice of its one mapping, with
+// no copy. The identity is learnt by the first chunk fetched and kept in RAM
+// too. A chunk fetched while an identity is known is pinned to it with
+// If-Match: a 412, another size or another ETag means the object changed,
+// the identity and the disk entry are forgotten and the read fails with
+// kUnavailable (a retry learns the new version); the bytes returned never
+// mix two versions.
 //
 // The chunks of a range missing from the tiers are fetched in parallel (up
 // to kParallelChunks at once), after the first when the identity is not
@@ -24,8 +25,8 @@
 //
 // get_or_fetch of an object whose identity a range read left in the tiers
 // goes through its chunks too (whole()): it fetches only the chunks still
-// missing, and the chunks stay the object's only disk form (no second,
-// whole entry). The other way round, a range of an object get_or_fetch left
+// missing into the partial entry, which then holds them all and is the
+// object's whole entry (a mapping, no copy). The other way round, a range of an object get_or_fetch left
 // whole in RAM or on disk is cut from that entry (CachedWhole): no chunk is
 // fetched or stored for it. Known limit: a server without ETags is pinned
 // by the object's size alone.
@@ -107,14 +108,16 @@ class RangeReader {
   // within `wait`. Throws what get_range throws for a chunk.
   Blob chunk(const std::string& url, const Identity& id, uint64_t index, const FetchWait& wait);
   // Chunk `index` from RAM or disk if there, of the size `id` says; else an
-  // empty Blob.
+  // empty Blob. A chunk found corrupted on disk drops the disk entry (then
+  // an empty Blob too).
   Blob cached_chunk(const std::string& url, const Identity& id, uint64_t index);
   // The chunk's one flight, started on a thread of its own when none is
   // under way; it runs to its end whoever waits for it.
   std::shared_future<Blob> flight(const std::string& url, const Identity& id, uint64_t index);
   // [skip, skip + length) of consecutive chunks: a slice of one without a
   // copy (its bytes checked, only those of a lazily checked entry), else one
-  // copy; the tier is the slowest any chunk came from.
+  // copy (read() avoids it when the disk entry holds them all); the tier is
+  // the slowest any chunk came from.
   static Blob join(const std::vector<Blob>& chunks, uint64_t skip, uint64_t length);
   uint64_t chunk_bytes() const noexcept { return options_.chunk_bytes; }
   // A chunk's size in an object of `size` bytes.
@@ -122,19 +125,22 @@ class RangeReader {
     return std::min(options_.chunk_bytes, size - index * options_.chunk_bytes);
   }
 
- private:  bool known_identity(const std::string& url, Identity* out);
-  // In RAM; remember() on disk too.
+ private:
+  // From RAM, else from the object's disk entry (then kept in RAM).
+  bool known_identity(const std::string& url, Identity* out);
   void keep_identity(const std::string& url, const Identity& id);
-  void remember(const std::string& url, const Identity& id);
   void forget(const std::string& url);
+  DiskCache::Version version(const Identity& id) const;
+  // [offset, offset + length) from the object's disk entry if it holds every
+  // chunk under it (counted as a disk hit per chunk when `count`), else an
+  // empty Blob, also when a chunk is found corrupted and the entry dropped.
+  Blob on_disk(const std::string& url, const Identity& id, uint64_t offset, uint64_t length, bool count);
   std::string chunk_key(const std::string& url, const Identity& id, uint64_t index) const;
   // Fetches chunk `index`, pinned to `id` when `known`, else learning it
   // into `id` (then the caller's only thread); caches it in both tiers. An
   // empty Blob when the chunk starts past the end of an object not known
   // yet (id->size then says the size, if the server did).
   Blob fetch_chunk(const std::string& url, uint64_t index, Identity* id, bool known);
-  // The chunk from RAM or disk, or an empty Blob.
-  Blob cached_chunk(const std::string& key);
   void keep_chunk(const std::string& key, const Blob& chunk);
 
   // Chunk GETs of one range at once.

@@ -120,6 +120,33 @@ TEST_F(CacheCli, LsPrintsATableOldestFirstWithCredentialsRedacted) {
   EXPECT_FALSE(contains(j[2]["url"].get<std::string>(), "hunter2"));
 }
 
+// A range read leaves a partial entry: ls shows the chunks it holds of all,
+// and what it holds is what it takes.
+TEST_F(CacheCli, LsShowsTheChunksAPartialEntryHolds) {
+  Origin origin(std::string(300 << 10, 'p'));  // 5 chunks of 64 KiB, the last one short
+  const std::string url = "http://127.0.0.1:" + std::to_string(origin.port()) + "/secret.bin";
+  {
+    memrun::SharedWorkerContext::Options options;
+    options.service = "vectors";
+    options.disk_dir = dir();
+    options.disk_budget_bytes = 64 * kMiB;
+    options.range_chunk_bytes = 64 << 10;
+    memrun::SharedWorkerContext ctx(std::move(options));
+    ASSERT_EQ(ctx.get_range(url, 100 << 10, 10).view(), std::string(10, 'p'));
+  }
+  auto [code, out] = cli(with_where({"ls"}));
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_TRUE(contains(out, "1/5")) << out;
+  std::tie(code, out) = cli({"ls", "--json", "--dir", dir()});
+  ASSERT_EQ(code, 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  ASSERT_EQ(j.size(), 4u);
+  EXPECT_EQ(j[3]["size"], 300 << 10);
+  EXPECT_EQ(j[3]["chunks"], 5);
+  EXPECT_EQ(j[3]["chunks_held"], 1);
+  EXPECT_EQ(j[3]["stored"], 64 << 10);
+}
+
 TEST_F(CacheCli, StatsSaysWhoHoldsTheDirectory) {
   auto [code, out] = cli(with_where({"stats"}));
   ASSERT_EQ(code, 0) << out;

@@ -15,10 +15,12 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -32,6 +34,28 @@ using memrun::test::kBig;
 using memrun::test::kChunk;
 using memrun::test::options;
 using memrun::test::text;
+
+// The file whose mapping holds `p` (from /proc/self/maps), or "": tells a
+// Blob that maps a disk entry from one copied into memory.
+std::string mapped_file_of(const void* p) {
+  std::ifstream maps("/proc/self/maps");
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  for (std::string line; std::getline(maps, line);) {
+    uintptr_t from = 0, to = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &from, &to) != 2 || at < from || at >= to) continue;
+    const auto slash = line.find('/');
+    return slash == std::string::npos ? "" : line.substr(slash);
+  }
+  return "";
+}
+
+// The data files of a cache directory.
+std::vector<std::filesystem::path> data_files(const std::string& dir) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir))
+    if (f.path().extension() == ".data") out.push_back(f.path());
+  return out;
+}
 
 // A range across two chunks fetches those two chunks and nothing else;
 // reading it again is a RAM hit, after a restart a disk hit, with no request
@@ -78,9 +102,9 @@ TEST_F(FlakyHttp, OnlyTouchedChunksAreFetchedThenRamThenDiskHits) {
 }
 
 // A whole get of an object read by range before fetches only the chunks
-// still missing, and the chunks stay its disk form: after a restart the whole
-// object is all disk hits. A digest the cached chunks do not match sends it
-// to the source whole.
+// still missing into its partial entry, and gets a mapping of that entry, no
+// copy: one sparse file per object, the whole object after a restart one disk
+// hit. A digest the cached chunks do not match sends it to the source whole.
 TEST_F(FlakyHttp, AWholeGetAfterRangesFetchesOnlyTheChunksStillMissing) {
   memrun::test::TempDir cache("memrun-ranges-whole");
   const std::string url = base_ + "/ranged/big";
@@ -96,6 +120,9 @@ TEST_F(FlakyHttp, AWholeGetAfterRangesFetchesOnlyTheChunksStillMissing) {
     EXPECT_EQ(whole.size(), kBig);
     EXPECT_TRUE(whole.view() == big_slice(0, kBig));
     EXPECT_EQ(counter("bytes", "/ranged/big") - sent, kBig - 2 * kChunk - last) << "only the missing chunks";
+    const auto files = data_files(cache.path);
+    ASSERT_EQ(files.size(), 1u) << "one entry for the object, not one per chunk";
+    EXPECT_EQ(mapped_file_of(whole.data()), files[0].string()) << "a mapping of the entry, not a copy";
     EXPECT_EQ(ctx.get_or_fetch(url).tier(), memrun::Tier::kRam);
   }
   const uint64_t sent = counter("bytes", "/ranged/big");
@@ -105,7 +132,7 @@ TEST_F(FlakyHttp, AWholeGetAfterRangesFetchesOnlyTheChunksStillMissing) {
     EXPECT_EQ(whole.tier(), memrun::Tier::kDisk);
     EXPECT_TRUE(whole.view() == big_slice(0, kBig));
     EXPECT_EQ(restarted.cache_stats().remote_bytes, 0u);
-    EXPECT_EQ(restarted.cache_stats().disk_hits, chunks);
+    EXPECT_EQ(restarted.cache_stats().disk_hits, 1u) << "one whole entry";
     EXPECT_EQ(counter("bytes", "/ranged/big"), sent) << "nothing sent after the restart";
   }
   {
@@ -241,8 +268,8 @@ TEST_F(FlakyHttp, AWeakEtagIsComparedNotSentAsIfMatch) {
   EXPECT_EQ(ctx.cache_stats().remote_fetches, 4u);
 }
 
-// A chunk whose disk entry was corrupted is found out on its first read after
-// a restart, dropped and fetched again.
+// A chunk corrupted in its partial entry is found out on its first read after
+// a restart; the entry is dropped and the chunk fetched again.
 TEST_F(FlakyHttp, ACorruptedChunkOnDiskIsRefetched) {
   memrun::test::TempDir cache("memrun-ranges");
   const std::string url = base_ + "/ranged/big";
@@ -250,15 +277,14 @@ TEST_F(FlakyHttp, ACorruptedChunkOnDiskIsRefetched) {
     memrun::SharedWorkerContext ctx(options(cache.path));
     ctx.get_range(url, 3 * kChunk, 10);
   }
-  int corrupted = 0;
-  for (const auto& f : std::filesystem::recursive_directory_iterator(cache.path)) {
-    if (f.path().extension() != ".data" || f.file_size() != kChunk) continue;
-    std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
-    io.seekp(7);
+  const auto files = data_files(cache.path);
+  ASSERT_EQ(files.size(), 1u);
+  ASSERT_EQ(std::filesystem::file_size(files[0]), kBig) << "sparse, of the object's size";
+  {
+    std::fstream io(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(static_cast<std::streamoff>(3 * kChunk + 7));
     io.put('\xff');
-    ++corrupted;
   }
-  ASSERT_EQ(corrupted, 1);
   memrun::SharedWorkerContext restarted(options(cache.path));
   memrun::Blob b = restarted.get_range(url, 3 * kChunk, 10);
   EXPECT_EQ(text(b), big_slice(3 * kChunk, 10));
@@ -296,7 +322,7 @@ TEST_F(FlakyHttp, ADiskFullInTheMiddleOfAPartialObjectServesEveryByteRight) {
     EXPECT_EQ(text(b), big_slice(offset, length));
     const auto disk = ctx.cache_stats().disk;
     not_cached = disk.not_cached;
-    cached = disk.bytes / kChunk;  // whole chunks; the object's identity is a small entry of its own
+    cached = disk.bytes / kChunk;  // the chunks its partial entry holds
     EXPECT_GE(not_cached, 1u) << (tmpfs ? "tmpfs" : "rlimit");
     EXPECT_EQ(cached + not_cached, 4u) << disk.entries << " entries of " << disk.bytes << " bytes";
     EXPECT_EQ(text(ctx.get_range(url, offset, length)), big_slice(offset, length)) << "again, from RAM";

@@ -192,7 +192,7 @@ TEST(CacheDirectory, AFormat1MetaWithTheUrlInClearIsUnreadable) {
   std::stringstream in;
   in << std::ifstream(meta).rdbuf();
   std::string text = in.str();
-  text.replace(text.find("\"format\":2"), 10, "\"format\":1");
+  text.replace(text.find("\"format\":3"), 10, "\"format\":1");
   write_file(meta, text);
 
   CacheDirectory cache(dir.path);
@@ -207,6 +207,26 @@ TEST(CacheDirectory, AFormat1MetaWithTheUrlInClearIsUnreadable) {
   results = cache.verify({.drop = true});
   EXPECT_TRUE(results[0].dropped);
   EXPECT_FALSE(fs::exists(meta));
+}
+
+// Format 2 (before partial entries) is format 3 without them: an entry
+// written by the previous release is still served after an upgrade.
+TEST(CacheDirectory, AFormat2MetaStillReads) {
+  TempDir dir("memrun-admin");
+  fill_cache(dir.path, {"file:///a"}, 100);
+  const std::string meta = meta_of(dir.path, "file:///a");
+  std::stringstream in;
+  in << std::ifstream(meta).rdbuf();
+  std::string text = in.str();
+  text.replace(text.find("\"format\":3"), 10, "\"format\":2");
+  write_file(meta, text);
+  const auto listed = CacheDirectory(dir.path).list();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].stored, 100u);
+  EXPECT_EQ(listed[0].chunks_held, listed[0].chunks);
+  memrun::internal::DiskCache cache({dir.path, 1 << 20});
+  ASSERT_TRUE(cache.get("file:///a"));
+  EXPECT_EQ(cache.get("file:///a")->size(), 100u);
 }
 
 TEST(CacheDirectory, EvictToBytesRemovesTheOldestFirst) {
