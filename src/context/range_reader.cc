@@ -274,10 +274,15 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
     for (size_t i = next; i < end; ++i)
       chunks[missing[i] - first] = await_flight(wave[i - next], wait, "get_range " + shown);
   }
-  // The chunks fetched are in the disk entry now (unless the disk refused
-  // them): a range across them is a slice of its mapping rather than a copy
-  // of them, so the whole object after ranges costs no copy either.
-  if (first != last) {
+  return assemble(url, id, chunks, offset, length);
+}
+
+// The chunks in hand are in the disk entry too (unless the disk refused
+// them): a range across them is a slice of its mapping rather than a copy of
+// them, so the whole object after ranges costs no copy either.
+Blob RangeReader::assemble(const std::string& url, const Identity& id, const std::vector<Blob>& chunks,
+                           uint64_t offset, uint64_t length) {
+  if (chunks.size() > 1) {
     try {
       if (Blob span = on_disk(url, id, offset, length, false))
         return internal::BlobAccess::with_tier(span, slowest(chunks));
@@ -285,7 +290,7 @@ Blob RangeReader::read(const std::string& url, uint64_t offset, uint64_t length,
       // A chunk stored before the restart is corrupt: those in hand serve.
     }
   }
-  return join(chunks, offset - first * k, length);
+  return join(chunks, offset % options_.chunk_bytes, length);
 }
 
 Blob RangeReader::whole(const std::string& url, const FetchWait& wait) {

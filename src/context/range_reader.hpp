@@ -116,9 +116,14 @@ class RangeReader {
   std::shared_future<Blob> flight(const std::string& url, const Identity& id, uint64_t index);
   // [skip, skip + length) of consecutive chunks: a slice of one without a
   // copy (its bytes checked, only those of a lazily checked entry), else one
-  // copy (read() avoids it when the disk entry holds them all); the tier is
-  // the slowest any chunk came from.
+  // copy (assemble() avoids it when the disk entry holds them all); the
+  // tier is the slowest any chunk came from.
   static Blob join(const std::vector<Blob>& chunks, uint64_t skip, uint64_t length);
+  // [offset, offset + length) of `url` out of `chunks`, the consecutive
+  // chunks of `id` from the one holding `offset`: across chunks a slice of
+  // the object's disk entry when it holds them all (no copy), else join().
+  Blob assemble(const std::string& url, const Identity& id, const std::vector<Blob>& chunks, uint64_t offset,
+                uint64_t length);
   uint64_t chunk_bytes() const noexcept { return options_.chunk_bytes; }
   // A chunk's size in an object of `size` bytes.
   uint64_t chunk_size(uint64_t size, uint64_t index) const noexcept {

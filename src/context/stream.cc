@@ -111,7 +111,7 @@ Blob StreamState::read(uint64_t offset, uint64_t length, const FetchWait& wait) 
     stalled_ = false;
   }
   more_.notify_all();
-  return RangeReader::join(chunks, offset - first * k, length);
+  return reader_->assemble(url_, id_, chunks, offset, length);
 }
 
 }  // namespace memrun::internal
