@@ -164,7 +164,8 @@ class MEMRUN_API StreamingObject {
   // The bytes [offset, offset + length), once present, waiting within the
   // FetchWait the stream was opened with (a handler's: its request's
   // deadline and cancellation) or the one given. A range within one chunk
-  // is served without a copy, one across chunks is copied once. Throws
+  // is served without a copy, and so is one across chunks the disk entry
+  // holds; otherwise it is copied once. Throws
   // Error: kInvalidArgument for a length of 0 or a range past the end (the
   // message names the size); kDeadlineExceeded or kCancelled when the wait
   // ends first (the fetch goes on); kUnavailable (retriable: a read again
@@ -278,9 +279,10 @@ class MEMRUN_API SharedWorkerContext {
   // is taken for stale, dropped and fetched again. Concurrent calls for one
   // URL share one fetch (see FetchWait). An object read by get_range or a
   // stream before (its identity is cached) is read through its chunks: only
-  // those not cached are fetched, and the chunks stay its disk form; if they
-  // cannot be completed (the object changed) or miss the digest, it is
-  // fetched whole instead. Throws Error: kInvalidArgument for a
+  // those not cached are fetched, into its partial disk entry, and the Blob
+  // maps that entry (no copy; without a disk tier the chunks are joined in
+  // RAM); if they cannot be completed (the object changed) or miss the
+  // digest, it is fetched whole instead. Throws Error: kInvalidArgument for a
   // malformed or unsupported URL, kNotFound, kUnavailable (retriable) for
   // transport errors; kDeadlineExceeded or kCancelled when `wait` ends first.
   // A handler calls RequestContext::get_or_fetch, which waits no longer than
@@ -291,12 +293,13 @@ class MEMRUN_API SharedWorkerContext {
   // (http://, https://, s3://, or file:// under Options::file_roots; no
   // "#sha256=" fragment: a digest pins a whole object). Only the chunks of
   // Options::range_chunk_bytes that the range touches are fetched, each with
-  // one chunk-aligned ranged GET, and cached as entries of their own in RAM
-  // and on disk: reading them again fetches nothing. file:// maps the range
-  // and caches nothing. The object's identity is its ETag (and size), learnt
+  // one chunk-aligned ranged GET, and cached in RAM and in the object's one
+  // partial entry on disk (a sparse file, docs/cache.md): reading them again
+  // fetches nothing. file:// maps the range and caches nothing. The object's identity is its ETag (and size), learnt
   // by the first chunk fetched and sent as If-Match with the others: the
   // bytes never mix two versions of an object. A range within one chunk is
-  // served without a copy; one across chunks is copied once. The Blob's tier
+  // served without a copy, and so is one across chunks the disk entry
+  // holds (a slice of its mapping); otherwise it is copied once. The Blob's tier
   // is the slowest any chunk came from. Throws Error: kInvalidArgument for a
   // length of 0, a range past the object's end (the message names its size)
   // or a bad URL; kUnavailable (retriable) when the object changed between

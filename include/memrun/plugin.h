@@ -201,8 +201,8 @@ typedef struct memrun_host_api {
    * (s3://, http(s)://, or file:// within the worker's file roots; no
    * "#sha256=" fragment, which pins a whole object). Only the fixed-size
    * chunks of the object that the range touches are fetched, one ranged GET
-   * each, and cached in RAM and on disk as entries of their own: reading
-   * them again fetches nothing; a range of an object get_or_fetch left
+   * each, and cached in RAM and in the object's one partial entry on disk:
+   * reading them again fetches nothing; a range of an object get_or_fetch left
    * whole in RAM or on disk is cut from that entry instead. The bytes never
    * mix two versions of the object.
    * Ownership: the bytes are lent exactly as get_or_fetch's (see
