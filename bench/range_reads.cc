@@ -3,6 +3,9 @@
 // (cold: a fresh context, no disk tier; then warm: the same ranges again)
 // for several chunk sizes, against the curl CLI fetching exactly those four
 // ranges. Prints times, ratios and remote bytes; asserts nothing.
+// MEMRUN_BENCH_DISK_DIR=DIR gives each cold context a disk tier in DIR
+// (emptied first), so the chunks go to the object's partial entry too; then
+// a restarted context on DIR reads the ranges again (from disk).
 //
 //   MEMRUN_BENCH_S3_URL=s3://… MEMRUN_BENCH_HTTP_URL=http://… build/bench/memrun_bench_range_reads SIZE_BYTES
 // bench/run_range_reads.sh starts s3rver, uploads the object and sets both.
@@ -14,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +57,7 @@ double median_seconds(int runs, F&& f, double* first = nullptr) {
 int main(int argc, char** argv) {
   const char* s3_url = std::getenv("MEMRUN_BENCH_S3_URL");
   const char* http_url = std::getenv("MEMRUN_BENCH_HTTP_URL");
+  const char* disk_dir = std::getenv("MEMRUN_BENCH_DISK_DIR");
   if (argc < 2 || !s3_url || !http_url) {
     std::fprintf(stderr, "usage: MEMRUN_BENCH_S3_URL=… MEMRUN_BENCH_HTTP_URL=… %s SIZE_BYTES\n", argv[0]);
     return 2;
@@ -77,16 +82,23 @@ int main(int argc, char** argv) {
   // memory the process has not used: later runs reuse the buffers of the
   // runs before (src/remote/buffer.hpp), as a worker that has been serving
   // does. Both are printed.
-  std::printf("%10s %12s %8s %16s %14s %12s %14s\n", "chunk", "cold ms", "x curl", "1st run x curl", "remote MiB",
+  std::printf("%10s %12s %8s %16s %14s %12s %14s", "chunk", "cold ms", "x curl", "1st run x curl", "remote MiB",
               "warm ms", "warm remote B");
+  if (disk_dir) std::printf(" %12s %14s", "restart ms", "restart remote");
+  std::printf("\n");
   for (uint64_t chunk : {1ull << 20, 4ull << 20, 8ull << 20, 16ull << 20}) {
-    uint64_t remote = 0, warm_remote = 0;
-    double warm = 0, first = 0;
+    uint64_t remote = 0, warm_remote = 0, restart_remote = 0;
+    double warm = 0, first = 0, restart = 0;
     const double cold = median_seconds(kRuns, [&] {
       memrun::SharedWorkerContext::Options o;
       o.service = "bench";
       o.memory_budget_bytes = 1ull << 30;
       o.range_chunk_bytes = chunk;
+      if (disk_dir) {
+        std::filesystem::remove_all(std::string(disk_dir) + "/bench");
+        o.disk_dir = std::string(disk_dir) + "/bench";
+        o.disk_budget_bytes = 8ull << 30;
+      }
       memrun::SharedWorkerContext ctx(o);
       for (auto [off, len] : ranges) ctx.get_range(s3_url, off, len);
       remote = ctx.cache_stats().remote_bytes;
@@ -95,9 +107,24 @@ int main(int argc, char** argv) {
       warm = seconds_since(start);
       warm_remote = ctx.cache_stats().remote_bytes - remote;
     }, &first);
-    std::printf("%7llu MiB %12.1f %8.2f %16.2f %14.1f %12.3f %14llu\n", static_cast<unsigned long long>(chunk >> 20),
+    if (disk_dir) {  // the last cold run's disk entries, read by a new context
+      memrun::SharedWorkerContext::Options o;
+      o.service = "bench";
+      o.memory_budget_bytes = 1ull << 30;
+      o.range_chunk_bytes = chunk;
+      o.disk_dir = std::string(disk_dir) + "/bench";
+      o.disk_budget_bytes = 8ull << 30;
+      memrun::SharedWorkerContext restarted(o);
+      const auto start = Clock::now();
+      for (auto [off, len] : ranges) restarted.get_range(s3_url, off, len);
+      restart = seconds_since(start);
+      restart_remote = restarted.cache_stats().remote_bytes;
+    }
+    std::printf("%7llu MiB %12.1f %8.2f %16.2f %14.1f %12.3f %14llu", static_cast<unsigned long long>(chunk >> 20),
                 cold * 1e3, cold / curl, first / curl, remote / 1048576.0, warm * 1e3,
                 static_cast<unsigned long long>(warm_remote));
+    if (disk_dir) std::printf(" %12.3f %14llu", restart * 1e3, static_cast<unsigned long long>(restart_remote));
+    std::printf("\n");
   }
   return 0;
 }

@@ -509,7 +509,6 @@ bool DiskCache::put_chunk(const std::string& url, const Version& v, uint64_t ind
     --r->missing;
     e->stored += bytes.size();
     used_ += bytes.size();
-    ++stats_.writes;
     meta = {e->url, e->size, static_cast<size_t>(v.chunk), r->sums, v.etag};
   }
   const std::string path = entry_meta_path(opts_.dir, hash), tmp = path + temp_suffix();
@@ -526,14 +525,26 @@ bool DiskCache::put_chunk(const std::string& url, const Version& v, uint64_t ind
     if (written) {
       written = ::rename(tmp.c_str(), path.c_str()) == 0;
       err = errno;
+      stats_.writes += written;
     }
   }
   if (!written) {
     ::unlink(tmp.c_str());
-    // The chunk is on disk and served until a restart, which will not know it.
-    spdlog::warn("disk cache: cannot write the meta of {}: {}; its chunk {} is not kept across a restart", meta.url,
+    // Not held: a chunk is held when the meta lists it, so that what this
+    // process counts is what a restart finds. Its bytes stay (a Blob may
+    // already map them) until the entry goes or the chunk is stored again;
+    // no meta written after this one lists it (meta_mu is held).
+    std::lock_guard lock(mu_);
+    if (Entry* e = current_locked(hash, id); e && r->sums[index]) {
+      r->sums[index].reset();
+      ++r->missing;
+      e->stored -= bytes.size();
+      used_ -= bytes.size();
+    }
+    ++stats_.not_cached;
+    spdlog::warn("disk cache: cannot write the meta of {}: {}; its chunk {} is served uncached", meta.url,
                  std::strerror(err), index);
-    return true;
+    return false;
   }
   if (!r->durable) {
     fsync_dir(fs::path(path).parent_path().string());

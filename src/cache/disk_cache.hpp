@@ -136,7 +136,7 @@ class DiskCache {
     std::vector<std::optional<uint64_t>> sums;
     std::vector<bool> writing;
     size_t missing = 0;
-    bool durable = false;  // GUARDED_BY(meta_mu)  // its directory was fsynced after the first meta
+    bool durable = false;  // its directory was fsynced after the first meta; GUARDED_BY(meta_mu)
     // Orders this entry's meta rewrites, so the last one written lists every
     // chunk; taken before mu_, never while holding it.
     std::mutex meta_mu;

@@ -53,7 +53,14 @@ T await_flight(const std::shared_future<T>& flight, const FetchWait& wait, const
                                 wait.deadline - now, std::chrono::system_clock::duration(std::chrono::hours(1))));
     if (flight.wait_for(step) == std::future_status::ready) break;
   }
-  return flight.get();
+  // Each caller gets an Error of its own: the flight's is one object, which
+  // every caller's catch would otherwise share across threads (and the last
+  // to end its catch frees).
+  try {
+    return flight.get();
+  } catch (const Error& e) {
+    throw Error(e.code(), e.what());
+  }
 }
 
 // The threads fetches run on, for as long as they run whatever their callers
