@@ -462,7 +462,11 @@ std::string DiskCache::write_chunk(const std::string& hash, uint64_t offset, std
     if (w <= 0) why = "cannot write " + path + ": " + std::strerror(w < 0 ? errno : ENOSPC);
     if (w > 0) done += static_cast<uint64_t>(w);
   }
-  if (why.empty() && ::fdatasync(fd) != 0) why = "cannot sync " + path + ": " + std::strerror(errno);
+  // Not fdatasync'ed: the request waits for this write, and a sync of 8 MiB
+  // took a cold 2 GiB range read from 0.84x to 1.2-1.8x curl here. A process
+  // crash loses nothing (the page cache keeps the bytes); after a power loss
+  // a listed chunk whose bytes never reached the disk fails its checksum on
+  // first read, and the entry is dropped and fetched again.
   // A chunk not written whole gives back the blocks it took.
   if (!why.empty())
     ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
@@ -489,8 +493,9 @@ bool DiskCache::put_chunk(const std::string& url, const Version& v, uint64_t ind
   }
   const std::string why = write_chunk(hash, index * v.chunk, bytes);
   const uint64_t sum = why.empty() ? chunk_checksum(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()) : 0;
-  // The meta after the bytes are synced: a chunk it lists is all there. One
-  // rewrite at a time per entry, each listing every chunk held by then.
+  // The meta after the bytes are written: a chunk it lists is all there
+  // unless the machine lost power (see write_chunk). One rewrite at a time
+  // per entry, each listing every chunk held by then.
   std::lock_guard order(r->meta_mu);
   EntryMeta meta;
   {

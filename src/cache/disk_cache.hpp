@@ -106,7 +106,8 @@ class DiskCache {
   // Stores chunk `index` of version `v` of `url` (`bytes`: all of that
   // chunk) in the URL's entry built from ranges, creating it, or replacing
   // one of another version that no Blob maps and no write uses. Returns
-  // once the chunk is on disk and listed in the meta. False when it was not
+  // once the chunk is written (not synced: its checksum guards it against a
+  // power loss) and listed in the meta. False when it was not
   // stored: the tier is off, the URL has an entry written whole or another
   // version in use, no room, or a disk error (logged and counted as
   // not_cached). Concurrent calls for different chunks write in parallel.

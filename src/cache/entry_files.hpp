@@ -18,7 +18,9 @@
 // meta's "xxh3" has null for each chunk not held, and "etag" names the object
 // version the chunks were pinned to ("" when the server sent no ETag). Its
 // meta is rewritten (a new file renamed over the old one) after each chunk
-// is in the data file and synced, so a chunk the meta lists is all there.
+// is in the data file, so a chunk the meta lists is all there, unless the
+// machine lost power before the page cache reached the disk: then its
+// checksum fails on first read.
 // Once every chunk is held it is an ordinary whole entry that also knows its
 // version.
 //   {dir}/{h[0:2]}/*.tmp       a write in progress, or one a crash left
