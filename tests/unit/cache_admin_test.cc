@@ -183,17 +183,29 @@ TEST(CacheDirectory, VerifyFindsAFlippedByteInItsChunkAndDropRemovesTheEntry) {
   EXPECT_EQ(results[0].status, CacheVerifyResult::Status::kOk);
 }
 
+namespace {
+
+// file:///a (100 bytes) cached in `dir`, its meta then claiming `format`;
+// the meta's path.
+std::string cached_as_format(const std::string& dir, int format) {
+  fill_cache(dir, {"file:///a"}, 100);
+  const std::string meta = meta_of(dir, "file:///a");
+  std::stringstream in;
+  in << std::ifstream(meta).rdbuf();
+  std::string text = in.str();
+  const std::string current = "\"format\":" + std::to_string(memrun::internal::kEntryFormat);
+  text.replace(text.find(current), current.size(), "\"format\":" + std::to_string(format));
+  write_file(meta, text);
+  return meta;
+}
+
+}  // namespace
+
 // Format 1 kept the URL in clear, credentials and all: such a meta is
 // unreadable, so the first worker to start removes it.
 TEST(CacheDirectory, AFormat1MetaWithTheUrlInClearIsUnreadable) {
   TempDir dir("memrun-admin");
-  fill_cache(dir.path, {"file:///a"}, 100);
-  const std::string meta = meta_of(dir.path, "file:///a");
-  std::stringstream in;
-  in << std::ifstream(meta).rdbuf();
-  std::string text = in.str();
-  text.replace(text.find("\"format\":3"), 10, "\"format\":1");
-  write_file(meta, text);
+  const std::string meta = cached_as_format(dir.path, 1);
 
   CacheDirectory cache(dir.path);
   EXPECT_TRUE(cache.list().empty());
@@ -213,13 +225,7 @@ TEST(CacheDirectory, AFormat1MetaWithTheUrlInClearIsUnreadable) {
 // written by the previous release is still served after an upgrade.
 TEST(CacheDirectory, AFormat2MetaStillReads) {
   TempDir dir("memrun-admin");
-  fill_cache(dir.path, {"file:///a"}, 100);
-  const std::string meta = meta_of(dir.path, "file:///a");
-  std::stringstream in;
-  in << std::ifstream(meta).rdbuf();
-  std::string text = in.str();
-  text.replace(text.find("\"format\":3"), 10, "\"format\":2");
-  write_file(meta, text);
+  cached_as_format(dir.path, 2);
   const auto listed = CacheDirectory(dir.path).list();
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].stored, 100u);
