@@ -10,10 +10,13 @@
 
 namespace memrun::internal {
 
-bool write_all(int fd, const void* data, size_t size) {
+namespace {
+
+// write(2) when `offset` is negative, else pwrite(2) from `offset` on.
+bool write_fully(int fd, const void* data, size_t size, off_t offset) {
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
-    const ssize_t n = ::write(fd, p, size);
+    const ssize_t n = offset < 0 ? ::write(fd, p, size) : ::pwrite(fd, p, size, offset);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       if (n == 0) errno = ENOSPC;
@@ -21,8 +24,17 @@ bool write_all(int fd, const void* data, size_t size) {
     }
     p += n;
     size -= static_cast<size_t>(n);
+    if (offset >= 0) offset += n;
   }
   return true;
+}
+
+}  // namespace
+
+bool write_all(int fd, const void* data, size_t size) { return write_fully(fd, data, size, -1); }
+
+bool pwrite_all(int fd, const void* data, size_t size, uint64_t offset) {
+  return write_fully(fd, data, size, static_cast<off_t>(offset));
 }
 
 bool write_file_synced(const std::string& path, std::string_view bytes, mode_t mode) {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,8 @@ namespace memrun::internal {
 // Writes all `size` bytes at `data` to `fd`. False with errno set on failure
 // (ENOSPC for a write that made no progress).
 bool write_all(int fd, const void* data, size_t size);
+// The same at `offset` of `fd` (pwrite: the file position is left alone).
+bool pwrite_all(int fd, const void* data, size_t size, uint64_t offset);
 
 // Creates or truncates `path` with `mode` (less the umask), writes `bytes`,
 // fsyncs and closes it. False with errno set; the caller removes what a
