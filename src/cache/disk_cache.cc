@@ -429,7 +429,7 @@ std::shared_ptr<DiskCache::Ranges> DiskCache::start_chunk_locked(const std::stri
     e.hash = hash;
     e.size = v.size;
     e.trusted = true;
-    e.ranges = std::make_shared<Ranges>(v, std::vector<std::optional<uint64_t>>((v.size + v.chunk - 1) / v.chunk));
+    e.ranges = std::make_shared<Ranges>(v, std::vector<std::optional<uint64_t>>(chunk_count(v.size, v.chunk)));
     add_locked(std::move(e));
     it = index_.find(hash);
   }
@@ -471,7 +471,7 @@ std::string DiskCache::write_chunk(const std::string& hash, uint64_t offset, std
 }
 
 bool DiskCache::put_chunk(const std::string& url, const Version& v, uint64_t index, std::string_view bytes) {
-  if (!enabled_ || v.chunk == 0 || v.chunk > kMaxChunk || index >= (v.size + v.chunk - 1) / v.chunk ||
+  if (!enabled_ || v.chunk == 0 || v.chunk > kMaxChunk || index >= chunk_count(v.size, v.chunk) ||
       bytes.size() != std::min(v.chunk, v.size - index * v.chunk))
     return false;
   const std::string hash = sha256_hex(url);
@@ -630,7 +630,7 @@ void DiskCache::Writer::allocate(uint64_t size) {
   } catch (const Error&) {
     fail("cannot map " + data_tmp_, errno);
   }
-  const size_t chunks = (size + cache_.opts_.chunk_size - 1) / cache_.opts_.chunk_size;
+  const size_t chunks = chunk_count(size, cache_.opts_.chunk_size);
   arrived_ = std::make_unique<std::atomic<uint64_t>[]>(chunks);
   sums_.assign(chunks, 0);
 }

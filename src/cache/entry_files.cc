@@ -129,7 +129,7 @@ MetaRead read_entry_meta(const std::string& dir, const std::string& hash) {
     return bad(std::string("unreadable meta: ") + e.what());
   }
   if (r.meta.chunk == 0 || r.meta.chunk > kMaxChunk ||
-      r.meta.xxh3.size() != r.meta.size / r.meta.chunk + (r.meta.size % r.meta.chunk != 0))
+      r.meta.xxh3.size() != chunk_count(r.meta.size, r.meta.chunk))
     return bad("its checksums do not cover its size");
   struct stat data {};
   if (::stat(entry_data_path(dir, hash).c_str(), &data) != 0) {

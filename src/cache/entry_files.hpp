@@ -90,6 +90,9 @@ struct MetaRead {
 // Never throws.
 MetaRead read_entry_meta(const std::string& dir, const std::string& hash);
 
+// How many chunks of `chunk` bytes (> 0) cover `size` bytes.
+constexpr uint64_t chunk_count(uint64_t size, uint64_t chunk) { return size / chunk + (size % chunk != 0); }
+
 // The bytes [offset, offset + length) that chunk `i` of an entry covers.
 struct ChunkRange {
   uint64_t offset = 0, length = 0;
