@@ -28,6 +28,7 @@ namespace {
 
 using memrun::test::big_slice;
 using memrun::test::contains;
+using memrun::test::files_under;
 using memrun::test::error_of;
 using memrun::test::FlakyHttp;
 using memrun::test::kBig;
@@ -47,14 +48,6 @@ std::string mapped_file_of(const void* p) {
     return slash == std::string::npos ? "" : line.substr(slash);
   }
   return "";
-}
-
-// The data files of a cache directory.
-std::vector<std::filesystem::path> data_files(const std::string& dir) {
-  std::vector<std::filesystem::path> out;
-  for (const auto& f : std::filesystem::recursive_directory_iterator(dir))
-    if (f.path().extension() == ".data") out.push_back(f.path());
-  return out;
 }
 
 // A range across two chunks fetches those two chunks and nothing else;
@@ -120,7 +113,7 @@ TEST_F(FlakyHttp, AWholeGetAfterRangesFetchesOnlyTheChunksStillMissing) {
     EXPECT_EQ(whole.size(), kBig);
     EXPECT_TRUE(whole.view() == big_slice(0, kBig));
     EXPECT_EQ(counter("bytes", "/ranged/big") - sent, kBig - 2 * kChunk - last) << "only the missing chunks";
-    const auto files = data_files(cache.path);
+    const auto files = files_under(cache.path, ".data");
     ASSERT_EQ(files.size(), 1u) << "one entry for the object, not one per chunk";
     EXPECT_EQ(mapped_file_of(whole.data()), files[0].string()) << "a mapping of the entry, not a copy";
     EXPECT_EQ(ctx.get_or_fetch(url).tier(), memrun::Tier::kRam);
@@ -184,9 +177,9 @@ TEST_F(FlakyHttp, RangesOfAnObjectFetchedWholeAreCutFromItsEntry) {
   }
   // One byte inside chunk 5 of the whole entry's data file.
   int corrupted = 0;
-  for (const auto& f : std::filesystem::recursive_directory_iterator(cache.path)) {
-    if (f.path().extension() != ".data" || f.file_size() != kBig) continue;
-    std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+  for (const auto& f : files_under(cache.path, ".data")) {
+    if (std::filesystem::file_size(f) != kBig) continue;
+    std::fstream io(f, std::ios::in | std::ios::out | std::ios::binary);
     io.seekp(static_cast<std::streamoff>(offset + 7));
     io.put('\xff');
     ++corrupted;
@@ -277,7 +270,7 @@ TEST_F(FlakyHttp, ACorruptedChunkOnDiskIsRefetched) {
     memrun::SharedWorkerContext ctx(options(cache.path));
     ctx.get_range(url, 3 * kChunk, 10);
   }
-  const auto files = data_files(cache.path);
+  const auto files = files_under(cache.path, ".data");
   ASSERT_EQ(files.size(), 1u);
   ASSERT_EQ(std::filesystem::file_size(files[0]), kBig) << "sparse, of the object's size";
   {
@@ -327,8 +320,7 @@ TEST_F(FlakyHttp, ADiskFullInTheMiddleOfAPartialObjectServesEveryByteRight) {
     EXPECT_EQ(cached + not_cached, 4u) << disk.entries << " entries of " << disk.bytes << " bytes";
     EXPECT_EQ(text(ctx.get_range(url, offset, length)), big_slice(offset, length)) << "again, from RAM";
   }
-  for (const auto& f : std::filesystem::recursive_directory_iterator(full))
-    EXPECT_NE(f.path().extension(), ".tmp") << f.path();
+  EXPECT_TRUE(files_under(full, ".tmp").empty());
   {
     memrun::SharedWorkerContext restarted(options(full));
     memrun::Blob b = restarted.get_range(url, offset, length);

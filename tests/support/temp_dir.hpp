@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace memrun::test {
 
@@ -22,5 +23,13 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+// The files under `dir`, at any depth, whose name ends in `ext` (".data").
+inline std::vector<std::filesystem::path> files_under(const std::string& dir, const std::string& ext) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir))
+    if (f.path().extension() == ext) out.push_back(f.path());
+  return out;
+}
 
 }  // namespace memrun::test

@@ -22,6 +22,7 @@
 
 using memrun::internal::DiskCache;
 namespace fs = std::filesystem;
+using memrun::test::files_under;
 using memrun::test::TempDir;
 
 namespace {
@@ -29,13 +30,6 @@ namespace {
 constexpr uint64_t kMiB = 1 << 20;
 
 std::string bytes_of(size_t n, char fill) { return std::string(n, fill); }
-
-std::vector<fs::path> files_under(const std::string& dir, const std::string& ext) {
-  std::vector<fs::path> out;
-  for (const auto& f : fs::recursive_directory_iterator(dir))
-    if (f.path().extension() == ext) out.push_back(f.path());
-  return out;
-}
 
 }  // namespace
 

@@ -22,6 +22,7 @@
 
 using memrun::internal::DiskCache;
 namespace fs = std::filesystem;
+using memrun::test::files_under;
 using memrun::test::TempDir;
 
 namespace {
@@ -41,13 +42,6 @@ std::string object_bytes(uint64_t offset, uint64_t length, int salt = 0) {
 std::string chunk_of(uint64_t index, int salt = 0) {
   const uint64_t offset = index * kChunk;
   return object_bytes(offset, std::min(kChunk, kSize - offset), salt);
-}
-
-std::vector<fs::path> files_under(const std::string& dir, const std::string& ext) {
-  std::vector<fs::path> out;
-  for (const auto& f : fs::recursive_directory_iterator(dir))
-    if (f.path().extension() == ext) out.push_back(f.path());
-  return out;
 }
 
 std::string text(const memrun::Blob& b) { return std::string(b.view()); }
