@@ -26,9 +26,9 @@
 // get_or_fetch of an object whose identity a range read left in the tiers
 // goes through its chunks too (whole()): it fetches only the chunks still
 // missing into the partial entry, which then holds them all and is the
-// object's whole entry (a mapping, no copy). The other way round, a range of an object get_or_fetch left
-// whole in RAM or on disk is cut from that entry (CachedWhole): no chunk is
-// fetched or stored for it. Known limit: a server without ETags is pinned
+// object's whole entry (a mapping, no copy). The other way round, a range
+// of an object get_or_fetch left whole in RAM or on disk is cut from that
+// entry (CachedWhole): no chunk is fetched or stored for it. Known limit: a server without ETags is pinned
 // by the object's size alone.
 //
 // Thread: any; every member is safe to call concurrently (the tiers lock).
