@@ -11,7 +11,10 @@
 #   bench/run_thread_costs.sh [PLUGIN=c_echo|echo|raw] [BURST=3000] [RUNS=3]
 #
 # Extra worker flags come from $WORKER_FLAGS, its extra environment from
-# $WORKER_ENV (as bench/run_request_path.sh).
+# $WORKER_ENV (as bench/run_request_path.sh). PERF_OUT=FILE records the
+# answerer with `perf record` (flags: $PERF_RECORD_FLAGS, default -g) over
+# the measured bursts; `perf report -i FILE --sort comm,symbol` then splits
+# the CPU by thread name.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MEMRUN_BUILD_DIR:-$root/build}
@@ -56,10 +59,18 @@ snapshot() {  # PID: "tid name switches run_ns faults" per thread
 
 "$build/bench/memrun_bench_client_burst" "$bootstrap" c_echo 1000 >/dev/null  # warm-up
 snapshot "$answerer" >"$work/before"
+perf_pid=
+if [ -n "${PERF_OUT:-}" ]; then
+  # shellcheck disable=SC2086  # the flags are words
+  perf record ${PERF_RECORD_FLAGS:--g} -o "$PERF_OUT" -p "$answerer" >"$work/perf.log" 2>&1 &
+  perf_pid=$!
+  sleep 1
+fi
 sizes=()
 for _ in $(seq "$runs"); do sizes+=("$burst"); done
 "$build/bench/memrun_bench_client_burst" "$bootstrap" c_echo "${sizes[@]}"
 snapshot "$answerer" >"$work/after"
+if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 echo "per request over $((burst * runs)) requests, $target, by thread name (threads that ran in the bursts)"
 join "$work/before" "$work/after" | awk -v n=$((burst * runs)) '
   # joined: tid, then name switches run_ns faults before, then the same after
