@@ -98,6 +98,12 @@ std::optional<std::string_view> header_view(const rd_kafka_message_t* msg, std::
   return value ? std::string_view(static_cast<const char*>(value), size) : std::string_view();
 }
 
+void drop_parsed_headers(rd_kafka_message_t* msg) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_detach_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != nullptr)
+    rd_kafka_headers_destroy(hdrs);
+}
+
 std::optional<std::string> header(const rd_kafka_message_t* msg, std::string_view name) {
   auto v = header_view(msg, name);
   return v ? std::optional<std::string>(std::in_place, *v) : std::nullopt;

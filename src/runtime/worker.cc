@@ -487,6 +487,7 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
     const auto taken = Clock::now();
     std::string problem;
     req->headers = internal::read_request_headers(req->msg.get(), &problem);
+    kafka::drop_parsed_headers(req->msg.get());  // freed on this thread, which made them
     if (!problem.empty())
       spdlog::warn("request at {}[{}]@{}: {}", topic, req->partition, req->offset, problem);
     runner->run(req, &outbox);
