@@ -59,8 +59,11 @@ struct Outbox::Outgoing {
   const char* kind() const { return is_reply ? "reply" : "dead letter"; }
 };
 
-Outbox::Outbox(Identity identity, Counters& counters)
-    : id_(std::move(identity)), dlq_topic_(protocol::dlq_topic(id_.service)), counters_(counters) {}
+Outbox::Outbox(Identity identity, Counters& counters, std::function<void()> settled)
+    : id_(std::move(identity)),
+      dlq_topic_(protocol::dlq_topic(id_.service)),
+      counters_(counters),
+      settled_(std::move(settled)) {}
 
 Outbox::~Outbox() { stop(); }
 
@@ -145,7 +148,7 @@ void Outbox::flush_or_warn(std::string_view when) {
 // deadline replies.
 void Outbox::delivery_loop() {
   while (!stopping_.load()) {
-    rd_kafka_poll(producer_.get(), 20);
+    if (rd_kafka_poll(producer_.get(), 20) > 0 && settled_) settled_();
     produce_due();
     reply_overdue();
   }

@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,8 +40,10 @@ class Outbox final : public DeadlineWatch {
     std::string worker_id;
     double timeout_seconds = 0;  // for the deadline reply's message
   };
-  // `counters` must outlive the outbox.
-  Outbox(Identity identity, Counters& counters);
+  // `counters` must outlive the outbox. `settled`, if given, is called on
+  // the delivery thread after each batch of delivery reports it served
+  // (unacked() may have fallen): keep it short.
+  Outbox(Identity identity, Counters& counters, std::function<void()> settled = {});
   // REQUIRES: stop() ran, or open() never did.
   ~Outbox();
   Outbox(const Outbox&) = delete;
@@ -93,6 +96,7 @@ class Outbox final : public DeadlineWatch {
   const Identity id_;
   const std::string dlq_topic_;  // memrun.dlq.{service}
   Counters& counters_;
+  const std::function<void()> settled_;
   kafka::Handle producer_;
   std::thread delivery_thread_;
   std::atomic<bool> stopping_{false};

@@ -121,7 +121,7 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
         topic(protocol::request_topic(svc.name)),
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
         recent(static_cast<size_t>(svc.dedup_window)),
-        outbox({svc.name, topic, worker_id, svc.timeout_seconds}, counters),
+        outbox({svc.name, topic, worker_id, svc.timeout_seconds}, counters, [this] { on_settled(); }),
         owner({topic, protocol::consumer_group(svc.name), worker_id, opts.instance_id}, tracker, counters, metrics,
               {.assigned = [this](const std::vector<int32_t>& ps) { on_assigned(ps); },
                .revoking = [this](const std::vector<int32_t>& ps) { intake.forget(ps); },
@@ -384,8 +384,8 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
   // started wait in Kafka instead (their partitions pause as the read-ahead
   // fills). Asked under the intake's lock before anything starts, by the
   // poll thread and by handler threads taking their next request; the
-  // outbox settles records on its own thread, and the poll loop's wakeups
-  // (at least every 100 ms) see the count fall.
+  // outbox settles records on its own thread and wakes the poll loop when
+  // the count falls (on_settled), which then admits again.
   bool hold_at_outbox_bound(bool held) {
     const size_t bound = opts.max_unacked_records;
     const size_t unacked = outbox.unacked();
@@ -402,6 +402,14 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
                    unacked);
     }
     return hold;
+  }
+
+  // Outbox's delivery thread, after delivery reports: while admission is held
+  // at max_unacked_records, the poll thread is woken as soon as the count
+  // falls, to start requests again (admit_waiting). Waiting for its next
+  // wake-up instead (a record, or its 100 ms poll timeout) stalled bursts.
+  void on_settled() {
+    if (intake_held.load(std::memory_order_relaxed) && outbox.unacked() < opts.max_unacked_records) owner.wake();
   }
 
   // The intake lets `req` run (under its lock, in offset order within the
