@@ -7,8 +7,9 @@
 //
 // The worker consumes "memrun.requests.{service}" in group "memrun-{service}",
 // runs at most `concurrency` handlers at once (pausing a partition while all
-// slots are busy and `read_ahead` of its requests wait, so the backlog waits
-// in Kafka), takes waiting requests round-robin across partitions, replies to the address in the
+// slots are busy and `read_ahead` of its requests, or `read_ahead_bytes` of
+// their payloads, wait, so the backlog waits in Kafka), takes waiting
+// requests round-robin across partitions, replies to the address in the
 // request's headers, and commits a partition's offset only past requests whose
 // replies Kafka has acknowledged.
 #pragma once
@@ -72,13 +73,21 @@ struct WorkerOptions {
   // Publish the service's fields to memrun.services so clients learn its key.
   bool register_service = true;
   // Requests of one partition fetched ahead while every slot is busy. When
-  // this many of a partition wait, the worker pauses that partition (the rest
-  // of its backlog waits in Kafka) and resumes it when half have started.
-  // 0 = max(64, concurrency): a smaller read-ahead paused and resumed a busy
-  // partition every few requests (4 960 cycles over 80 000 requests at
-  // max(2, concurrency / 4)), each a fetch restart. Each waiting request
-  // holds its payload in RAM. memrun-host: --read-ahead.
+  // this many of a partition wait, or read_ahead_bytes of their payloads, the
+  // worker pauses that partition (the rest of its backlog waits in Kafka) and
+  // resumes it below half of both. A pause costs more than the fetch
+  // restart: librdkafka drops what it had fetched of the partition past the
+  // last record handed out, and fetches it again on resume.
+  // 0 = max(1024, concurrency): bursts of 3 000 requests over 16 partitions
+  // paused 68-92 times per 10 000 requests at the former max(64,
+  // concurrency), and none at this (bench/run_thread_costs.sh); the RAM
+  // bound is read_ahead_bytes. memrun-host: --read-ahead.
   size_t read_ahead = 0;
+  // The RAM bound of the above: payload bytes of one partition's waiting
+  // requests (each also holds its Kafka message). 0 = 4 MiB: with 16
+  // partitions, librdkafka's own prefetch bound (queued.max.messages.kbytes,
+  // 64 MiB). memrun-host: --read-ahead-bytes.
+  size_t read_ahead_bytes = 0;
   // Replies and dead letters Kafka has not acknowledged yet (in flight, or
   // refused and waiting to be produced again) are kept in RAM. At this many
   // the worker starts no new request, and fetching pauses as each partition's

@@ -138,6 +138,7 @@ int main(int argc, char** argv) {
   std::optional<int> partitions;
   std::optional<int> concurrency;
   std::optional<size_t> read_ahead;
+  std::optional<size_t> read_ahead_bytes;
   std::optional<int64_t> revoke_wait_ms;
   auto* plugin_opt = app.add_option("--plugin", plugin_path, "Plugin shared object (.so) to run");
   auto* package_opt = app.add_option("--package", package_url,
@@ -158,8 +159,11 @@ int main(int argc, char** argv) {
   app.add_option("--concurrency", concurrency, "Handlers running at once (service setting)")
       ->check(CLI::Range(1, 4096));
   app.add_option("--read-ahead", read_ahead,
-                 "Requests of one partition fetched ahead while every handler is busy (default max(64, concurrency))")
+                 "Requests of one partition fetched ahead while every handler is busy (default max(1024, concurrency))")
       ->check(CLI::Range(1, 1000000));
+  app.add_option("--read-ahead-bytes", read_ahead_bytes,
+                 "Payload bytes of one partition's requests fetched ahead while every handler is busy (default 4 MiB)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40));
   app.add_option("--revoke-wait-ms", revoke_wait_ms,
                  "How long a revoke waits for running requests of the partitions it takes; fetching of the "
                  "partitions kept stalls meanwhile (default and most: the lesser of 10000 and half of "
@@ -339,6 +343,7 @@ int main(int argc, char** argv) {
     if (config.max_unacked_records > 0) options.max_unacked_records = config.max_unacked_records;
     options.range_chunk_bytes = config.range_chunk_bytes;
     if (read_ahead) options.read_ahead = *read_ahead;
+    if (read_ahead_bytes) options.read_ahead_bytes = *read_ahead_bytes;
     if (revoke_wait_ms) options.revoke_wait = std::chrono::milliseconds(*revoke_wait_ms);
     options.startup_phases = std::move(phases);
     // Kafka ended the worker (e.g. its instance id was fenced): wake the

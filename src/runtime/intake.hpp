@@ -63,17 +63,18 @@ class Intake {
     std::function<void()> resume_ready;
   };
 
-  // REQUIRES: slots > 0, read_ahead > 0.
-  Intake(size_t slots, size_t read_ahead, Hooks hooks) : admission_(slots, read_ahead), hooks_(std::move(hooks)) {}
+  // REQUIRES: slots > 0, read_ahead > 0, read_ahead_bytes > 0.
+  Intake(size_t slots, size_t read_ahead, Hooks hooks, size_t read_ahead_bytes = SIZE_MAX)
+      : admission_(slots, read_ahead, read_ahead_bytes), hooks_(std::move(hooks)) {}
 
-  // Poll thread: a record of `partition` arrived. Returns true if the
-  // partition must pause now.
-  bool offer(int32_t partition, T item) {
+  // Poll thread: a record of `partition`, `bytes` of payload, arrived.
+  // Returns true if the partition must pause now.
+  bool offer(int32_t partition, T item, size_t bytes = 0) {
     bool pause = false, wake = false;
     {
       std::lock_guard lock(mu_);
       refresh_hold();
-      auto offered = admission_.offer(partition, std::move(item), running_.load(std::memory_order_relaxed));
+      auto offered = admission_.offer(partition, std::move(item), running_.load(std::memory_order_relaxed), bytes);
       pause = offered.pause;
       if (offered.run) let_run(std::move(*offered.run));
       wake = wake_locked();

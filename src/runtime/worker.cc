@@ -127,10 +127,11 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
                .revoking = [this](const std::vector<int32_t>& ps) { intake.forget(ps); },
                .waiting = [this] { admit_waiting(); }}),
         intake(static_cast<size_t>(std::max(1, svc.concurrency)),
-               opts.read_ahead > 0 ? opts.read_ahead : std::max<size_t>(64, static_cast<size_t>(svc.concurrency)),
+               opts.read_ahead > 0 ? opts.read_ahead : std::max<size_t>(1024, static_cast<size_t>(svc.concurrency)),
                {.admit = [this](internal::RequestPtr& req) { admit(*req); },
                 .hold = [this](bool held) { return hold_at_outbox_bound(held); },
-                .resume_ready = [this] { owner.wake(); }}) {
+                .resume_ready = [this] { owner.wake(); }},
+               opts.read_ahead_bytes > 0 ? opts.read_ahead_bytes : size_t{4} << 20) {
     for (auto& phase : opts.startup_phases) metrics.add_phase(std::move(phase));
     const auto disk = ctx.cache_stats().disk;
     metrics.add_phase("cache index rebuild", Clock::now() - born,
@@ -341,7 +342,8 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
     if (stop_requested.load()) return;  // a fatal error earlier in this batch
     counters.add(&WorkerCounters::received);
     const int32_t partition = m->partition;
-    if (intake.offer(partition, internal::request_from(std::move(m), kafka::now_unix_ms())))
+    const size_t bytes = m->len;
+    if (intake.offer(partition, internal::request_from(std::move(m), kafka::now_unix_ms()), bytes))
       owner.pause({partition});
   }
 

@@ -154,9 +154,10 @@ double worker_lag(int metrics_port) {
 }
 
 TEST_F(Group, BusyWorkerPausesAndTheBacklogWaitsInKafka) {
-  // A read-ahead of 2 (the default, max(64, concurrency), would fetch the
-  // whole backlog of about 6 per partition): every partition pauses.
-  HostProcess& w1 = add_worker("w1", {"--concurrency", "4", "--read-ahead", "2"});
+  // A read-ahead of 60 payload bytes, two of these requests' (the default
+  // bounds, 1024 records and 4 MiB, would fetch the whole backlog of about 6
+  // per partition): every partition pauses, by bytes, not by count.
+  HostProcess& w1 = add_worker("w1", {"--concurrency", "4", "--read-ahead-bytes", "60"});
   const int port = memrun::test::metrics_port(w1);
   ASSERT_GT(port, 0) << w1.proc->output();
   wait_stable();

@@ -102,3 +102,60 @@ TEST(Admission, RoomKeepsEveryFetchingPartitionWithinItsReadAhead) {
   EXPECT_TRUE(a.offer(1, 13, 1).pause);
   EXPECT_EQ(a.room(), 3u);       // a paused partition gets no records: 0's one waiting counts
 }
+
+TEST(Admission, PausesAtTheReadAheadBytesAndResumesBelowHalfOfThem) {
+  Admission<int> a(/*slots=*/1, /*read_ahead=*/100, /*read_ahead_bytes=*/1000);
+  EXPECT_FALSE(a.offer(0, 1, 1, 400).pause);
+  EXPECT_FALSE(a.offer(1, 10, 1, 999).pause) << "each partition has its own bound";
+  EXPECT_TRUE(a.offer(0, 2, 1, 600).pause) << "1000 bytes of partition 0 wait, 2 of 100 records";
+  EXPECT_EQ(a.waiting_bytes(0), 1000u);
+  EXPECT_FALSE(a.paused(1));
+  auto first = a.take(0);  // 0's first: 600 bytes still wait, above half
+  EXPECT_EQ(first.run, std::vector<int>{1});
+  EXPECT_TRUE(first.resume.empty());
+  EXPECT_TRUE(a.paused(0));
+  EXPECT_EQ(a.waiting_bytes(0), 600u);
+  EXPECT_EQ(a.take(0).run, std::vector<int>{10});  // partition 1's turn
+  EXPECT_EQ(a.waiting_bytes(1), 0u);
+  auto last = a.take(0);  // nothing of 0 waits now
+  EXPECT_EQ(last.run, std::vector<int>{2});
+  EXPECT_EQ(last.resume, std::vector<int32_t>{0});
+  EXPECT_EQ(a.waiting_bytes(0), 0u);
+}
+
+TEST(Admission, ALargeRecordAloneFillsTheReadAheadBytes) {
+  Admission<int> a(1, 100, 1000);
+  EXPECT_TRUE(a.offer(0, 1, 1, 5000).pause) << "one record past the bound: the partition fetches no more";
+  EXPECT_EQ(a.take(0).resume, std::vector<int32_t>{0});
+}
+
+TEST(Admission, ForgetAndClearDropTheBytesOfWhatWaited) {
+  Admission<int> a(1, 100, 1000);
+  a.offer(0, 1, 1, 700);
+  a.offer(1, 2, 1, 700);
+  a.forget({0});
+  EXPECT_EQ(a.waiting_bytes(0), 0u);
+  EXPECT_FALSE(a.offer(0, 3, 1, 700).pause) << "the forgotten bytes no longer count";
+  a.clear();
+  EXPECT_EQ(a.waiting_bytes(0), 0u);
+  EXPECT_EQ(a.waiting_bytes(1), 0u);
+  EXPECT_FALSE(a.offer(1, 4, 1, 700).pause);
+}
+
+TEST(Admission, RoomKeepsEveryFetchingPartitionWithinItsReadAheadBytes) {
+  Admission<int> a(/*slots=*/1, /*read_ahead=*/1000, /*read_ahead_bytes=*/1000);
+  EXPECT_EQ(a.room(), 1000u) << "no record seen yet: the count bounds";
+  a.offer(0, 1, 0, 100);  // runs; records are about 100 bytes
+  EXPECT_EQ(a.room(), 10u);
+  a.offer(1, 2, 1, 100);
+  a.offer(1, 3, 1, 100);  // 200 bytes of partition 1 wait
+  EXPECT_EQ(a.room(), 8u) << "8 more such records of partition 1 reach its bound";
+  for (int i = 0; i < 7; ++i) a.offer(1, 4 + i, 1, 100);
+  EXPECT_EQ(a.room(), 1u) << "900 bytes wait: never less than one record per wake-up";
+  // The estimate decays: after smaller records, room grows again.
+  Admission<int> b(1, 1000, 1000);
+  b.offer(0, 1, 0, 500);
+  EXPECT_EQ(b.room(), 2u);
+  for (int i = 0; i < 400; ++i) b.offer(0, 2, 0, 10);
+  EXPECT_GT(b.room(), 50u);
+}

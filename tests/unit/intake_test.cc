@@ -172,3 +172,16 @@ TEST(Intake, UnderLoadEveryOfferedRequestRunsOnce) {
   EXPECT_EQ(done.load(), kRequests);
   for (int v = 0; v < kRequests; ++v) ASSERT_EQ(runs[static_cast<size_t>(v)].load(), 1) << v;
 }
+
+TEST(Intake, APartitionPausesAtItsReadAheadBytes) {
+  Recorder r;
+  Intake<int> in(/*slots=*/1, /*read_ahead=*/100, r.hooks(), /*read_ahead_bytes=*/1000);
+  in.offer(0, 1, 10);                  // runs
+  EXPECT_FALSE(in.offer(0, 2, 600));   // waits
+  EXPECT_TRUE(in.offer(0, 3, 600));    // 1200 bytes wait, 2 of 100 records: pauses
+  EXPECT_EQ(*in.next(false), 1);
+  EXPECT_EQ(next_within(in, true), std::optional<int>(2));  // 600 bytes wait: above half
+  EXPECT_TRUE(in.take_resumes().empty());
+  EXPECT_EQ(next_within(in, true), std::optional<int>(3));
+  EXPECT_EQ(in.take_resumes(), std::vector<int32_t>{0});
+}
