@@ -2,30 +2,45 @@
 
 namespace memrun::internal {
 
+RecentReplies::RecentReplies(size_t capacity)
+    : shard_count_(capacity >= kShardedFrom ? kShards : 1), shards_(std::make_unique<Shard[]>(shard_count_)) {
+  for (size_t i = 0; i < shard_count_; ++i) shards_[i].capacity = (capacity + shard_count_ - 1) / shard_count_;
+}
+
+RecentReplies::Shard& RecentReplies::shard_of(std::string_view request_id) const {
+  return shards_[shard_count_ == 1 ? 0 : StringHash{}(request_id) % shard_count_];
+}
+
 std::optional<RecentReplies::Outcome> RecentReplies::find(const std::string& request_id) const {
-  std::lock_guard lock(mu_);
-  auto it = outcomes_.find(request_id);
-  if (it == outcomes_.end()) return std::nullopt;
+  Shard& s = shard_of(request_id);
+  std::lock_guard lock(s.mu);
+  auto it = s.outcomes.find(request_id);
+  if (it == s.outcomes.end()) return std::nullopt;
   return it->second;
 }
 
 void RecentReplies::remember(const std::string& request_id, Outcome outcome) {
-  if (capacity_ == 0) return;
-  std::lock_guard lock(mu_);
-  const auto [it, added] = outcomes_.emplace(request_id, std::move(outcome));
+  Shard& s = shard_of(request_id);
+  if (s.capacity == 0) return;
+  std::lock_guard lock(s.mu);
+  const auto [it, added] = s.outcomes.emplace(request_id, std::move(outcome));
   if (!added) return;
-  order_.push_back(it->first);
-  while (order_.size() > capacity_) {
-    // Erased from order_ first: the view dies with the map's node.
-    const std::string_view oldest = order_.front();
-    order_.pop_front();
-    outcomes_.erase(outcomes_.find(oldest));
+  s.order.push_back(it->first);
+  while (s.order.size() > s.capacity) {
+    // Erased from order first: the view dies with the map's node.
+    const std::string_view oldest = s.order.front();
+    s.order.pop_front();
+    s.outcomes.erase(s.outcomes.find(oldest));
   }
 }
 
 size_t RecentReplies::size() const {
-  std::lock_guard lock(mu_);
-  return outcomes_.size();
+  size_t n = 0;
+  for (size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    n += shards_[i].outcomes.size();
+  }
+  return n;
 }
 
 }  // namespace memrun::internal

@@ -27,3 +27,17 @@ TEST(RecentReplies, FirstOutcomeWinsAndZeroCapacityDisables) {
   off.remember("a", {memrun::Code::kOk, "x"});
   EXPECT_FALSE(off.find("a"));
 }
+
+TEST(RecentReplies, ALargeWindowIsShardedYetKeepsItsCountAndItsNewestIds) {
+  RecentReplies window(RecentReplies::kShardedFrom);
+  for (int i = 0; i < 5000; ++i) window.remember("id-" + std::to_string(i), {memrun::Code::kOk, std::to_string(i)});
+  EXPECT_EQ(window.size(), RecentReplies::kShardedFrom) << "every shard full at its share of the capacity";
+  // About capacity / kShards of each shard's newest ids stay: the last 500
+  // (about 31 per shard) certainly.
+  for (int i = 4500; i < 5000; ++i) {
+    auto found = window.find("id-" + std::to_string(i));
+    ASSERT_TRUE(found) << i;
+    EXPECT_EQ(found->body, std::to_string(i));
+  }
+  EXPECT_FALSE(window.find("id-0"));
+}
