@@ -35,7 +35,20 @@ OffsetTracker::Ticket OffsetTracker::admit(int32_t partition, int64_t offset) {
   auto it = parts_.find(partition);
   if (it == parts_.end()) return {partition, offset, 0};  // generation 0 never matches
   State& s = it->second;
-  s.unfinished.insert(offset);
+  if (s.window.empty() || s.window.back().offset < offset) {
+    s.window.push_back({offset, false});
+    ++s.unfinished;
+  } else {  // out of order or again (not from Kafka's consumer): kept sorted
+    auto at = std::lower_bound(s.window.begin(), s.window.end(), offset,
+                               [](const Admitted& a, int64_t o) { return a.offset < o; });
+    if (at == s.window.end() || at->offset != offset) {
+      s.window.insert(at, {offset, false});
+      ++s.unfinished;
+    } else if (at->done) {
+      at->done = false;
+      ++s.unfinished;
+    }
+  }
   s.next = std::max(s.next, offset + 1);
   return {partition, offset, s.generation};
 }
@@ -45,13 +58,19 @@ void OffsetTracker::complete(const Ticket& t) {
     std::lock_guard lock(mu_);
     auto it = parts_.find(t.partition);
     if (it == parts_.end() || it->second.generation != t.generation) return;
-    it->second.unfinished.erase(t.offset);
+    State& s = it->second;
+    auto at = std::lower_bound(s.window.begin(), s.window.end(), t.offset,
+                               [](const Admitted& a, int64_t o) { return a.offset < o; });
+    if (at == s.window.end() || at->offset != t.offset || at->done) return;
+    at->done = true;
+    --s.unfinished;
+    while (!s.window.empty() && s.window.front().done) s.window.pop_front();
   }
   finished_.notify_all();
 }
 
 int64_t OffsetTracker::commit_point(const State& s) {
-  return s.unfinished.empty() ? s.next : *s.unfinished.begin();
+  return s.window.empty() ? s.next : s.window.front().offset;
 }
 
 std::vector<OffsetTracker::Commit> OffsetTracker::take_locked(const std::vector<int32_t>* only) {
@@ -80,7 +99,7 @@ std::vector<OffsetTracker::Commit> OffsetTracker::take_commits(const std::vector
 size_t OffsetTracker::unfinished(int32_t partition) const {
   std::lock_guard lock(mu_);
   auto it = parts_.find(partition);
-  return it == parts_.end() ? 0 : it->second.unfinished.size();
+  return it == parts_.end() ? 0 : it->second.unfinished;
 }
 
 size_t OffsetTracker::unfinished(const std::vector<int32_t>& partitions) const {
@@ -91,7 +110,7 @@ size_t OffsetTracker::unfinished(const std::vector<int32_t>& partitions) const {
 size_t OffsetTracker::unfinished_locked(const std::vector<int32_t>& partitions) const {
   size_t n = 0;
   for (int32_t p : partitions)
-    if (auto it = parts_.find(p); it != parts_.end()) n += it->second.unfinished.size();
+    if (auto it = parts_.find(p); it != parts_.end()) n += it->second.unfinished;
   return n;
 }
 
@@ -104,7 +123,7 @@ bool OffsetTracker::wait_finished(const std::vector<int32_t>& partitions,
 size_t OffsetTracker::unfinished() const {
   std::lock_guard lock(mu_);
   size_t n = 0;
-  for (const auto& [p, s] : parts_) n += s.unfinished.size();
+  for (const auto& [p, s] : parts_) n += s.unfinished;
   return n;
 }
 

@@ -13,9 +13,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
-#include <set>
 #include <vector>
 
 namespace memrun::internal {
@@ -60,9 +60,19 @@ class OffsetTracker {
   bool wait_finished(const std::vector<int32_t>& partitions, std::chrono::steady_clock::time_point until) const;
 
  private:
+  struct Admitted {
+    int64_t offset;
+    bool done;
+  };
   struct State {
     uint64_t generation = 0;
-    std::set<int64_t> unfinished;
+    // Admitted offsets in ascending order from the lowest unfinished one
+    // (finished ones leave from the front). Offsets arrive in order, so an
+    // admission appends and no request allocates a node of its own, as a
+    // std::set did (one allocation on the admitting thread, one free on the
+    // delivery thread, per request).
+    std::deque<Admitted> window;
+    size_t unfinished = 0;   // entries of `window` not done
     int64_t next = -1;       // one past the highest admitted offset
     int64_t committed = -1;  // last commit point handed out
   };

@@ -123,3 +123,27 @@ TEST(OffsetTracker, WaitFinishedWakesOnCompletionAndTimesOut) {
   t.complete(b);
   EXPECT_TRUE(t.wait_finished({0, 1}, std::chrono::steady_clock::now()));
 }
+
+// Offsets admitted out of order, or again after finishing, keep the commit
+// point at the lowest unfinished one (the window is kept sorted).
+TEST(OffsetTracker, OutOfOrderAndRepeatedAdmissionsKeepTheLowestUnfinished) {
+  OffsetTracker t;
+  t.assign(0);
+  auto a12 = t.admit(0, 12);
+  auto a10 = t.admit(0, 10);  // lower than one admitted before
+  auto a11 = t.admit(0, 11);
+  EXPECT_EQ(t.unfinished(0), 3u);
+  t.admit(0, 11);  // again while unfinished: counted once
+  EXPECT_EQ(t.unfinished(0), 3u);
+  t.complete(a11);
+  EXPECT_EQ(t.take_commits()[0].offset, 10);
+  auto again = t.admit(0, 11);  // again after it finished: unfinished anew
+  t.complete(a10);
+  EXPECT_EQ(t.take_commits()[0].offset, 11);
+  t.complete(again);
+  t.complete(again);  // a second completion of one offset changes nothing
+  EXPECT_EQ(t.unfinished(0), 1u);
+  t.complete(a12);
+  EXPECT_EQ(t.take_commits()[0].offset, 13);
+  EXPECT_EQ(t.unfinished(0), 0u);
+}
