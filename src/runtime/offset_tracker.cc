@@ -35,19 +35,15 @@ OffsetTracker::Ticket OffsetTracker::admit(int32_t partition, int64_t offset) {
   auto it = parts_.find(partition);
   if (it == parts_.end()) return {partition, offset, 0};  // generation 0 never matches
   State& s = it->second;
-  if (s.window.empty() || s.window.back().offset < offset) {
-    s.window.push_back({offset, false});
+  // In order (Kafka's consumer), `at` is the end and this appends; out of
+  // order or again, the window stays sorted and holds the offset once.
+  auto at = slot(s, offset);
+  if (at == s.window.end() || at->offset != offset) {
+    s.window.insert(at, {offset, false});
     ++s.unfinished;
-  } else {  // out of order or again (not from Kafka's consumer): kept sorted
-    auto at = std::lower_bound(s.window.begin(), s.window.end(), offset,
-                               [](const Admitted& a, int64_t o) { return a.offset < o; });
-    if (at == s.window.end() || at->offset != offset) {
-      s.window.insert(at, {offset, false});
-      ++s.unfinished;
-    } else if (at->done) {
-      at->done = false;
-      ++s.unfinished;
-    }
+  } else if (at->done) {
+    at->done = false;
+    ++s.unfinished;
   }
   s.next = std::max(s.next, offset + 1);
   return {partition, offset, s.generation};
@@ -59,14 +55,18 @@ void OffsetTracker::complete(const Ticket& t) {
     auto it = parts_.find(t.partition);
     if (it == parts_.end() || it->second.generation != t.generation) return;
     State& s = it->second;
-    auto at = std::lower_bound(s.window.begin(), s.window.end(), t.offset,
-                               [](const Admitted& a, int64_t o) { return a.offset < o; });
+    auto at = slot(s, t.offset);
     if (at == s.window.end() || at->offset != t.offset || at->done) return;
     at->done = true;
     --s.unfinished;
     while (!s.window.empty() && s.window.front().done) s.window.pop_front();
   }
   finished_.notify_all();
+}
+
+std::deque<OffsetTracker::Admitted>::iterator OffsetTracker::slot(State& s, int64_t offset) {
+  return std::lower_bound(s.window.begin(), s.window.end(), offset,
+                          [](const Admitted& a, int64_t o) { return a.offset < o; });
 }
 
 int64_t OffsetTracker::commit_point(const State& s) {

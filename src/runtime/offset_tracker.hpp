@@ -76,6 +76,8 @@ class OffsetTracker {
     int64_t next = -1;       // one past the highest admitted offset
     int64_t committed = -1;  // last commit point handed out
   };
+  // The first entry of `s.window` at or after `offset` (its end if none).
+  static std::deque<Admitted>::iterator slot(State& s, int64_t offset);
   static int64_t commit_point(const State& s);
   std::vector<Commit> take_locked(const std::vector<int32_t>* only);
 
