@@ -3,9 +3,9 @@
 namespace memrun::internal {
 
 RecentReplies::RecentReplies(size_t capacity)
-    : shard_count_(capacity >= kShardedFrom ? kShards : 1), shards_(std::make_unique<Shard[]>(shard_count_)) {
-  for (size_t i = 0; i < shard_count_; ++i) shards_[i].capacity = (capacity + shard_count_ - 1) / shard_count_;
-}
+    : shard_count_(capacity >= kShardedFrom ? kShards : 1),
+      shard_capacity_((capacity + shard_count_ - 1) / shard_count_),
+      shards_(std::make_unique<Shard[]>(shard_count_)) {}
 
 RecentReplies::Shard& RecentReplies::shard_of(std::string_view request_id) const {
   return shards_[shard_count_ == 1 ? 0 : StringHash{}(request_id) % shard_count_];
@@ -20,13 +20,13 @@ std::optional<RecentReplies::Outcome> RecentReplies::find(const std::string& req
 }
 
 void RecentReplies::remember(const std::string& request_id, Outcome outcome) {
+  if (shard_capacity_ == 0) return;
   Shard& s = shard_of(request_id);
-  if (s.capacity == 0) return;
   std::lock_guard lock(s.mu);
   const auto [it, added] = s.outcomes.emplace(request_id, std::move(outcome));
   if (!added) return;
   s.order.push_back(it->first);
-  while (s.order.size() > s.capacity) {
+  while (s.order.size() > shard_capacity_) {
     // Erased from order first: the view dies with the map's node.
     const std::string_view oldest = s.order.front();
     s.order.pop_front();

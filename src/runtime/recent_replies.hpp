@@ -50,7 +50,6 @@ class RecentReplies {
 
  private:
   struct Shard {
-    size_t capacity = 0;
     mutable std::mutex mu;
     // Looked up by string_view too (order's views), without a copy.
     std::unordered_map<std::string, Outcome, StringHash, std::equal_to<>> outcomes;  // GUARDED_BY(mu)
@@ -61,6 +60,7 @@ class RecentReplies {
   Shard& shard_of(std::string_view request_id) const;
 
   const size_t shard_count_;
+  const size_t shard_capacity_;  // each shard's share of the capacity, rounded up
   const std::unique_ptr<Shard[]> shards_;
 };
 
