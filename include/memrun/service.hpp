@@ -102,6 +102,10 @@ struct MEMRUN_API MemoryService {
   // Request ids answered recently, per worker: a redelivered id gets the stored
   // reply instead of running again. 0 disables suppression.
   int dedup_window = 10000;
+  // RAM the window may hold: ids plus reply bodies, oldest leaving first. A
+  // reply larger than this is not kept (its id runs again if redelivered).
+  // 0 disables suppression.
+  uint64_t dedup_window_bytes = 64 << 20;
   // A request that was running when a worker process died this many times
   // (a handler that crashes on one payload) goes to memrun.dlq.{service}
   // instead of running again; after the first death it runs alone. Needs the

@@ -28,6 +28,7 @@ struct WorkerCounters {
   uint64_t retries = 0;           // handler attempts beyond the first
   uint64_t dead_letters = 0;      // requests acknowledged on memrun.dlq.{service}
   uint64_t duplicates = 0;        // redelivered requests answered from the window
+  uint64_t dedup_not_kept = 0;    // replies the window could not keep in dedup_window_bytes
   uint64_t rebalances = 0;        // assignment changes (each assign or revoke)
   uint64_t delivery_retries = 0;  // replies and dead letters produced again after Kafka refused them
   uint64_t lost_replies = 0;      // replies that could never arrive (no such reply topic, too large)
@@ -68,6 +69,9 @@ inline constexpr WorkerCounterInfo kWorkerCounters[] = {
      &WorkerCounters::dead_letters},
     {"duplicates", "memrun_duplicates_suppressed_total", "", "counter",
      "Redelivered requests answered from the reply window.", &WorkerCounters::duplicates},
+    {"dedup_not_kept", "memrun_dedup_not_kept_total", "", "counter",
+     "Replies the reply window could not keep within dedup_window_bytes: a redelivery of their id runs again.",
+     &WorkerCounters::dedup_not_kept},
     {"rebalances", "memrun_rebalances_total", "", "counter", "Partition assignments and revocations.",
      &WorkerCounters::rebalances},
     {"delivery_retries", "memrun_delivery_retries_total", "", "counter",

@@ -123,6 +123,7 @@ void apply_service_fields(MemoryService& s, const nlohmann::json& fields) {
       else if (name == "max_attempts") integer(s.max_attempts);
       else if (name == "retry_backoff_ms") integer(s.retry_backoff_ms);
       else if (name == "dedup_window") integer(s.dedup_window);
+      else if (name == "dedup_window_bytes") integer(s.dedup_window_bytes);
       else if (name == "max_crashes") integer(s.max_crashes);
       else if (name == "strict_routing") s.strict_routing = value.get<bool>();
       else
@@ -146,6 +147,7 @@ nlohmann::json service_fields(const MemoryService& s) {
           {"max_attempts", s.max_attempts},
           {"retry_backoff_ms", s.retry_backoff_ms},
           {"dedup_window", s.dedup_window},
+          {"dedup_window_bytes", s.dedup_window_bytes},
           {"max_crashes", s.max_crashes},
           {"strict_routing", s.strict_routing}};
 }

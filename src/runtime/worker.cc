@@ -120,7 +120,7 @@ struct Worker::Impl : std::enable_shared_from_this<Worker::Impl> {
                                          opts.file_roots, opts.range_chunk_bytes}),
         topic(protocol::request_topic(svc.name)),
         worker_id(opts.worker_id.empty() ? default_worker_id() : opts.worker_id),
-        recent(static_cast<size_t>(svc.dedup_window)),
+        recent(static_cast<size_t>(svc.dedup_window), static_cast<size_t>(svc.dedup_window_bytes)),
         outbox({svc.name, topic, worker_id, svc.timeout_seconds}, counters, [this] { on_settled(); }),
         owner({topic, protocol::consumer_group(svc.name), worker_id, opts.instance_id}, tracker, counters, metrics,
               {.assigned = [this](const std::vector<int32_t>& ps) { on_assigned(ps); },

@@ -56,7 +56,7 @@ struct Rig {
 
   MemoryService svc;
   SharedWorkerContext ctx{{"t", 1 << 20, ""}};
-  internal::RecentReplies recent{16};
+  internal::RecentReplies recent{16, 1 << 20};
   Counters counters;
   std::atomic<bool> held{true};
   std::vector<std::unique_ptr<std::string>> payloads;

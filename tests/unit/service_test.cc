@@ -65,6 +65,27 @@ TEST(MemoryService, ApplyFieldsOverridesAndRejectsUnknown) {
   EXPECT_EQ(fields["name"], "svc");
 }
 
+TEST(MemoryService, EveryFieldSurvivesARoundTripThroughItsJson) {
+  auto s = valid();
+  s.concurrency = 3;
+  s.timeout_seconds = 2.5;
+  s.sticky_key = "a.b:c";
+  s.partitions = 7;
+  s.max_payload_bytes = 1234;
+  s.max_attempts = 5;
+  s.retry_backoff_ms = 9;
+  s.dedup_window = 11;
+  s.dedup_window_bytes = 1ull << 40;
+  s.max_crashes = 4;
+  s.strict_routing = true;
+  const auto fields = memrun::service_fields(s);
+  auto t = valid();
+  memrun::apply_service_fields(t, fields);
+  EXPECT_EQ(memrun::service_fields(t), fields);
+  EXPECT_EQ(t.dedup_window_bytes, 1ull << 40);
+  EXPECT_NE(memrun::service_fields(valid()), fields);
+}
+
 // Found by tests/fuzz (manifest, host_config): counts were converted, not
 // read, so 4294967297 became 1 and 2.9 became 2, silently; 1e300 was
 // undefined behaviour.
