@@ -114,7 +114,7 @@ void HandlerRunner::run(const RequestPtr& ptr, DeadlineWatch* watch) {
       req.code = Code::kDeadlineExceeded;
       req.body = overdue_message(req, done, svc.timeout_seconds);
     }
-    if (!p_.recent.remember(req.headers.request_id, {req.code, req.body}))
+    if (!p_.recent.remember(req.headers.request_id, req.code, req.body))
       p_.counters.add(&WorkerCounters::dedup_not_kept);
   }
   if (req.code == Code::kOk) {
