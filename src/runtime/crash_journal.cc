@@ -32,9 +32,9 @@ constexpr int kSlots = 64;
 constexpr size_t kCompactBytes = 16u << 20;
 
 // Request ids are a single token in a line.
-std::string token(const std::string& id) {
+std::string token(std::string_view id) {
   if (id.empty()) return "-";
-  std::string out = id;
+  std::string out(id);
   for (char& c : out)
     if (c <= ' ' || c > '~') c = '_';
   return out;
@@ -130,7 +130,9 @@ void CrashJournal::unmap() {
   capacity_ = 0;
 }
 
-CrashJournal::Key CrashJournal::key(const Request& r) { return {r.partition, r.offset, token(r.request_id)}; }
+CrashJournal::Key CrashJournal::key(int32_t partition, int64_t offset, std::string_view request_id) {
+  return {partition, offset, token(request_id)};
+}
 
 CrashJournal::Contents CrashJournal::read(const std::string& path) {
   Contents c;
@@ -239,7 +241,8 @@ size_t CrashJournal::publish_dead_slots(const std::string& dir, const std::funct
 bool CrashJournal::rewrite() {
   std::string text = "I " + incarnation_ + "\n";
   for (const auto& [k, crashes] : crashed_) text += line('C', k, crashes);
-  for (const auto& [k, crashes] : running_) text += line('S', k, crashes);
+  for (const auto& r : running_)
+    if (r.live) text += line('S', r.key, r.crashes);
   const size_t capacity = text.size() + kCompactBytes;
   unmap();
   // Sized first, written through the mapping, then renamed into place: a
@@ -287,8 +290,13 @@ void CrashJournal::append(char kind, const Key& k, int crashes) {
 int CrashJournal::crashes(const Request& r) const {
   // Suspects are rare: most requests need neither the key nor the lock.
   if (!any_crashed_.load(std::memory_order_acquire)) return 0;
+  return crashes_of(key(r));
+}
+
+int CrashJournal::crashes_of(const Key& k) const {
+  if (!any_crashed_.load(std::memory_order_acquire)) return 0;
   std::lock_guard lock(mu_);
-  auto it = crashed_.find(key(r));
+  auto it = crashed_.find(k);
   return it == crashed_.end() ? 0 : it->second;
 }
 
@@ -297,48 +305,88 @@ size_t CrashJournal::suspects() const {
   return crashed_.size();
 }
 
-void CrashJournal::started_key(const Key& k) {
+CrashJournal::Ticket CrashJournal::started_key(const Key& k) {
   std::lock_guard lock(mu_);
   auto it = crashed_.find(k);
   const int crashes = it == crashed_.end() ? 0 : it->second;
-  running_[k] = crashes;
+  Ticket ticket;
+  if (free_running_.empty()) {
+    ticket = running_.size();
+    running_.emplace_back();
+  } else {
+    ticket = free_running_.back();
+    free_running_.pop_back();
+  }
+  Running& r = running_[ticket];
+  std::get<0>(r.key) = std::get<0>(k);
+  std::get<1>(r.key) = std::get<1>(k);
+  std::get<2>(r.key).assign(std::get<2>(k));  // into the slot's buffer, when large enough
+  r.crashes = crashes;
+  r.live = true;
   append('S', k, crashes);
+  return ticket;
 }
 
-void CrashJournal::finished_key(const Key& k) {
+void CrashJournal::finished_key(const Key& k, Ticket ticket) {
   std::lock_guard lock(mu_);
-  running_.erase(k);
+  if (ticket == kNoTicket) {
+    // By key: a request dead-lettered unrun, or a caller without a ticket.
+    for (Ticket t = 0; t < running_.size() && ticket == kNoTicket; ++t)
+      if (running_[t].live && running_[t].key == k) ticket = t;
+  }
+  if (ticket < running_.size() && running_[ticket].live) {
+    running_[ticket].live = false;
+    free_running_.push_back(ticket);
+  }
   if (crashed_.erase(k) != 0) any_crashed_.store(!crashed_.empty(), std::memory_order_release);
   append('F', k, 0);
 }
 
 void SuspectGate::enter(bool suspect) {
+  if (!suspect && !guarded_.load()) {
+    normal_.fetch_add(1);
+    if (!guarded_.load()) return;
+    leave_normal();  // a suspect came between the two loads: it goes first
+  }
   std::unique_lock lock(mu_);
   if (!suspect) {
     ++normal_waiting_;
-    cv_.wait(lock, [&] { return suspects_waiting_ == 0 && !suspect_running_; });
+    cv_.wait(lock, [&] { return !guarded_.load(); });
     --normal_waiting_;
-    ++normal_;
+    normal_.fetch_add(1);  // under the lock, so no suspect sets the guard in between
     return;
   }
   ++suspects_waiting_;
-  cv_.wait(lock, [&] { return normal_ == 0 && !suspect_running_; });
+  guarded_.store(true);
+  cv_.wait(lock, [&] { return normal_.load() == 0 && !suspect_running_; });
   --suspects_waiting_;
   suspect_running_ = true;
 }
 
+void SuspectGate::leave_normal() {
+  if (normal_.fetch_sub(1) != 1 || !guarded_.load()) return;
+  // Taken and let go before the wake-up: the suspect is then either before
+  // its check of the count, which it will see at 0, or asleep.
+  { std::lock_guard lock(mu_); }
+  cv_.notify_all();
+}
+
 void SuspectGate::leave(bool suspect) {
+  if (!suspect) {
+    leave_normal();
+    return;
+  }
   {
     std::lock_guard lock(mu_);
-    if (suspect) suspect_running_ = false;
-    else --normal_;
+    suspect_running_ = false;
+    guarded_.store(suspects_waiting_ > 0);
   }
   cv_.notify_all();
 }
 
 SuspectGate::Counts SuspectGate::counts() const {
   std::lock_guard lock(mu_);
-  return {normal_, normal_waiting_, suspects_waiting_, suspect_running_};
+  return {normal_.load(), normal_waiting_, suspects_waiting_, suspect_running_};
 }
 
 }  // namespace memrun::internal

@@ -29,11 +29,13 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -53,7 +55,8 @@ class CrashJournal {
   };
   // Request ids become one token (no spaces or controls) in a line.
   using Key = std::tuple<int32_t, int64_t, std::string>;
-  static Key key(const Request& r);
+  static Key key(int32_t partition, int64_t offset, std::string_view request_id);
+  static Key key(const Request& r) { return key(r.partition, r.offset, r.request_id); }
 
   // Takes a free slot in `dir` (created if missing) and reads what a dead
   // predecessor left in it. Throws Error(kUnavailable) when no slot can be
@@ -65,6 +68,7 @@ class CrashJournal {
 
   // How many worker deaths this request was running for (0 = none known).
   int crashes(const Request& r) const;
+  int crashes_of(const Key& k) const;  // the same, by a key made once
   // Requests left open by a dead process when this one started.
   size_t suspects() const;
   const std::string& path() const { return path_; }
@@ -81,10 +85,13 @@ class CrashJournal {
   void started(const Request& r) { started_key(key(r)); }
   // The handler returned (or the request was dead-lettered): no longer a
   // suspect.
-  void finished(const Request& r) { finished_key(key(r)); }
+  void finished(const Request& r) { finished_key(key(r), kNoTicket); }
   // The same, by a key made once per request (key() allocates).
-  void started_key(const Key& k);
-  void finished_key(const Key& k);
+  // started_key's ticket lets finished_key find the request without a search.
+  using Ticket = size_t;
+  static constexpr Ticket kNoTicket = SIZE_MAX;
+  Ticket started_key(const Key& k);
+  void finished_key(const Key& k, Ticket ticket);
 
  private:
   struct Contents;
@@ -103,7 +110,16 @@ class CrashJournal {
   mutable std::mutex mu_;
   std::map<Key, int> crashed_;  // suspects → crash count
   std::atomic<bool> any_crashed_{false};  // !crashed_.empty(), read without the lock
-  std::map<Key, int> running_;  // started, not finished → crash count so far
+  // Started, not finished, with their crash counts so far: for compaction.
+  // Slots are reused, ids' buffers with them, so that a request allocates
+  // nothing here (a std::map allocated a node and a copy of the key each).
+  struct Running {
+    Key key;
+    int crashes = 0;
+    bool live = false;
+  };
+  std::vector<Running> running_;
+  std::vector<Ticket> free_running_;  // slots of running_ not live
   char* map_ = nullptr;         // the slot's file; null: protection is off
   size_t capacity_ = 0;         // its size
   size_t bytes_ = 0;            // the text's end in it
@@ -113,6 +129,14 @@ class CrashJournal {
 // and nothing else starts while it runs, so if the process dies again the
 // journal blames only it. Writer-preferring, so steady traffic cannot keep
 // a suspect waiting forever.
+//
+// Every request passes it, and suspects are rare: while none waits or runs
+// (`guarded_` false) a normal request enters and leaves with an atomic
+// count, without the lock (two locked sections per request were 16 handler
+// threads' most frequent futex site after the intake). `guarded_` and
+// `normal_` are sequentially consistent: a normal request that counted
+// itself and then saw no guard is seen by the suspect that set the guard
+// and then read the count.
 class SuspectGate {
  public:
   void enter(bool suspect);
@@ -128,12 +152,16 @@ class SuspectGate {
   Counts counts() const;
 
  private:
+  // A normal request is done: the last one out wakes a waiting suspect.
+  void leave_normal();
+
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  int normal_waiting_ = 0;
-  int normal_ = 0;
-  int suspects_waiting_ = 0;
-  bool suspect_running_ = false;
+  std::atomic<bool> guarded_{false};  // suspects_waiting_ > 0 || suspect_running_; written under mu_
+  std::atomic<int> normal_{0};        // normal requests inside
+  int normal_waiting_ = 0;            // GUARDED_BY(mu_)
+  int suspects_waiting_ = 0;          // GUARDED_BY(mu_)
+  bool suspect_running_ = false;      // GUARDED_BY(mu_)
 };
 
 }  // namespace memrun::internal

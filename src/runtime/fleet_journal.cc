@@ -147,9 +147,14 @@ void FleetJournal::apply(const rd_kafka_message_t& m) {
 }
 
 int FleetJournal::deaths(const CrashJournal::Request& r) const {
+  if (!any_.load(std::memory_order_acquire)) return 0;  // before making the key, which allocates
+  return deaths_of(CrashJournal::key(r));
+}
+
+int FleetJournal::deaths_of(const CrashJournal::Key& k) const {
   if (!any_.load(std::memory_order_acquire)) return 0;
   std::lock_guard lock(mu_);
-  auto it = dead_.find(CrashJournal::key(r));
+  auto it = dead_.find(k);
   return it == dead_.end() ? 0 : static_cast<int>(it->second.size());
 }
 

@@ -67,6 +67,7 @@ class FleetJournal {
 
   // Distinct dead processes that were running `r` (0: none known).
   int deaths(const CrashJournal::Request& r) const;
+  int deaths_of(const CrashJournal::Key& k) const;  // the same, by a key made once
   // `r` finished or was dead-lettered: its records are tombstoned.
   void finished(const CrashJournal::Request& r);
 

@@ -143,9 +143,11 @@ void HandlerRunner::run_guarded(Request& req) {
     return;
   }
   const auto& svc = p_.service;
-  const CrashJournal::Request jr{req.partition, req.offset, req.headers.request_id};
-  const int crashes = std::max(p_.journal->crashes(jr), p_.fleet ? p_.fleet->deaths(jr) : 0);
+  // Made once: it allocates (the id's token).
+  const CrashJournal::Key key = CrashJournal::key(req.partition, req.offset, req.headers.request_id);
+  const int crashes = std::max(p_.journal->crashes_of(key), p_.fleet ? p_.fleet->deaths_of(key) : 0);
   if (crashes >= svc.max_crashes) {
+    const CrashJournal::Request jr{req.partition, req.offset, req.headers.request_id};
     req.code = Code::kInternal;
     req.error_class = "crash_loop";
     req.attempts = crashes;
@@ -161,11 +163,10 @@ void HandlerRunner::run_guarded(Request& req) {
     spdlog::warn("request {} at {}[{}]@{} was running when a worker died ({} of {} allowed); running it alone",
                  req.headers.request_id, p_.request_topic, req.partition, req.offset, crashes, svc.max_crashes);
   gate_.enter(suspect);
-  const CrashJournal::Key key = CrashJournal::key(jr);  // made once: it allocates
-  p_.journal->started_key(key);
+  const CrashJournal::Ticket ticket = p_.journal->started_key(key);
   run_handler(req);
-  p_.journal->finished_key(key);
-  if (suspect && p_.fleet) p_.fleet->finished(jr);
+  p_.journal->finished_key(key, ticket);
+  if (suspect && p_.fleet) p_.fleet->finished({req.partition, req.offset, req.headers.request_id});
   gate_.leave(suspect);
 }
 
