@@ -17,9 +17,9 @@
 // new partitions is taken, it reads up to the topic's end as of then, so a
 // death published before the rebalance is always counted.
 //
-// @locality: catch_up() and poll() on the worker's poll thread; deaths() and
-// finished() on handler threads; construction and destruction on the thread
-// that starts and stops the worker.
+// @locality: catch_up() and poll() on the worker's poll thread; deaths(),
+// deaths_of() and finished() on handler threads; construction and
+// destruction on the thread that starts and stops the worker.
 #pragma once
 
 #include <memrun/kafka_options.hpp>
