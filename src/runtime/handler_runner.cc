@@ -147,15 +147,14 @@ void HandlerRunner::run_guarded(Request& req) {
   const CrashJournal::Key key = CrashJournal::key(req.partition, req.offset, req.headers.request_id);
   const int crashes = std::max(p_.journal->crashes_of(key), p_.fleet ? p_.fleet->deaths_of(key) : 0);
   if (crashes >= svc.max_crashes) {
-    const CrashJournal::Request jr{req.partition, req.offset, req.headers.request_id};
     req.code = Code::kInternal;
     req.error_class = "crash_loop";
     req.attempts = crashes;
     req.body = "request was running when a worker process died " + std::to_string(crashes) +
                " times (counted across the service's workers); sent to " +
                protocol::dlq_topic(svc.name) + " without running again";
-    p_.journal->finished(jr);
-    if (p_.fleet) p_.fleet->finished(jr);
+    p_.journal->finished_key(key, CrashJournal::kNoTicket);  // it never started here: found by key
+    if (p_.fleet) p_.fleet->finished({req.partition, req.offset, req.headers.request_id});
     return;
   }
   const bool suspect = crashes > 0;
